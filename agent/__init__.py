@@ -1,0 +1,1 @@
+"""morrow's application floor: messages, the loop, providers, approvals, config, CLI."""

@@ -1,0 +1,121 @@
+"""Errors of the application, each knowing the exit code the CLI ends with.
+
+```
+AssistantError                      exit 1
+├─ UsageError                       exit 2   bad command line
+├─ ConfigError                      exit 78  bad or missing configuration
+├─ BusyError                        exit 75  another run holds the lock
+├─ ProviderError                    exit 69  (provider, status, retryable, retry_after)
+│   ├─ ProviderUnavailable          timeout, 408/409/429, 5xx, overloaded, connection
+│   ├─ ProviderRejected             auth, bad request, unknown model, malformed response
+│   └─ AllProvidersFailed           keeps every cause
+└─ ModelBehaviorError               exit 1
+    └─ TurnLimitExceeded            the step limit was reached
+```
+
+The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class AssistantError(Exception):
+    """Root of morrow's own errors."""
+
+    exit_code = 1
+
+
+class UsageError(AssistantError):
+    """The command line was wrong."""
+
+    exit_code = 2
+
+
+class ConfigError(AssistantError):
+    """The configuration is invalid or something it needs is missing."""
+
+    exit_code = 78
+
+
+class BusyError(AssistantError):
+    """Another run holds the lock this run needs."""
+
+    exit_code = 75
+
+
+class ProviderError(AssistantError):
+    """A model provider failed.
+
+    Attributes:
+        provider: name of the configured provider.
+        status: HTTP status when there was one.
+        retryable: whether trying the same request again may succeed.
+        retry_after: seconds the provider asked us to wait, when it said.
+    """
+
+    exit_code = 69
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        status = f" (HTTP {self.status})" if self.status else ""
+        return f"{self.provider}: {self.args[0]}{status}"
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not answer now; trying later may work."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, provider=provider, status=status, retryable=True, retry_after=retry_after
+        )
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request or answered something unusable; retrying won't help."""
+
+    def __init__(self, message: str, *, provider: str, status: int | None = None) -> None:
+        super().__init__(message, provider=provider, status=status, retryable=False)
+
+
+class AllProvidersFailed(ProviderError):
+    """Every configured provider failed; ``causes`` keeps each one's error."""
+
+    def __init__(self, causes: Sequence[ProviderError]) -> None:
+        super().__init__("every provider failed", provider="all")
+        self.causes = list(causes)
+
+    def __str__(self) -> str:
+        lines = ["no provider could answer:"]
+        lines += [f"  {cause}" for cause in self.causes]
+        return "\n".join(lines)
+
+
+class ModelBehaviorError(AssistantError):
+    """The model did something the loop cannot continue from."""
+
+
+class TurnLimitExceeded(ModelBehaviorError):
+    """The model kept calling tools past the step limit."""

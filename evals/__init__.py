@@ -1,0 +1,1 @@
+"""Trajectories, replay, scorers and eval suites."""

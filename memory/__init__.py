@@ -1,0 +1,1 @@
+"""Persistence: sessions, messages, facts and the effect journal (SQLite)."""

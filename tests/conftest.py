@@ -1,0 +1,44 @@
+"""Test set-up shared by the whole suite.
+
+``httpx2.alias_httpx()`` must run before anything imports ``httpx``: the provider SDKs send
+through httpx2, and respx patches ``httpx``; with the alias both names are one module, so respx
+sees the SDKs' traffic. respx's plugin is loaded only after that (``-p no:respx`` in addopts).
+"""
+
+import httpx2
+
+httpx2.alias_httpx()
+
+pytest_plugins = ["respx.plugin"]
+
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Deterministic property tests: the same examples on every run and machine, no timing deadline
+# (a 2-core CI machine is noisy; speed is measured in bench/, never asserted).
+settings.register_profile("morrow", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("morrow")
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own MORROW_HOME and no real API key from the environment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("MORROW_HOME", str(home))
+    monkeypatch.delenv("MORROW_CONFIG", raising=False)
+    for var in list(os.environ):
+        if var.endswith("_API_KEY") or var.startswith(("ANTHROPIC_", "OPENAI_", "GEMINI_")):
+            monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The folder of test fixtures (copied from ../shared/datasets with their licenses)."""
+    return DATA

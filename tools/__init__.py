@@ -1,0 +1,1 @@
+"""Calendar and email tools, their backends and the tool framework."""
