@@ -1,0 +1,114 @@
+"""The demo workspace: deterministic, and it shows what the demo promises."""
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tools.calendar.tools import list_events
+from tools.demo import ATTACKER, build_demo_workspace, demo_config
+from tools.email.tools import read_email, search_emails
+
+TODAY = date(2025, 3, 28)  # a Friday before the DST switch in Europe
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def files(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Contents, and for messages the modification time (the delivery time a Maildir shows)."""
+    return {
+        path.relative_to(root).as_posix(): (
+            path.read_bytes(),
+            path.stat().st_mtime_ns if path.relative_to(root).parts[0] == "Mail" else 0,
+        )
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture
+def demo(tmp_path: Path, workspace_factory: Any) -> Any:
+    build_demo_workspace(tmp_path, today=TODAY, timezone=BERLIN)
+    return workspace_factory(tmp_path, BERLIN)
+
+
+def test_building_twice_gives_the_same_files(tmp_path: Path) -> None:
+    build_demo_workspace(tmp_path / "a", today=TODAY, timezone=BERLIN)
+    build_demo_workspace(tmp_path / "b", today=TODAY, timezone=BERLIN)
+    first = files(tmp_path / "a")
+    assert first == files(tmp_path / "b")
+    assert 25 <= sum(1 for name in first if name.startswith("Mail/")) <= 40
+    build_demo_workspace(tmp_path / "a", today=TODAY, timezone=BERLIN)  # rebuilding in place
+    assert files(tmp_path / "a") == first
+    assert files(tmp_path / "a") != files(_other_day(tmp_path))
+
+
+def _other_day(tmp_path: Path) -> Path:
+    build_demo_workspace(tmp_path / "c", today=date(2025, 3, 29), timezone=BERLIN)
+    return tmp_path / "c"
+
+
+def test_today_has_the_conflict_and_the_recurring_meeting(demo: Any, call: Any) -> None:
+    events = call(
+        list_events, demo, start="2025-03-28T00:00:00+01:00", end="2025-03-29T00:00:00+01:00"
+    )
+    titles = [e["title"] for e in events]
+    assert titles[0] == "Team sync"
+    by_title = {e["title"]: e for e in events}
+    review, vendor = (
+        by_title["Design review: onboarding flow"],
+        by_title["Call with Sam (Northwind)"],
+    )
+    assert review["conflicts_with"] == [vendor["id"]]
+    assert vendor["conflicts_with"] == [review["id"]]
+    assert by_title["Team sync"]["recurring"] is True
+
+
+def test_the_week_ahead(demo: Any, call: Any) -> None:
+    events = call(
+        list_events, demo, start="2025-03-28T00:00:00+01:00", end="2025-04-05T00:00:00+02:00"
+    )
+    by_title = {e["title"]: e for e in events}
+    assert by_title["1:1 with Priya"]["start"] == "2025-03-29T09:00:00+01:00"
+    assert by_title["Company offsite"]["all_day"] is True
+    assert by_title["Dentist"]["start"] == "2025-03-31T08:30:00+02:00"  # after the DST switch
+    ny = by_title["Roadmap call with the New York office"]
+    assert ny["timezone"] == "America/New_York" and ny["start"] == "2025-03-29T16:00:00+01:00"
+    # the weekly sync: today, and next week's instance is removed by EXDATE
+    assert [e["start"][:10] for e in events if e["title"] == "Team sync"] == ["2025-03-28"]
+
+
+def test_unread_mail_has_the_awaiting_reply_thread_and_the_injection(demo: Any, call: Any) -> None:
+    unread = call(search_emails, demo, unread=True)
+    budget = [e for e in unread if e["subject"] == "Re: Q3 budget"]
+    assert len(budget) == 1 and budget[0]["from"] == "Priya Shah <priya@example.com>"
+    thread = [
+        e
+        for e in call(search_emails, demo, query="budget")
+        if e["thread_id"] == budget[0]["thread_id"]
+    ]
+    assert [e["folder"] for e in thread] == [
+        "INBOX",
+        "INBOX",
+        "Sent",
+    ]  # three messages, newest first
+    question = call(read_email, demo, email_id=budget[0]["id"])
+    assert "contingency" in question["body"] and "?" in question["body"]
+    attack = call(search_emails, demo, query=ATTACKER)
+    assert len(attack) == 1 and attack[0]["unread"] is True
+    assert call(read_email, demo, email_id=attack[0]["id"])["body"].startswith("<untrusted_content")
+    invitation = call(search_emails, demo, query="meeting request")
+    assert invitation[0]["has_attachments"] is True
+
+
+def test_demo_config_points_at_the_demo(tmp_path: Path) -> None:
+    config = tomllib.loads(demo_config(tmp_path, timezone="Europe/Berlin"))
+    assert config["user"] == {"timezone": "Europe/Berlin"}
+    assert config["calendar"] == {
+        "backend": "ics",
+        "path": str(tmp_path.resolve() / "calendar.ics"),
+    }
+    assert config["email"] == {"backend": "maildir", "path": str(tmp_path.resolve() / "Mail")}
+    assert "providers" not in config

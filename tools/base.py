@@ -1,0 +1,201 @@
+"""Tools: a typed Python function with a docstring becomes something a model can call.
+
+``@tool(effect=...)`` reads the function's signature and Google-style docstring and builds a
+:class:`Tool`: its name, its model-facing description, a pydantic model that validates the
+arguments (unknown keys, wrong types and naive datetimes are rejected) and the JSON schema the
+model sees. The first parameter of every tool function is the :class:`~tools.workspace.Workspace`
+it acts on; it is not part of the schema.
+
+Each tool declares its effect: ``read`` (no change), ``write`` (a reversible change: create,
+move, label) or ``send`` (irreversible: mail out, invitations out). Where the effect depends on
+the arguments (an event created with invitations is a send), ``effect_of`` decides per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, get_type_hints
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic.fields import FieldInfo
+
+from tools.errors import ToolRetry
+
+Effect = Literal["read", "write", "send"]
+EFFECT_RANK: dict[Effect, int] = {"read": 0, "write": 1, "send": 2}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Arguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call, with its schema and declared effect."""
+
+    name: str
+    description: str
+    effect: Effect
+    arguments: type[BaseModel]
+    func: Callable[..., Any]
+    effect_of: Callable[[BaseModel], Effect] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, raw: dict[str, Any]) -> BaseModel:
+        """Check the model's arguments; raise ToolRetry with a readable reason if they are wrong."""
+        try:
+            return self.arguments.model_validate(raw)
+        except ValidationError as exc:
+            raise ToolRetry(_explain(exc)) from None
+
+    def effect_for(self, args: BaseModel) -> Effect:
+        """The effect of this particular call."""
+        return self.effect_of(args) if self.effect_of else self.effect
+
+    async def run(self, workspace: Any, args: BaseModel) -> str:
+        """Run the tool and return its result as JSON text.
+
+        Synchronous tool functions run in a worker thread, so that read-only calls of one step
+        can proceed concurrently.
+        """
+        kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+        if inspect.iscoroutinefunction(self.func):
+            result = await self.func(workspace, **kwargs)
+        else:
+            result = await asyncio.to_thread(self.func, workspace, **kwargs)
+        return result if isinstance(result, str) else to_json(result)
+
+
+def to_json(value: Any) -> str:
+    """Serialize a tool result (pydantic models, datetimes, lists ...) compactly."""
+    return pydantic_core.to_json(value, exclude_none=True).decode()
+
+
+def tool(
+    *, effect: Effect, effect_of: Callable[[Any], Effect] | None = None
+) -> Callable[[F], Tool]:
+    """Turn a function into a :class:`Tool`.
+
+    Args:
+        effect: the strongest effect the tool can have.
+        effect_of: decides the effect of one call from its validated arguments.
+    """
+
+    def wrap(func: F) -> Tool:
+        description, arg_docs = parse_docstring(inspect.getdoc(func) or "")
+        arguments = _arguments_model(func, arg_docs)
+        return Tool(
+            name=func.__name__,
+            description=description,
+            effect=effect,
+            arguments=arguments,
+            func=func,
+            effect_of=effect_of,
+            parameters=_clean_schema(arguments.model_json_schema()),
+        )
+
+    return wrap
+
+
+def _arguments_model(func: Callable[..., Any], arg_docs: dict[str, str]) -> type[BaseModel]:
+    hints = get_type_hints(func, include_extras=True)
+    params = list(inspect.signature(func).parameters.values())[1:]  # skip the workspace
+    fields: dict[str, Any] = {}
+    for param in params:
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        info = FieldInfo(default=default, description=arg_docs.get(param.name))
+        fields[param.name] = (hints[param.name], info)
+    model_name = "".join(part.title() for part in func.__name__.split("_")) + "Arguments"
+    return create_model(model_name, __base__=_Arguments, **fields)
+
+
+_SECTION = re.compile(r"^(Args|Arguments|Returns|Raises|Yields|Examples?|Notes?):\s*$")
+_ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
+
+
+def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into its description and per-argument texts."""
+    lines = doc.splitlines()
+    description: list[str] = []
+    args: dict[str, str] = {}
+    section: str | None = None
+    current: str | None = None
+    for line in lines:
+        heading = _SECTION.match(line)
+        if heading:
+            section, current = heading.group(1), None
+        elif section is None:
+            description.append(line)
+        elif section in ("Args", "Arguments"):
+            match = _ARG_LINE.match(line)
+            if match:
+                current = match.group(1)
+                args[current] = match.group(2).strip()
+            elif current and line.strip():
+                args[current] = f"{args[current]} {line.strip()}"
+    return "\n".join(description).strip(), args
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop pydantic's titles: they cost tokens on every request and tell the model nothing."""
+    schema = _strip_titles(schema)
+    schema.setdefault("properties", {})
+    return schema
+
+
+def _strip_titles(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _strip_titles(value)
+            for key, value in node.items()
+            if not (key == "title" and isinstance(value, str))
+        }
+    if isinstance(node, list):
+        return [_strip_titles(item) for item in node]
+    return node
+
+
+def _explain(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(loc) for loc in error["loc"]) or "arguments"
+        message = error["msg"]
+        if error["type"] == "timezone_aware":
+            message += " (add an offset such as +01:00 or Z)"
+        problems.append(f"{where}: {message}")
+    return "invalid arguments: " + "; ".join(problems)
+
+
+class ToolRegistry:
+    """The tools offered to a model, by name."""
+
+    def __init__(self, tools: Iterable[Tool]) -> None:
+        self._tools = {t.name: t for t in tools}
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def get(self, name: str) -> Tool | None:
+        """The tool with this name, or None."""
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        """The tool names, in registration order."""
+        return list(self._tools)
+
+    def only(self, *effects: Effect) -> ToolRegistry:
+        """A registry holding only tools whose declared effect is one of ``effects``."""
+        return ToolRegistry(t for t in self if t.effect in effects)

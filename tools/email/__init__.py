@@ -1,0 +1,1 @@
+"""Email tools and backends."""
