@@ -1,0 +1,158 @@
+"""The ``morrow`` command line (DESIGN.md, "Command-line contract").
+
+Only argparse is imported at start, so ``morrow --help`` stays fast; each command imports what
+it needs when it runs. Errors are printed as one line and end the process with the exit code the
+error carries (2 usage, 69 no provider reachable, 75 busy, 78 configuration, 1 anything else).
+Other packages add commands through the ``morrow.commands`` entry point group: each entry point
+is a function ``register(subparsers)`` (that is how ``evals`` adds ``eval`` and ``replay``
+without ``agent`` importing it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+
+EPILOG = """\
+exit codes: 0 ok, 1 failed, 2 usage, 69 no provider reachable, 75 busy, 78 configuration
+environment: MORROW_HOME (data, state, logs), MORROW_CONFIG (config file)"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = argparse.ArgumentParser(
+        prog="morrow",
+        description="A personal assistant for your calendar and email, in the terminal.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", help="config file (default: $MORROW_HOME/config.toml)")
+    parser.add_argument("--home", help="root for data, state and logs (env MORROW_HOME)")
+    parser.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="stderr log level"
+    )
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines on stderr")
+    parser.add_argument("--version", action="version", version=f"morrow {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = commands.add_parser("chat", help="talk to morrow (the default)")
+    _add_session_options(chat)
+    chat.set_defaults(handler=_lazy("agent.repl", "run_chat"))
+
+    ask = commands.add_parser("ask", help="one turn, non-interactive: print the answer")
+    ask.add_argument("text", help="what to ask")
+    _add_session_options(ask)
+    ask.add_argument("--json", action="store_true", help="print the result as JSON")
+    ask.add_argument("--no-stream", action="store_true", help="ask for the answer whole")
+    ask.set_defaults(handler=_lazy("agent.commands", "run_ask"))
+
+    brief = commands.add_parser("brief", help="the daily briefing (for cron and timers)")
+    brief.add_argument("--date", help="the day to brief, YYYY-MM-DD (default: today)")
+    brief.add_argument("--out", metavar="FILE", help="write the briefing to FILE")
+    brief.add_argument("--force", action="store_true", help="run again although done today")
+    brief.add_argument("--format", choices=["md", "text", "json"], default="md")
+    brief.set_defaults(handler=_lazy("agent.brief", "run_brief"))
+
+    tools = commands.add_parser("tools", help="list the tools or run one directly")
+    tool_commands = tools.add_subparsers(dest="tools_command", metavar="ACTION", required=True)
+    listing = tool_commands.add_parser("list", help="the tools and their schemas")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=_lazy("agent.commands", "run_tools_list"))
+    calling = tool_commands.add_parser("call", help="run one tool; prints JSON")
+    calling.add_argument("name", help="tool name (see `morrow tools list`)")
+    calling.add_argument("--args", default="{}", help="arguments as a JSON object")
+    calling.add_argument("--approve", action="store_true", help="allow a write or send effect")
+    calling.set_defaults(handler=_lazy("agent.commands", "run_tools_call"))
+
+    doctor = commands.add_parser("doctor", help="check the config, keys and backends")
+    doctor.set_defaults(handler=_lazy("agent.commands", "run_doctor"))
+
+    _register_plugins(commands)
+    return parser
+
+
+def _add_session_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--session", help="continue (or create) the session with this id")
+    parser.add_argument("--new", action="store_true", help="start a new session")
+    parser.add_argument("--provider", help="use this configured provider")
+    parser.add_argument("--record", metavar="FILE", help="record a trajectory to FILE")
+
+
+def _lazy(module: str, function: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        result: int = getattr(importlib.import_module(module), function)(args)
+        return result
+
+    return handler
+
+
+def _register_plugins(commands: Any) -> None:
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="morrow.commands"):
+        entry.load()(commands)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("morrow")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "chat"])
+    from agent.errors import AssistantError
+
+    try:
+        _setup_logging(args)
+        return int(args.handler(args))
+    except AssistantError as error:
+        print(f"morrow: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("morrow: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: one line for the user, the traceback in the log file
+        import structlog
+
+        structlog.get_logger("morrow.cli").exception("crashed")
+        print(f"morrow: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        from agent import logs
+
+        logs.close()
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    from agent import logs
+    from agent.config import Paths
+
+    paths = Paths.resolve(home=args.home, config=args.config)
+    logs.configure(
+        level=args.log_level or "warning",
+        log_dir=paths.logs,
+        json_console=args.log_json,
+    )
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
