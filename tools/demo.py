@@ -64,7 +64,9 @@ def demo_config(root: Path, *, timezone: str = "Europe/Berlin") -> str:
     return (
         "# morrow demo workspace (tools.demo); add a [[providers]] entry to chat with it.\n"
         "[user]\n"
-        f"timezone = {json.dumps(timezone)}\n\n"
+        f"timezone = {json.dumps(timezone)}\n"
+        'name = "Alex Morgan"\n'
+        f"email = {json.dumps(USER_EMAIL)}\n\n"
         "[calendar]\n"
         'backend = "ics"\n'
         f"path = {json.dumps(str(root / 'calendar.ics'))}\n\n"
@@ -475,3 +477,30 @@ _BOOKING = "Booking confirmed: LH 400 Frankfurt - New York JFK.\n"
 _WELCOME = "Welcome to the team, Alex! Your first week's plan is in the wiki.\n\nPriya\n"
 _BANK = "A card payment of EUR 42.80 at Bookshop was made with your card ending 4242.\n"
 _CONF = "Your PyCon ticket is attached to your account. See you there!\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.demo DIR``: build the demo for today in DIR and a config if none exists."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=main.__doc__)
+    parser.add_argument("root", type=Path, help="the demo home to write")
+    parser.add_argument("--timezone", default="Europe/Berlin", help="IANA zone of the demo user")
+    parser.add_argument("--date", type=date.fromisoformat, help="the demo's today (YYYY-MM-DD)")
+    args = parser.parse_args(argv)
+    zone = ZoneInfo(args.timezone)
+    today = args.date or datetime.now(zone).date()
+    build_demo_workspace(args.root, today=today, timezone=zone)
+    config = args.root / "config.toml"
+    if not config.exists():
+        config.write_text(demo_config(args.root, timezone=args.timezone), encoding="utf-8")
+    sys.stderr.write(
+        f"demo workspace for {today:%A %d %B %Y} written to {args.root}/ "
+        f"(calendar.ics, Mail/, config.toml)\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
