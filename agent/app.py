@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from agent.providers.base import Provider
     from tools.base import ToolRegistry
+    from tools.calendar.backend import CalendarBackend
+    from tools.email.backend import MailBackend
 
 
 @dataclass
@@ -42,14 +44,11 @@ class App:
     def workspace(self) -> Workspace:
         """The calendar and mailbox the config names, with the user's zone and hours."""
         if self._workspace is None:
-            from tools.calendar.ics import IcsCalendar
-            from tools.email.maildir import MaildirMailbox
-
             zone = self.config.user.zone
             start, end = self.config.user.work_day
             self._workspace = Workspace(
-                calendar=IcsCalendar(self.paths.resolve_path(self.config.calendar.path), zone),
-                mail=MaildirMailbox(self.paths.resolve_path(self.config.email.path)),
+                calendar=self._calendar(),
+                mail=self._mail(),
                 timezone=zone,
                 clock=self.clock,
                 work_start=start,
@@ -58,12 +57,25 @@ class App:
             )
         return self._workspace
 
+    def _calendar(self) -> CalendarBackend:
+        """The calendar backend ``[calendar] backend`` names."""
+        from tools.calendar.ics import IcsCalendar
+
+        path = self.paths.resolve_path(self.config.calendar.path)
+        return IcsCalendar(path, self.config.user.zone)
+
+    def _mail(self) -> MailBackend:
+        """The mail backend ``[email] backend`` names."""
+        from tools.email.maildir import MaildirMailbox
+
+        return MaildirMailbox(self.paths.resolve_path(self.config.email.path))
+
     def tools(self) -> ToolRegistry:
         """Every tool this build offers."""
         from tools.base import ToolRegistry
-        from tools.catalog import core_tools
+        from tools.catalog import all_tools
 
-        return ToolRegistry(core_tools())
+        return ToolRegistry(all_tools())
 
     def provider(
         self, name: str | None = None, *, http_client: httpx2.AsyncClient | None = None

@@ -1,12 +1,24 @@
-"""The tools offered to the model, in a stable order (recorded trajectories depend on it)."""
+"""The tools offered to the model, in a stable order (recorded trajectories depend on it).
+
+Each family keeps its own list next to its tools (``CALENDAR_TOOLS``, ``EMAIL_TOOLS`` ...);
+this module only puts them together. Names and arguments are a contract (DESIGN.md).
+"""
 
 from __future__ import annotations
 
 from tools.base import Tool
-from tools.calendar.tools import get_event, list_events
-from tools.email.tools import read_email, search_emails
+from tools.calendar.tools import CALENDAR_TOOLS
+from tools.email.tools import EMAIL_TOOLS
+
+
+def all_tools() -> list[Tool]:
+    """Every tool, calendar first, then email."""
+    return [*CALENDAR_TOOLS, *EMAIL_TOOLS]
 
 
 def core_tools() -> list[Tool]:
-    """The calendar and email read tools: list_events, get_event, search_emails, read_email."""
-    return [list_events, get_event, search_emails, read_email]
+    """The read tools the first version shipped with (kept for callers that want only those)."""
+    return [t for t in all_tools() if t.name in _CORE]
+
+
+_CORE = ("list_events", "get_event", "search_emails", "read_email")

@@ -105,10 +105,17 @@ def test_unread_mail_has_the_awaiting_reply_thread_and_the_injection(demo: Any, 
 
 def test_demo_config_points_at_the_demo(tmp_path: Path) -> None:
     config = tomllib.loads(demo_config(tmp_path, timezone="Europe/Berlin"))
-    assert config["user"] == {"timezone": "Europe/Berlin"}
+    assert config["user"] == {
+        "timezone": "Europe/Berlin",
+        "name": "Alex Morgan",
+        "email": "alex@example.com",
+    }
     assert config["calendar"] == {
         "backend": "ics",
         "path": str(tmp_path.resolve() / "calendar.ics"),
     }
     assert config["email"] == {"backend": "maildir", "path": str(tmp_path.resolve() / "Mail")}
     assert "providers" not in config
+    from agent.config import parse_config
+
+    parse_config(config, source="demo")  # the config morrow itself accepts

@@ -94,3 +94,7 @@ def _matches(event: Event, query: str) -> bool:
     needle = query.casefold().strip()
     fields = [event.title, event.description, event.location, *event.attendees]
     return any(needle in field.casefold() for field in fields if field)
+
+
+CALENDAR_TOOLS = [list_events, get_event]
+"""The calendar tools, in the order the model sees them."""

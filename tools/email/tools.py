@@ -93,3 +93,7 @@ def wrap_untrusted(text: str, *, source: str) -> str:
     defused = _TAG_LOOKALIKE.sub(lambda match: "&lt;" + match.group(1) + match.group(2), text)
     source_attr = source.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
     return f'<{UNTRUSTED_TAG} source="{source_attr}">\n{defused}\n</{UNTRUSTED_TAG}>'
+
+
+EMAIL_TOOLS = [search_emails, read_email]
+"""The email tools, in the order the model sees them."""
