@@ -21,14 +21,16 @@ from structlog.types import EventDict, WrappedLogger
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
-_SECRET_PATTERNS = [
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
-    re.compile(r"ya29\.[0-9A-Za-z_\-\.]{10,}"),
-    re.compile(r"1//[0-9A-Za-z_\-]{20,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.=]{12,}"),
-]
+# One alternation, so a log line is scanned once: Anthropic and OpenAI keys, Google API keys,
+# OAuth access and refresh tokens, bearer credentials.
+_SECRETS = re.compile(
+    r"sk-ant-[A-Za-z0-9_\-]{8,}"
+    r"|sk-[A-Za-z0-9_\-]{16,}"
+    r"|AIza[0-9A-Za-z_\-]{20,}"
+    r"|ya29\.[0-9A-Za-z_\-\.]{10,}"
+    r"|1//[0-9A-Za-z_\-]{20,}"
+    r"|(?i:(?<=bearer )[A-Za-z0-9_\-\.=]{12,})"
+)
 _SECRET_KEYS = re.compile(r"(?i)(api[_-]?key|authorization|token|secret|password)")
 
 
@@ -37,9 +39,7 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     for secret in secrets or ():
         if len(secret) >= 8:
             text = text.replace(secret, "[redacted]")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
-    return text
+    return _SECRETS.sub("[redacted]", text)
 
 
 class _Redactor:

@@ -64,6 +64,9 @@ class FakeAPI:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY each response waits
+    # ~40 ms for the client's delayed ACK (Nagle), which dominated every end-to-end test
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
