@@ -811,20 +811,16 @@ def test_request_errors_are_not_retryable(respx_mock: respx.MockRouter, status: 
     [
         ({"retry-after-ms": "1500"}, 1.5, 1.5),
         ({"retry-after": "7"}, 7.0, 7.0),
-        (
-            {
-                "retry-after": format_datetime(
-                    datetime.now(UTC) + timedelta(seconds=30), usegmt=True
-                )
-            },
-            20.0,
-            31.0,
-        ),
+        # an HTTP date 30 s ahead, computed when the test runs (not when it is collected)
+        ({"retry-after": "http-date+30"}, 20.0, 31.0),
     ],
 )
 def test_retry_after_is_honoured(
     respx_mock: respx.MockRouter, headers: dict[str, str], low: float, high: float
 ) -> None:
+    if headers.get("retry-after") == "http-date+30":
+        ahead = datetime.now(UTC) + timedelta(seconds=30)
+        headers = {"retry-after": format_datetime(ahead, usegmt=True)}
     respx_mock.post(URL).mock(
         return_value=json_response({"error": {"message": "slow down"}}, 429, **headers)
     )
