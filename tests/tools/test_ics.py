@@ -93,9 +93,22 @@ def test_get_event_round_trips_every_listed_id(weekly: IcsCalendar) -> None:
 
 def test_get_event_finds_cancelled_instance_and_rejects_unknown(weekly: IcsCalendar) -> None:
     assert weekly.get_event("weekly@20250331T080000Z").status == "cancelled"
-    for missing in ("weekly@20250317T090000Z", "weekly@20250304T090000Z", "nope", "weekly"):
+    for missing in ("weekly@20250317T090000Z", "weekly@20250304T090000Z", "nope", "weekly@x"):
         with pytest.raises(NotFoundError):
             weekly.get_event(missing)
+
+
+def test_series_id_names_the_whole_series(weekly: IcsCalendar) -> None:
+    start = datetime(2025, 3, 1, tzinfo=BERLIN)
+    occurrences = weekly.list_events(start, start + timedelta(days=60))
+    assert {e.series_id for e in occurrences} == {"weekly"}
+    series = weekly.get_event("weekly")
+    assert series.id == "weekly" and series.recurring
+    assert series.start == datetime(2025, 3, 3, 10, tzinfo=BERLIN)
+    assert series.recurrence == [
+        "RRULE:FREQ=WEEKLY;COUNT=6",
+        "EXDATE:20250317T100000",
+    ]
 
 
 def test_uid_containing_at_sign(tmp_path: Path) -> None:

@@ -1,40 +1,55 @@
 """What every calendar backend offers: the :class:`Event` a tool returns and the protocol.
 
 Event ids are opaque strings chosen by the backend. Whatever their shape, an id returned by
-``list_events`` must be accepted by ``get_event`` (and, later, by the write tools) and must name
-the same occurrence. For the local iCalendar backend an ordinary event's id is its UID, and one
-occurrence of a recurring series is ``"<UID>@<RECURRENCE-ID>"`` (see :mod:`tools.calendar.ics`).
+``list_events`` must be accepted by ``get_event`` and by the write tools and must name the same
+occurrence. For the iCalendar backends (a local .ics file, CalDAV) an ordinary event's id is its
+UID, and one occurrence of a recurring series is ``"<UID>@<RECURRENCE-ID>"`` (see
+:mod:`tools.calendar.ical`); Google's ids are its own (an occurrence is ``<id>_<time>``).
+
+Recurring events: an occurrence carries ``series_id``, the id of the whole series. A write to an
+occurrence's id changes that occurrence only; a write to the ``series_id`` changes every
+occurrence. That is how the tools let the model say "all of them" without another argument.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+Response = Literal["accepted", "declined", "tentative"]
+
 
 class Event(BaseModel):
-    """One occurrence of a calendar event.
+    """One occurrence of a calendar event (or, fetched by its series id, a whole series).
 
     Attributes:
         id: opaque id; one occurrence of a recurring series has its own id.
         title: the summary line.
-        start: when it starts (aware). All-day events start at local midnight of the user's zone.
-        end: when it ends (aware, exclusive). All-day events end at the midnight after their
-            last day.
+        start: when it starts, in the user's zone. All-day events start at local midnight.
+        end: when it ends (exclusive), in the user's zone. All-day events end at the midnight
+            after their last day.
         all_day: whether the event spans whole days rather than times.
         start_date: the first day of an all-day event.
         end_date: the day after the last day of an all-day event (exclusive, as in iCalendar
             and Google Calendar).
         timezone: the IANA zone the event was written in, "UTC", or "floating" when the event
             has no zone (read in the user's zone).
+        zone_start: the start in the event's own zone, when that zone is not the user's.
+        zone_end: the end in the event's own zone, when that zone is not the user's.
         location: where it takes place.
         description: free text from the event; data from the world, never instructions.
         organizer: the organizer's email address.
         attendees: the attendees' email addresses.
+        my_response: the user's own answer to the invitation ("accepted", "declined",
+            "tentative", "needs-action") when the user is an attendee.
         status: "confirmed", "tentative" or "cancelled" when the event says so.
+        free: true when the event shows the user as free (it blocks no time).
         recurring: whether this occurrence belongs to a recurring series.
+        series_id: the id of the whole series this occurrence belongs to.
+        recurrence: the recurrence rules, when the event was fetched by its series id.
         conflicts_with: ids of other listed timed events that overlap this one.
     """
 
@@ -46,17 +61,97 @@ class Event(BaseModel):
     start_date: date | None = None
     end_date: date | None = None
     timezone: str = "floating"
+    zone_start: AwareDatetime | None = None
+    zone_end: AwareDatetime | None = None
     location: str | None = None
     description: str | None = None
     organizer: str | None = None
     attendees: list[str] = Field(default_factory=list)
+    my_response: str | None = None
     status: str | None = None
+    free: bool | None = None
     recurring: bool = False
+    series_id: str | None = None
+    recurrence: list[str] | None = None
     conflicts_with: list[str] = Field(default_factory=list)
 
 
+class NewEvent(BaseModel):
+    """An event to create.
+
+    Attributes:
+        uid: the id the client chose (so that a retried create cannot make a duplicate).
+        title: the summary line.
+        start: start time; a ``ZoneInfo`` tzinfo keeps the event in that zone.
+        end: end time (exclusive).
+        attendees: email addresses to invite.
+        location: where it takes place.
+        description: free text.
+    """
+
+    uid: str
+    title: str
+    start: AwareDatetime
+    end: AwareDatetime
+    attendees: list[str] = Field(default_factory=list)
+    location: str | None = None
+    description: str | None = None
+
+
+class EventChanges(BaseModel):
+    """What to change in an event; ``None`` leaves a field as it is.
+
+    Attributes:
+        title: new summary line.
+        start: new start; without ``end`` the event keeps its length.
+        end: new end.
+        location: new location ("" removes it).
+        description: new description ("" removes it).
+        add_attendees: addresses to invite.
+        remove_attendees: addresses to take off the event.
+    """
+
+    title: str | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    location: str | None = None
+    description: str | None = None
+    add_attendees: list[str] = Field(default_factory=list)
+    remove_attendees: list[str] = Field(default_factory=list)
+
+
+class Change(BaseModel):
+    """What a write did, as the tool reports it.
+
+    Attributes:
+        action: "created", "updated", "cancelled" or "responded".
+        event: the event after the change (for a cancellation, as it was).
+        notified: who the backend emailed about it (invitations, updates, cancellations,
+            replies to the organizer).
+        note: anything the user should know, e.g. that this calendar cannot send invitations.
+    """
+
+    action: Literal["created", "updated", "cancelled", "responded"]
+    event: Event
+    notified: list[str] = Field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class FreeBusy:
+    """Other people's busy times, as far as the backend can tell.
+
+    Attributes:
+        busy: for each address whose calendar could be read, its busy intervals (aware).
+        unknown: for each address whose calendar could not be read, the reason.
+    """
+
+    busy: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
 class CalendarBackend(Protocol):
-    """A calendar the tools can read (writes follow with the calendar write tools)."""
+    """A calendar the tools can read and write."""
 
     def list_events(self, start: datetime, end: datetime) -> list[Event]:
         """The occurrences overlapping the half-open span ``[start, end)``, except cancelled ones.
@@ -67,5 +162,28 @@ class CalendarBackend(Protocol):
         ...
 
     def get_event(self, event_id: str) -> Event:
-        """The occurrence with this id; raise :class:`~tools.errors.NotFoundError` if none."""
+        """The occurrence (or series) with this id; raise NotFoundError if none."""
+        ...
+
+    def create_event(self, new: NewEvent, *, notify: bool) -> Change:
+        """Create an event; with ``notify``, invitations go out where the backend can send them.
+
+        Creating the same ``uid`` again returns the existing event instead of a duplicate.
+        """
+        ...
+
+    def update_event(self, event_id: str, changes: EventChanges, *, notify: bool) -> Change:
+        """Change one occurrence, a whole series (by its series id) or a single event."""
+        ...
+
+    def cancel_event(self, event_id: str, *, notify: bool) -> Change:
+        """Remove one occurrence, a whole series or a single event."""
+        ...
+
+    def respond_to_event(self, event_id: str, response: Response, comment: str | None) -> Change:
+        """Answer an invitation as the user; the organizer is told where the backend can."""
+        ...
+
+    def free_busy(self, attendees: list[str], start: datetime, end: datetime) -> FreeBusy:
+        """Other people's busy times in ``[start, end)``, where the backend can tell."""
         ...

@@ -1,90 +1,100 @@
 """A calendar kept in one local iCalendar (.ics) file.
 
-Recurrence (RRULE, RDATE, EXDATE, RECURRENCE-ID overrides including RANGE=THISANDFUTURE) is
-expanded by recurring-ical-events, which also rewrites Google's ``X-WR-TIMEZONE`` calendars
-through the x-wr-timezone package. Floating times and all-day dates are read in the user's zone:
-the query bounds are converted to that zone before expansion, and the library attaches the
-bounds' zone to anything without one.
+Reading (expansion, ids) is :mod:`tools.calendar.ical`; the parsed file is cached and parsed
+again only when its modification time or size changes.
 
-Ids: an ordinary event is its UID; one occurrence of a recurring series is
-``"<UID>@<RECURRENCE-ID>"`` where the RECURRENCE-ID is written in basic format, in UTC with a
-trailing ``Z`` when it has a zone (``20240105T090000Z``), as local time without ``Z`` when it is
-floating (``20240105T090000``) and as a date for all-day series (``20240105``). UIDs may contain
-``@`` themselves; the suffix is recognised by its shape. An event without a UID (invalid, but
-seen in the wild) gets ``nouid-<hash of its title>@<its start>``, read like an occurrence.
+Writing is careful, because the file is the user's only copy:
+
+- the file is parsed again, strictly, as it will be written; every component and property is
+  kept, those morrow does not understand included (VTODOs, alarms, X- properties ...);
+- a write that would lose something refuses with a clear error instead: a file holding several
+  calendars or bare components, a line icalendar could not parse (it would be dropped), an
+  event with a repeated DTSTART, or a result that does not read back as intended;
+- the new text goes to a temporary file in the same folder, is flushed to disk (fsync) and
+  renamed over the old one, so a crash leaves the old file or the new one, never half of one;
+  the file keeps its permissions;
+- writers are serialised, also across processes (the REPL and the cron briefing), by an
+  exclusive lock on ``.<file>.lock`` beside it.
+
+The ics backend sends no email: invitations, updates and replies are recorded in the file, and
+the tool result says that nobody was notified.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
+import contextlib
+import fcntl
+import os
+import tempfile
 import threading
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
-import recurring_ical_events
-import x_wr_timezone
-from icalendar.timezone import tzid_from_dt
 
-from tools.calendar.backend import Event
+from tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
+from tools.calendar.ical import IcalView
+from tools.calendar.ical_edit import IcalEditor
 from tools.errors import BackendError, NotFoundError
+from tools.workspace import system_clock
 
-_RID_SHAPE = re.compile(r"\d{8}(T\d{6}Z?)?")
-_SINGLE_VALUED = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "SUMMARY", "STATUS")
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    calendar: icalendar.Component
-    query: Any  # recurring_ical_events.CalendarQuery (untyped)
-    single_uids: frozenset[str]
-    series_uids: frozenset[str]
-    # (UID, formatted RECURRENCE-ID) of each override -> its own DTSTART
-    overrides: dict[tuple[str, str], Any]
+NO_EMAIL = "the local calendar file sends no email: nobody was notified"
 
 
 class IcsCalendar:
     """A :class:`~tools.calendar.backend.CalendarBackend` over one .ics file.
 
-    The parsed file is cached and re-read only when its modification time or size changes.
-    A missing file is an empty calendar; a file that cannot be parsed raises BackendError.
+    A missing file is an empty calendar (created by the first write); a file that cannot be
+    parsed raises BackendError.
+
+    Args:
+        path: the .ics file.
+        timezone: the user's zone; floating times and all-day dates are read in it.
+        me: the user's email address (organizer of new events with attendees; the attendee
+            whose answer ``respond_to_event`` records).
+        clock: "now", for the timestamps of changes.
     """
 
-    def __init__(self, path: Path, timezone: ZoneInfo) -> None:
+    def __init__(
+        self,
+        path: Path,
+        timezone: ZoneInfo,
+        *,
+        me: str | None = None,
+        clock: Callable[[], datetime] = system_clock,
+    ) -> None:
         self.path = path
         self.timezone = timezone
+        self.me = me
+        self.clock = clock
         self._lock = threading.Lock()
         self._cache_key: tuple[int, int] | None = None
-        self._cached: _Parsed | None = None
+        self._cached: IcalView | None = None
+
+    # -- reading ---------------------------------------------------------------------------
 
     def list_events(self, start: datetime, end: datetime) -> list[Event]:
         """Occurrences overlapping ``[start, end)``; cancelled ones are left out."""
-        parsed = self._load()
-        if parsed is None:
+        view = self._load()
+        if view is None:
             return []
-        events = self._expand(parsed, start, end)
-        return [event for event in events if event.status != "cancelled"]
+        return [e for e in view.list_events(start, end) if e.status != "cancelled"]
 
     def get_event(self, event_id: str) -> Event:
-        """The occurrence with this id (also a cancelled one, with status "cancelled")."""
-        parsed = self._load()
-        if parsed is not None and event_id in parsed.single_uids:
-            for component in parsed.calendar.walk("VEVENT"):
-                if str(component.get("UID", "")) == event_id:
-                    return self._event(component, parsed)
-        elif parsed is not None and "@" in event_id:
-            found = self._find_occurrence(parsed, *event_id.rsplit("@", 1))
-            if found is not None:
-                return found
-        raise NotFoundError(f"no event with id {event_id!r}")
+        """The occurrence or series with this id (also a cancelled one)."""
+        view = self._load()
+        if view is None:
+            raise NotFoundError(f"no event with id {event_id!r} (the calendar is empty)")
+        return view.get_event(event_id)
 
-    # -- loading ---------------------------------------------------------------------------
+    def free_busy(self, attendees: list[str], start: datetime, end: datetime) -> FreeBusy:
+        """A local file knows nobody else's calendar."""
+        reason = "a local calendar file cannot see other people's calendars"
+        return FreeBusy(unknown=dict.fromkeys(attendees, reason))
 
-    def _load(self) -> _Parsed | None:
+    def _load(self) -> IcalView | None:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -98,198 +108,127 @@ class IcsCalendar:
                 self._cache_key = key
             return self._cached
 
-    def _parse(self) -> _Parsed:
+    def _parse(self) -> IcalView:
+        return IcalView.parse(self.path.read_bytes(), self.timezone, self.me, source=str(self.path))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create_event(self, new: NewEvent, *, notify: bool) -> Change:
+        """Add an event (once: the same uid again returns the event already there)."""
+        with self._editing() as editor:
+            editor.create(new, notify=notify)
+        return self._change("created", self.get_event(new.uid), bool(new.attendees and notify))
+
+    def update_event(self, event_id: str, changes: EventChanges, *, notify: bool) -> Change:
+        """Change one occurrence, a whole series (its UID) or a single event."""
+        with self._editing() as editor:
+            editor.update(event_id, changes, notify=notify)
+        event = self.get_event(event_id)
+        return self._change("updated", event, notify and bool(event.attendees))
+
+    def cancel_event(self, event_id: str, *, notify: bool) -> Change:
+        """Remove an event or series, or exclude one occurrence (EXDATE)."""
+        before = self.get_event(event_id)
+        with self._editing() as editor:
+            editor.cancel(event_id)
+        return self._change("cancelled", before, notify and bool(before.attendees))
+
+    def respond_to_event(self, event_id: str, response: Response, comment: str | None) -> Change:
+        """Record the user's answer (PARTSTAT) in the file."""
+        with self._editing() as editor:
+            editor.respond(event_id, response, comment)
+        return self._change("responded", self.get_event(event_id), True)
+
+    def _change(self, action: str, event: Event, wanted_notice: bool) -> Change:
+        """The result; a note when someone would have been emailed by a real server."""
+        note = NO_EMAIL if wanted_notice else None
+        return Change.model_validate({"action": action, "event": event, "note": note})
+
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[IcalEditor]:
+        """Lock, parse strictly, let the caller edit, check, and replace the file atomically."""
+        with _file_lock(self.path):
+            data = self._read_for_writing()
+            container = _strict_parse(data, self.path)
+            view = self._load() or IcalView.parse(data, self.timezone, self.me, source="")
+            editor = IcalEditor(container, view, me=self.me, now=self.clock())
+            yield editor
+            output = container.to_ical()
+            if icalendar.Calendar.from_ical(output) != container:
+                raise BackendError(
+                    f"not written: {self.path} would not read back as intended (nothing changed)"
+                )
+            _atomic_write(self.path, output)
+            with self._lock:  # a coarse clock could leave the same mtime: never trust it here
+                self._cache_key = None
+
+    def _read_for_writing(self) -> bytes:
         try:
-            # Rewritten here as well as inside of(), so get_event sees the same times.
-            calendar = x_wr_timezone.to_standard(_read_calendar(self.path.read_bytes()))
-            query = recurring_ical_events.of(calendar, skip_bad_series=True)
-        except Exception as exc:  # icalendar raises ValueError, KeyError, ... on bad input
-            raise BackendError(f"cannot parse calendar {self.path}: {exc}") from exc
-        single: set[str] = set()
-        series: set[str] = set()
-        overrides: dict[tuple[str, str], Any] = {}
-        for component in calendar.walk("VEVENT"):
-            uid = str(component.get("UID", ""))
-            if not uid:
-                continue
-            if "RECURRENCE-ID" in component:
-                rid = _format_rid(_dt(component, "RECURRENCE-ID"))
-                overrides[uid, rid] = _dt(component, "DTSTART")
-            if any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
-                series.add(uid)
-            else:
-                single.add(uid)
-        return _Parsed(calendar, query, frozenset(single - series), frozenset(series), overrides)
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return _EMPTY
+        except OSError as exc:
+            raise BackendError(f"cannot read calendar {self.path}: {exc}") from exc
 
-    # -- expansion -------------------------------------------------------------------------
 
-    def _expand(self, parsed: _Parsed, start: datetime, end: datetime) -> list[Event]:
-        try:
-            components = parsed.query.between(
-                start.astimezone(self.timezone), end.astimezone(self.timezone)
-            )
-        except Exception as exc:
-            raise BackendError(f"cannot expand events of {self.path}: {exc}") from exc
-        return [self._event(component, parsed) for component in components]
+_EMPTY = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//morrow//calendar//EN\r\nEND:VCALENDAR\r\n"
 
-    def _find_occurrence(self, parsed: _Parsed, uid: str, rid: str) -> Event | None:
-        known = uid in parsed.series_uids or uid.startswith("nouid-")
-        if not known or not _RID_SHAPE.fullmatch(rid):
-            return None
-        anchors = [self._parse_rid(rid)]
-        if (uid, rid) in parsed.overrides:  # an override may move its occurrence far away
-            anchors.append(self._aware(parsed.overrides[uid, rid]))
-        wanted = f"{uid}@{rid}"
-        for anchor in anchors:
-            window = self._expand(parsed, anchor - timedelta(days=2), anchor + timedelta(days=2))
-            for event in window:
-                if event.id == wanted:
-                    return event
-        return None
 
-    def _parse_rid(self, rid: str) -> datetime:
-        if len(rid) == 8:
-            return datetime.combine(date(int(rid[:4]), int(rid[4:6]), int(rid[6:])), time())
-        if rid.endswith("Z"):
-            return datetime.strptime(rid, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        return datetime.strptime(rid, "%Y%m%dT%H%M%S").replace(tzinfo=self.timezone)
-
-    # -- conversion ------------------------------------------------------------------------
-
-    def _id_of(self, component: icalendar.Component, parsed: _Parsed) -> str:
-        uid = str(component.get("UID", ""))
-        if not uid:
-            seed = str(component.get("SUMMARY", "")).encode()
-            digest = hashlib.sha1(seed, usedforsecurity=False).hexdigest()[:12]
-            return f"nouid-{digest}@{_format_rid(_dt(component, 'DTSTART'))}"
-        if uid in parsed.series_uids:
-            return f"{uid}@{_format_rid(_original_start(component, parsed))}"
-        return uid
-
-    def _event(self, component: icalendar.Component, parsed: _Parsed) -> Event:
-        raw_start = _dt(component, "DTSTART")
-        raw_end = _raw_end(component, raw_start)
-        all_day = not isinstance(raw_start, datetime)
-        fields: dict[str, Any] = {}
-        if all_day:
-            end_day = raw_end if not isinstance(raw_end, datetime) else raw_end.date()
-            fields.update(start_date=raw_start, end_date=max(end_day, raw_start))
-            zone = "floating"
-        else:
-            zone = _zone_name(raw_start)
-        start = self._aware(raw_start)
-        status = component.get("STATUS")
-        return Event(
-            id=self._id_of(component, parsed),
-            title=_text(component.get("SUMMARY")) or "(no title)",
-            start=start,
-            end=max(self._aware(raw_end), start),
-            all_day=all_day,
-            timezone=zone,
-            location=_text(component.get("LOCATION")),
-            description=_text(component.get("DESCRIPTION")),
-            organizer=_address(component.get("ORGANIZER")),
-            attendees=[a for a in map(_address, _as_list(component.get("ATTENDEE"))) if a],
-            status=str(status).lower() if status else None,
-            recurring=str(component.get("UID", "")) in parsed.series_uids,
-            **fields,
+def _strict_parse(data: bytes, path: Path) -> icalendar.Component:
+    """The file as it will be written back; refuse what a rewrite would lose."""
+    try:
+        parts = icalendar.Calendar.from_ical(data, multiple=True)
+    except Exception as exc:
+        raise BackendError(f"not written: cannot parse {path}: {exc}") from exc
+    if len(parts) != 1 or parts[0].name != "VCALENDAR":
+        names = ", ".join(p.name for p in parts) or "nothing"
+        raise BackendError(
+            f"not written: {path} holds {names}; morrow writes only a file with exactly one "
+            "VCALENDAR (it would have to restructure the file)"
         )
-
-    def _aware(self, value: date | datetime) -> datetime:
-        """A DTSTART/DTEND value as an aware datetime: dates and floating times in the user zone."""
-        if not isinstance(value, datetime):
-            return datetime.combine(value, time(), tzinfo=self.timezone)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=self.timezone)
-        return value
-
-
-def _read_calendar(data: bytes) -> icalendar.Component:
-    """Parse a file into one VCALENDAR: bare VEVENTs and several calendars are merged."""
-    parts = icalendar.Calendar.from_ical(data, multiple=True)
-    if len(parts) == 1 and parts[0].name == "VCALENDAR":
-        calendar = parts[0]
-    else:
-        calendar = icalendar.Calendar()
-        for part in parts:
-            children = part.subcomponents if part.name == "VCALENDAR" else [part]
-            for child in children:
-                calendar.add_component(child)
-    # DTSTART is required; an event without it cannot be placed and breaks the expansion.
-    calendar.subcomponents = [
-        c for c in calendar.subcomponents if c.name != "VEVENT" or "DTSTART" in c
-    ]
-    for event in calendar.walk("VEVENT"):
-        for name in _SINGLE_VALUED:  # repeated by some broken exporters: keep the first
-            value = event.get(name)
-            if isinstance(value, list):
-                event[name] = value[0]
+    calendar = parts[0]
+    for component in calendar.walk():
+        for name, problem in component.errors:
+            if name is None or name not in component:  # the line is gone from the parse
+                raise BackendError(
+                    f"not written: a line in {component.name} of {path} cannot be parsed and "
+                    f"would be lost ({problem})"
+                )
     return calendar
 
 
-def _original_start(component: icalendar.Component, parsed: _Parsed) -> date | datetime:
-    """The time this occurrence had before any override moved it: its RECURRENCE-ID.
-
-    recurring-ical-events copies an override's RECURRENCE-ID unchanged onto every later
-    occurrence it shifts with RANGE=THISANDFUTURE; for those the original time is the
-    occurrence's start minus the override's shift.
-    """
-    if "RECURRENCE-ID" not in component:
-        return _dt(component, "DTSTART")  # type: ignore[no-any-return]
-    recurrence: Any = component["RECURRENCE-ID"]
-    original: date | datetime = recurrence.dt
-    if recurrence.params.get("RANGE", "").upper() == "THISANDFUTURE":
-        key = (str(component.get("UID", "")), _format_rid(original))
-        override_start = parsed.overrides.get(key)
-        if override_start is not None:
-            original = _dt(component, "DTSTART") - (override_start - original)
-    return original
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(f".{path.name}.lock")
+    with open(lock_path, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _raw_end(component: icalendar.Component, start: date | datetime) -> date | datetime:
-    if "DTEND" in component:
-        end: date | datetime = _dt(component, "DTEND")
-        return end
-    if "DURATION" in component:
-        duration: timedelta = _dt(component, "DURATION")
-        return start + duration
-    return start if isinstance(start, datetime) else start + timedelta(days=1)
-
-
-def _format_rid(value: date | datetime) -> str:
-    if not isinstance(value, datetime):
-        return value.strftime("%Y%m%d")
-    if value.tzinfo is None:
-        return value.strftime("%Y%m%dT%H%M%S")
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _zone_name(value: datetime) -> str:
-    if value.tzinfo is None:
-        return "floating"
-    key = getattr(value.tzinfo, "key", None)
-    return str(key) if key else (tzid_from_dt(value) or str(value.tzname()))
-
-
-def _dt(component: icalendar.Component, name: str) -> Any:
-    """The decoded value of a date/time property (icalendar types it as a wide union)."""
-    prop: Any = component[name]
-    return prop.dt
-
-
-def _text(value: Any) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _address(value: Any) -> str | None:
-    text = _text(value)
-    if text and text.lower().startswith("mailto:"):
-        text = text[len("mailto:") :]
-    return text or None
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Temporary file in the same folder, fsync, rename, fsync the folder."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o600  # a calendar is private
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,32 +1,43 @@
-"""The calendar tools the model reads with: ``list_events`` and ``get_event``."""
+"""The calendar tools that read: ``list_events``, ``get_event``, ``find_free_slots``.
+
+The tools that change the calendar are in :mod:`tools.calendar.writes`; ``CALENDAR_TOOLS``
+holds all seven in the contract's order (DESIGN.md, "The tools the model sees").
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import AwareDatetime
+from pydantic import BaseModel, Field
 
 from tools.base import tool
 from tools.calendar.backend import Event
+from tools.calendar.slots import WorkingHours, ceil_to, free_slots
+from tools.calendar.times import Email, When, localize
+from tools.calendar.writes import cancel_event, create_event, respond_to_event, update_event
 from tools.errors import ToolRetry
 from tools.workspace import Workspace
 
 MAX_WINDOW = timedelta(days=366)
+MAX_SLOT_WINDOW = timedelta(days=62)
+MAX_SLOTS = 40
 
 
 @tool(effect="read")
 def list_events(
     workspace: Workspace,
-    start: AwareDatetime,
-    end: AwareDatetime,
+    start: When,
+    end: When,
     query: str | None = None,
 ) -> list[Event]:
     """List the events on the user's calendar between two times, earliest first.
 
     Every event that overlaps the period is included, also one that began before it. Each
-    occurrence of a recurring event is listed with its own id. Times are in the user's time
-    zone; all-day events have all_day set and their dates in start_date and end_date (exclusive).
-    A timed event that overlaps another names it in conflicts_with.
+    occurrence of a recurring event is listed with its own id and the series_id of its series.
+    Times are in the user's time zone; an event kept in another zone also shows zone_start and
+    zone_end in that zone. All-day events have all_day set and their dates in start_date and
+    end_date (exclusive). A timed event that overlaps another names it in conflicts_with.
 
     Args:
         workspace: the user's calendar, zone and clock (not part of the schema).
@@ -39,7 +50,7 @@ def list_events(
         raise ToolRetry("end must be after start")
     if end - start > MAX_WINDOW:
         raise ToolRetry("the period is longer than 366 days: ask for a shorter one")
-    events = _localized(workspace, workspace.calendar.list_events(start, end))
+    events = [localize(workspace, e) for e in workspace.calendar.list_events(start, end)]
     events = mark_conflicts(events)
     if query:
         events = [event for event in events if _matches(event, query)]
@@ -52,25 +63,106 @@ def get_event(workspace: Workspace, event_id: str) -> Event:
 
     Args:
         workspace: the user's calendar, zone and clock (not part of the schema).
-        event_id: the id of an event, as returned by list_events.
+        event_id: the id of an event (or the series_id of a recurring event), as returned by
+            list_events.
     """
-    event = _localized(workspace, [workspace.calendar.get_event(event_id)])[0]
+    event = localize(workspace, workspace.calendar.get_event(event_id))
     if event.all_day or event.status == "cancelled" or event.end <= event.start:
         return event
-    around = _localized(workspace, workspace.calendar.list_events(event.start, event.end))
+    around = [
+        localize(workspace, e) for e in workspace.calendar.list_events(event.start, event.end)
+    ]
     others = [other for other in around if other.id != event.id]
     marked = mark_conflicts([event, *others])
     return next(candidate for candidate in marked if candidate.id == event.id)
 
 
+class Slot(BaseModel):
+    """A stretch of free time; any meeting of the asked length that fits in it is free."""
+
+    start: When
+    end: When
+
+
+class FreeSlots(BaseModel):
+    """The result of ``find_free_slots``."""
+
+    slots: list[Slot]
+    working_hours: str
+    unknown_availability: dict[str, str] | None = None
+    truncated: bool | None = None
+
+
+@tool(effect="read")
+def find_free_slots(
+    workspace: Workspace,
+    duration_minutes: Annotated[int, Field(ge=5, le=1440)],
+    start: When,
+    end: When,
+    attendees: list[Email] | None = None,
+) -> FreeSlots:
+    """Find free times for a meeting within the user's working hours, earliest first.
+
+    Each slot is a free stretch at least duration_minutes long: the meeting may start anywhere
+    from its start until duration_minutes before its end. Busy events count, events that show
+    the user as free or that the user declined do not; the past is skipped. With attendees,
+    their busy times count too where the calendar can see them; unknown_availability names
+    whose could not be checked.
+
+    Args:
+        workspace: the user's calendar, zone and clock (not part of the schema).
+        duration_minutes: length of the meeting, 5 to 1440.
+        start: earliest time, ISO 8601 with offset.
+        end: latest end (exclusive), at most 62 days after start.
+        attendees: email addresses of people who must be free as well.
+    """
+    if end <= start:
+        raise ToolRetry("end must be after start")
+    if end - start > MAX_SLOT_WINDOW:
+        raise ToolRetry("the period is longer than 62 days: ask for a shorter one")
+    start = max(start, ceil_to(workspace.now(), 15))
+    busy = [(e.start, e.end) for e in workspace.calendar.list_events(start, end) if _blocks(e)]
+    unknown: dict[str, str] = {}
+    if attendees and end > start:
+        others = workspace.calendar.free_busy(sorted(set(attendees)), start, end)
+        unknown = others.unknown
+        busy += [interval for intervals in others.busy.values() for interval in intervals]
+    hours = WorkingHours(
+        workspace.timezone, workspace.work_start, workspace.work_end, workspace.work_days
+    )
+    found = free_slots(hours, busy, start, end, timedelta(minutes=duration_minutes))
+    zone = workspace.timezone
+    return FreeSlots(
+        slots=[Slot(start=a.astimezone(zone), end=b.astimezone(zone)) for a, b in found][
+            :MAX_SLOTS
+        ],
+        working_hours=_describe_hours(workspace),
+        unknown_availability=unknown or None,
+        truncated=True if len(found) > MAX_SLOTS else None,
+    )
+
+
+def _blocks(event: Event) -> bool:
+    """Whether an event makes the user busy."""
+    return not (event.status == "cancelled" or event.free or event.my_response == "declined")
+
+
+def _describe_hours(workspace: Workspace) -> str:
+    names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    days = ",".join(names[d] for d in sorted(workspace.work_days))
+    span = f"{workspace.work_start:%H:%M}-{workspace.work_end:%H:%M}"
+    return f"{days} {span} {workspace.timezone.key}"
+
+
 def mark_conflicts(events: list[Event]) -> list[Event]:
     """Sort events by start and fill ``conflicts_with`` for overlapping timed events.
 
-    All-day events never conflict: a holiday or a trip does not make a meeting double-booked.
+    All-day events never conflict: a holiday or a trip does not make a meeting double-booked;
+    neither do events that show the user as free or that the user declined.
     """
     ordered = sorted(events, key=lambda event: (event.start, event.end, event.title))
     conflicts: dict[str, list[str]] = {event.id: [] for event in ordered}
-    timed = [event for event in ordered if not event.all_day and event.status != "cancelled"]
+    timed = [event for event in ordered if not event.all_day and _blocks(event)]
     for index, event in enumerate(timed):
         for other in timed[index + 1 :]:
             if other.start >= event.end and other.start != event.start:
@@ -80,21 +172,19 @@ def mark_conflicts(events: list[Event]) -> list[Event]:
     return [event.model_copy(update={"conflicts_with": conflicts[event.id]}) for event in ordered]
 
 
-def _localized(workspace: Workspace, events: list[Event]) -> list[Event]:
-    zone = workspace.timezone
-    return [
-        event.model_copy(
-            update={"start": event.start.astimezone(zone), "end": event.end.astimezone(zone)}
-        )
-        for event in events
-    ]
-
-
 def _matches(event: Event, query: str) -> bool:
     needle = query.casefold().strip()
     fields = [event.title, event.description, event.location, *event.attendees]
     return any(needle in field.casefold() for field in fields if field)
 
 
-CALENDAR_TOOLS = [list_events, get_event]
+CALENDAR_TOOLS = [
+    list_events,
+    get_event,
+    find_free_slots,
+    create_event,
+    update_event,
+    cancel_event,
+    respond_to_event,
+]
 """The calendar tools, in the order the model sees them."""

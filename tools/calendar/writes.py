@@ -1,0 +1,191 @@
+"""The calendar tools that change things: create, update, cancel, respond.
+
+Effects (DESIGN.md): each is a ``write`` unless it emails other people, then a ``send``. Whether
+it does is visible in the arguments the approval gate shows: ``attendees`` with
+``send_invitations``, ``send_updates`` (the event's attendees, those added and those removed),
+``notify`` (the attendees of a cancelled event); an answer always goes to the organizer.
+Notifications are opt-in: without the flag a change is silent, so the default is the reversible
+``write``.
+
+Recurring events: an occurrence's id changes that occurrence only; the event's ``series_id``
+(from list_events or get_event) changes the whole series. This is how the model asks for
+"every occurrence" without an extra argument.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, timedelta
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from tools.base import Effect, tool
+from tools.calendar.backend import Change, EventChanges, NewEvent, Response
+from tools.calendar.times import Email, When, localize
+from tools.errors import ToolRetry
+from tools.workspace import Workspace
+
+MAX_LENGTH = timedelta(days=366)
+
+Title = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+def _create_effect(args: Any) -> Effect:
+    return "send" if args.send_invitations and args.attendees else "write"
+
+
+def _update_effect(args: Any) -> Effect:
+    return "send" if args.send_updates else "write"
+
+
+def _cancel_effect(args: Any) -> Effect:
+    return "send" if args.notify else "write"
+
+
+@tool(effect="send", effect_of=_create_effect)
+def create_event(
+    workspace: Workspace,
+    title: Title,
+    start: When,
+    end: When,
+    attendees: list[Email] | None = None,
+    location: str | None = None,
+    description: str | None = None,
+    send_invitations: bool = False,
+) -> Change:
+    """Create an event on the user's calendar.
+
+    It is kept in the user's time zone unless start names another zone. Attendees are added
+    without email unless send_invitations is true.
+
+    Args:
+        workspace: the user's calendar, zone and clock (not part of the schema).
+        title: what the event is called.
+        start: ISO 8601 with offset; append an IANA zone in brackets to keep the event in that
+            zone, e.g. 2025-03-10T09:00:00-04:00[America/New_York].
+        end: when it ends (exclusive), after start.
+        attendees: email addresses of the people to invite.
+        location: where it takes place.
+        description: notes for the event.
+        send_invitations: email the invitation to the attendees.
+    """
+    _check_span(start, end)
+    new = NewEvent(
+        uid=uuid.uuid4().hex,  # chosen here, so a retried create finds it instead of doubling
+        title=title,
+        start=start,
+        end=end,
+        attendees=_unique(attendees or []),
+        location=location or None,
+        description=description or None,
+    )
+    notify = send_invitations and bool(new.attendees)
+    return _localized(workspace, workspace.calendar.create_event(new, notify=notify))
+
+
+@tool(effect="send", effect_of=_update_effect)
+def update_event(
+    workspace: Workspace,
+    event_id: str,
+    title: Title | None = None,
+    start: When | None = None,
+    end: When | None = None,
+    location: str | None = None,
+    description: str | None = None,
+    add_attendees: list[Email] | None = None,
+    remove_attendees: list[Email] | None = None,
+    send_updates: bool = False,
+) -> Change:
+    """Change an event; only the fields given change.
+
+    An occurrence's id changes that occurrence only; to change every occurrence of a recurring
+    event, pass its series_id. With start alone the event keeps its length.
+
+    Args:
+        workspace: the user's calendar, zone and clock (not part of the schema).
+        event_id: the id from list_events or get_event (or a series_id).
+        title: new title.
+        start: new start, ISO 8601 with offset (a bracketed IANA zone moves the event into it).
+        end: new end (exclusive).
+        location: new location; an empty string removes it.
+        description: new notes; an empty string removes them.
+        add_attendees: email addresses to invite.
+        remove_attendees: email addresses to take off the event.
+        send_updates: email the change to the attendees (also those added or removed).
+    """
+    changes = EventChanges(
+        title=title,
+        start=start,
+        end=end,
+        location=location,
+        description=description,
+        add_attendees=_unique(add_attendees or []),
+        remove_attendees=_unique(remove_attendees or []),
+    )
+    if not changes.model_dump(exclude_defaults=True):
+        raise ToolRetry("nothing to change: give at least one field to change")
+    current = workspace.calendar.get_event(event_id)
+    new_start = start or current.start
+    length = current.end.astimezone(UTC) - current.start.astimezone(UTC)  # elapsed, not wall
+    new_end = end or new_start.astimezone(UTC) + length
+    _check_span(new_start, new_end)
+    present = {a.casefold() for a in current.attendees}
+    absent = [a for a in changes.remove_attendees if a.casefold() not in present]
+    if absent:
+        raise ToolRetry(f"not attendees of this event: {', '.join(absent)}")
+    change = workspace.calendar.update_event(event_id, changes, notify=send_updates)
+    return _localized(workspace, change)
+
+
+@tool(effect="send", effect_of=_cancel_effect)
+def cancel_event(workspace: Workspace, event_id: str, notify: bool = False) -> Change:
+    """Cancel an event and remove it from the calendar.
+
+    An occurrence's id cancels that occurrence only; a series_id cancels every occurrence.
+
+    Args:
+        workspace: the user's calendar, zone and clock (not part of the schema).
+        event_id: the id from list_events or get_event (or a series_id).
+        notify: email the cancellation to the attendees.
+    """
+    return _localized(workspace, workspace.calendar.cancel_event(event_id, notify=notify))
+
+
+@tool(effect="send")
+def respond_to_event(
+    workspace: Workspace,
+    event_id: str,
+    response: Response,
+    comment: Annotated[str, Field(max_length=2000)] | None = None,
+) -> Change:
+    """Answer an invitation as the user; the organizer is told.
+
+    An occurrence's id answers for that occurrence only; a series_id answers for all of them.
+
+    Args:
+        workspace: the user's calendar, zone and clock (not part of the schema).
+        event_id: the id from list_events or get_event (or a series_id).
+        response: accepted, declined or tentative.
+        comment: a short note to the organizer.
+    """
+    change = workspace.calendar.respond_to_event(event_id, response, comment or None)
+    return _localized(workspace, change)
+
+
+def _check_span(start: Any, end: Any) -> None:
+    if end <= start:
+        raise ToolRetry("end must be after start")
+    if end - start > MAX_LENGTH:
+        raise ToolRetry("an event may last at most 366 days")
+
+
+def _unique(addresses: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for address in addresses:
+        seen.setdefault(address.casefold(), address)
+    return list(seen.values())
+
+
+def _localized(workspace: Workspace, change: Change) -> Change:
+    return change.model_copy(update={"event": localize(workspace, change.event)})
