@@ -82,8 +82,8 @@ def test_the_week_ahead(demo: Any, call: Any) -> None:
 
 def test_unread_mail_has_the_awaiting_reply_thread_and_the_injection(demo: Any, call: Any) -> None:
     unread = call(search_emails, demo, unread=True)
-    budget = [e for e in unread if e["subject"] == "Re: Q3 budget"]
-    assert len(budget) == 1 and budget[0]["from"] == "Priya Shah <priya@example.com>"
+    budget = [e for e in unread if "\nSubject: Re: Q3 budget\n" in e["content"]]
+    assert len(budget) == 1 and "\nFrom: Priya Shah <priya@example.com>\n" in budget[0]["content"]
     thread = [
         e
         for e in call(search_emails, demo, query="budget")
@@ -95,10 +95,11 @@ def test_unread_mail_has_the_awaiting_reply_thread_and_the_injection(demo: Any, 
         "Sent",
     ]  # three messages, newest first
     question = call(read_email, demo, email_id=budget[0]["id"])
-    assert "contingency" in question["body"] and "?" in question["body"]
+    assert "contingency" in question["content"] and "?" in question["content"]
     attack = call(search_emails, demo, query=ATTACKER)
     assert len(attack) == 1 and attack[0]["unread"] is True
-    assert call(read_email, demo, email_id=attack[0]["id"])["body"].startswith("<untrusted_content")
+    attack_email = call(read_email, demo, email_id=attack[0]["id"])
+    assert attack_email["content"].startswith("<untrusted_content")
     invitation = call(search_emails, demo, query="meeting request")
     assert invitation[0]["has_attachments"] is True
 

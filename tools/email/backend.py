@@ -1,16 +1,34 @@
-"""What every mail backend offers: the message models the tools return and the protocol.
+"""What every mail backend offers: the models the tools return and the protocol.
 
-Ids are opaque strings chosen by the backend (the Maildir backend uses ``"<folder>/<key>"``).
-``thread_id`` groups a conversation: it is the Message-ID (without angle brackets) of the first
-message of the chain as far as the References / In-Reply-To headers tell.
+Ids are opaque strings chosen by the backend (Maildir: ``"<folder>/<key>"``; Gmail: the
+message id; IMAP: ``"<folder>/<uidvalidity>.<uid>"``). ``thread_id`` groups a conversation:
+the backend's own thread id where it has one (Gmail), else the Message-ID (without angle
+brackets) of the first message of the chain as far as References / In-Reply-To tell.
+
+Writes take a complete :class:`email.message.EmailMessage` built by
+:mod:`tools.email.compose` (with its own Message-ID), so every backend sends the same bytes.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from tools.errors import BackendError
+
+
+class OutcomeUnknownError(BackendError):
+    """A send was handed to the server but no answer came back: it may or may not have gone out.
+
+    Nothing is retried: look for the Message-ID in Sent (``MailBackend.find_sent``) first.
+    """
+
+    def __init__(self, message: str, *, message_id: str) -> None:
+        super().__init__(message)
+        self.message_id = message_id
 
 
 class EmailSummary(BaseModel):
@@ -81,8 +99,67 @@ class Email(EmailSummary):
     references: list[str] = Field(default_factory=list)
 
 
+class Contact(BaseModel):
+    """Someone the user corresponds with, or has in the address book.
+
+    Attributes:
+        address: the email address (lower-cased).
+        name: the display name, when known.
+        name_from_mail: whether the name was taken from message headers (written by others)
+            rather than from the user's own address book.
+        you_wrote: how many of the user's sent messages went to this address.
+        wrote_to_you: how many messages came from this address.
+        in_address_book: whether the configured vCard file lists this address.
+        last: the date of the latest message exchanged, when any.
+    """
+
+    address: str
+    name: str = ""
+    name_from_mail: bool = False
+    you_wrote: int = 0
+    wrote_to_you: int = 0
+    in_address_book: bool = False
+    last: AwareDatetime | None = None
+
+
+class SendResult(BaseModel):
+    """What happened to a message that was sent.
+
+    Attributes:
+        message_id: the Message-ID morrow gave it (without brackets): look for it in Sent.
+        email_id: the id of the copy in Sent, when the backend knows it.
+        thread_id: the conversation it belongs to, when known.
+        recipients: every address it was sent to (To, Cc and Bcc).
+        refused: recipients the server refused, with its reason (the others got it).
+        delivered: whether it went to a mail server (False: only saved, see ``note``).
+        note: anything the user should know.
+    """
+
+    message_id: str
+    email_id: str | None = None
+    thread_id: str | None = None
+    recipients: list[str] = Field(default_factory=list)
+    refused: dict[str, str] = Field(default_factory=dict)
+    delivered: bool = True
+    note: str | None = None
+
+
+class DraftResult(BaseModel):
+    """A draft that was saved.
+
+    Attributes:
+        draft_id: the id send_draft takes.
+        message_id: the Message-ID the message will keep when the draft is sent.
+        thread_id: the conversation it belongs to, when it is a reply.
+    """
+
+    draft_id: str
+    message_id: str
+    thread_id: str | None = None
+
+
 class MailBackend(Protocol):
-    """A mailbox the tools can search and read (writes follow with the email write tools)."""
+    """A mailbox the email tools read and write."""
 
     def search(
         self,
@@ -104,4 +181,40 @@ class MailBackend(Protocol):
 
     def read(self, email_id: str) -> Email:
         """The whole message; raise :class:`~tools.errors.NotFoundError` for an unknown id."""
+        ...
+
+    def read_thread(self, thread_id: str) -> list[Email]:
+        """Every message of the conversation, oldest first (NotFoundError when none)."""
+        ...
+
+    def correspondents(self, query: str, limit: int) -> list[Contact]:
+        """People whose name or address contains ``query``, from the user's own mail."""
+        ...
+
+    def sender(self) -> str:
+        """The user's own From address ("Name <address>"); BackendError when unknown."""
+        ...
+
+    def save_draft(self, message: EmailMessage, thread_id: str | None) -> DraftResult:
+        """Store a message as a draft (in the Drafts folder)."""
+        ...
+
+    def send(self, message: EmailMessage, thread_id: str | None) -> SendResult:
+        """Send a message once (never retried) and keep a copy in Sent."""
+        ...
+
+    def send_draft(self, draft_id: str, now: datetime) -> SendResult:
+        """Send a saved draft (dated ``now`` where the backend sets the date), remove it."""
+        ...
+
+    def archive(self, email_id: str) -> str:
+        """Move a message out of the inbox into the archive; return its (new) id."""
+        ...
+
+    def mark_read(self, email_id: str, read: bool) -> None:
+        """Mark a message read or unread."""
+        ...
+
+    def find_sent(self, message_id: str) -> EmailSummary | None:
+        """The sent message with this Message-ID, if it is in Sent (to check a lost send)."""
         ...

@@ -5,68 +5,78 @@ the leading dot (``Archive.2024``). An email's id is ``"<folder>/<key>"``, the k
 Maildir unique name (the file name up to the ``:2,`` info): it survives the message moving
 from ``new/`` to ``cur/`` and its flags changing. Unread means no ``S`` (seen) flag.
 
-Search is a linear scan: header blocks are parsed (and cached per file until it changes) and
-the body is decoded only when the query words are not all in the headers, and for the results
-themselves (snippet, attachments). A later issue adds an FTS5 index.
+Search, threads and contacts go through an SQLite FTS5 index (:mod:`tools.email.index`)
+refreshed before every query. Messages are written atomically: to ``tmp/``, fsynced, then
+renamed into ``cur/``. Sending saves the message in Sent and, when SMTP is configured, first
+submits it there (:mod:`tools.email.smtp`); without SMTP it is saved, not delivered, and the
+result says so.
 """
 
 from __future__ import annotations
 
 import mailbox
 import os
+import socket
 import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import time
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
-from typing import IO
 
-from tools.email import mime
-from tools.email.backend import Email, EmailSummary
-from tools.errors import BackendError, NotFoundError
+from tools.email import compose
+from tools.email.backend import Contact, DraftResult, Email, EmailSummary, SendResult
+from tools.email.contacts import Exchange, tally
+from tools.email.index import INFO_SEPARATOR, MailIndex
+from tools.email.index_query import Indexed, Query
+from tools.email.reading import address_of, parse_message, to_email
+from tools.email.smtp import SmtpSettings, submit
+from tools.errors import BackendError, NotFoundError, ToolError
 
 INBOX = "INBOX"
 MAX_LIMIT = 100
-MAX_BODY_CHARS = 20_000
-SNIPPET_CHARS = 200
-HEADER_BYTES = 256 * 1024
 # Not searched unless asked for by name.
 SKIPPED_FOLDERS = frozenset(("trash", "spam", "junk", "deleted messages", "deleted items"))
-_COLON = ":" if os.name != "nt" else "!"  # the separator of the Maildir info, as in mailbox
-
-
-@dataclass(frozen=True)
-class _Entry:
-    folder: str
-    key: str
-    path: Path
-    flags: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.folder}/{self.key}"
-
-
-@dataclass(frozen=True)
-class _Head:
-    """What the scan knows from the header block alone."""
-
-    thread_id: str | None
-    sender: str
-    to: list[str]
-    subject: str
-    date: datetime
+# The names mail clients give the special folders; the first is created when none exists.
+SPECIAL_FOLDERS = {
+    "sent": ("Sent", "Sent Items", "Sent Messages", "Sent Mail"),
+    "drafts": ("Drafts", "Draft"),
+    "archive": ("Archive", "Archives"),
+}
+_UNIQUE = threading.Lock()
+_counter = 0
 
 
 class MaildirMailbox:
     """A :class:`~tools.email.backend.MailBackend` over a Maildir directory.
 
-    A missing Maildir is an empty mailbox. Malformed messages are read as well as possible.
+    A missing Maildir is an empty mailbox (created on the first write). Malformed messages
+    are read as well as possible.
+
+    Args:
+        path: the Maildir.
+        index_path: the SQLite index file; None keeps the index in memory.
+        address: the user's From address ("Name <address>"), needed to draft and send.
+        smtp: where to submit sent mail; None saves sent mail in Sent only.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        index_path: Path | None = None,
+        address: str | None = None,
+        smtp: SmtpSettings | None = None,
+    ) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._heads: dict[Path, tuple[tuple[int, int], _Head]] = {}
+        self.address = address
+        self.smtp = smtp
+        self._index = MailIndex(index_path, path)
+
+    def close(self) -> None:
+        """Close the index."""
+        self._index.close()
 
     def folders(self) -> list[str]:
         """``INBOX`` and the subfolders' names."""
@@ -77,6 +87,8 @@ class MaildirMailbox:
         except OSError as exc:
             raise BackendError(f"cannot read Maildir {self.path}: {exc}") from exc
         return [INBOX, *sorted(subfolders)]
+
+    # -- reading ---------------------------------------------------------------------------
 
     def search(
         self,
@@ -89,55 +101,156 @@ class MaildirMailbox:
         limit: int = 20,
     ) -> list[EmailSummary]:
         """Messages matching every given filter, newest first (see the MailBackend protocol)."""
-        terms = query.casefold().split() if query else []
-        needle = sender.casefold().strip() if sender else ""
-        found: list[tuple[datetime, _Entry, _Head]] = []
-        for entry in self._entries(self._search_folders(folder)):
-            if unread is not None and ("S" not in entry.flags) != unread:
-                continue
-            head = self._head(entry)
-            if since is not None and head.date < since:
-                continue
-            if until is not None and head.date >= until:
-                continue
-            if needle and needle not in head.sender.casefold():
-                continue
-            if terms and not self._matches(entry, head, terms):
-                continue
-            found.append((head.date, entry, head))
-        found.sort(key=lambda item: item[0], reverse=True)
-        limit = max(1, min(limit, MAX_LIMIT))
-        return [self._summary(entry, head) for _, entry, head in found[:limit]]
+        folders = self._search_folders(folder)
+        if not folders:
+            return []
+        self._refresh()
+        found = self._index.search(
+            Query(
+                terms=tuple(query.split()) if query else (),
+                sender=sender.strip() if sender else None,
+                unread=unread,
+                since=since,
+                until=until,
+                folders=tuple(folders),
+                limit=max(1, min(limit, MAX_LIMIT)),
+            )
+        )
+        return [_summary(row) for row in found]
 
     def read(self, email_id: str) -> Email:
         """The whole message with this id."""
-        entry = self._find(email_id)
-        message = mime.parse(self._bytes(entry))
-        head = self._head(entry)
-        body = mime.body_text(message)
-        note = None
-        if len(body) > MAX_BODY_CHARS:
-            left_out = len(body) - MAX_BODY_CHARS
-            note = f"body cut at {MAX_BODY_CHARS} characters; {left_out} more were left out"
-            body = body[:MAX_BODY_CHARS]
-        found = mime.attachments(message)
-        references = mime.message_ids(mime.header(message, "References"))
-        return Email.model_validate(
-            {
-                **self._summary_fields(entry, head),
-                "snippet": _snippet(body),
-                "has_attachments": bool(found),
-                "cc": mime.addresses(message, "Cc"),
-                "body": body,
-                "body_truncated": note,
-                "attachments": found,
-                "message_id": _first(mime.message_ids(mime.header(message, "Message-ID"))),
-                "in_reply_to": _first(mime.message_ids(mime.header(message, "In-Reply-To"))),
-                "references": references,
-            }
+        row = self._locate(email_id)
+        data = self._bytes(row)
+        return to_email(
+            parse_message(data),
+            email_id=email_id,
+            folder=row.folder,
+            unread=not row.seen,
+            received=row.date,
+            thread_id=row.thread_id,
         )
 
-    # -- scanning --------------------------------------------------------------------------
+    def read_thread(self, thread_id: str) -> list[Email]:
+        """Every message linked to ``thread_id``, oldest first."""
+        self._refresh()
+        rows = self._index.thread(thread_id)
+        if not rows and "/" in thread_id:  # a message without Message-ID is its own thread
+            return [self.read(thread_id)]
+        if not rows:
+            raise NotFoundError(f"no thread with id {thread_id!r}")
+        return [self.read(f"{row.folder}/{row.key}") for row in rows]
+
+    def correspondents(self, query: str, limit: int) -> list[Contact]:
+        """People matching ``query`` in the messages' From, To and Cc."""
+        self._refresh()
+        sent = self._special("sent", create=False)
+        own = {address_of(self.address)} if self.address else set()
+        exchanges = (
+            Exchange(
+                sent=row.folder == sent or address_of(row.sender) in own,
+                sender=row.sender,
+                recipients=[*row.to, *row.cc],
+                date=row.date,
+            )
+            for row in self._index.people(query)
+        )
+        return tally(exchanges, query, own)[: max(limit, 0) or None]
+
+    def find_sent(self, message_id: str) -> EmailSummary | None:
+        """The copy in Sent of the message with this Message-ID, if there is one."""
+        self._refresh()
+        sent = self._special("sent", create=False)
+        for row in self._index.by_message_id(message_id.strip().strip("<>")):
+            if row.folder == sent:
+                return _summary(row)
+        return None
+
+    def sender(self) -> str:
+        """The user's From address."""
+        if not self.address:
+            raise BackendError(
+                "morrow does not know your email address: set `email` in [user] "
+                "(or `from` in [email.smtp]) in the config"
+            )
+        return self.address
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def save_draft(self, message: EmailMessage, thread_id: str | None) -> DraftResult:
+        """Store the message in Drafts (flags: draft, seen)."""
+        folder = self._special("drafts")
+        key = self._deliver(folder, compose.to_bytes(message, crlf=False), "DS")
+        return DraftResult(
+            draft_id=f"{folder}/{key}",
+            message_id=compose.message_id_of(message),
+            thread_id=thread_id,
+        )
+
+    def send(self, message: EmailMessage, thread_id: str | None) -> SendResult:
+        """Submit over SMTP when configured (once), then keep a copy in Sent."""
+        refused = submit(message, self.smtp) if self.smtp else {}
+        result = SendResult(
+            message_id=compose.message_id_of(message),
+            thread_id=thread_id,
+            recipients=compose.recipients_of(message),
+            refused=refused,
+            delivered=self.smtp is not None,
+        )
+        if self.smtp is None:
+            result.note = (
+                "No [email.smtp] server is configured: the message was saved in Sent but "
+                "not delivered to anyone."
+            )
+        try:
+            folder = self._special("sent")
+            key = self._deliver(folder, compose.to_bytes(message, crlf=False), "S")
+        except (BackendError, OSError) as exc:
+            if self.smtp is None:
+                raise
+            result.note = f"Sent, but the copy could not be saved in Sent: {exc}"
+            return result
+        result.email_id = f"{folder}/{key}"
+        return result
+
+    def send_draft(self, draft_id: str, now: datetime) -> SendResult:
+        """Send a message from Drafts (dated ``now``), then remove the draft."""
+        row = self._locate(draft_id)
+        if row.folder != self._special("drafts", create=False):
+            raise ToolError(f"{draft_id!r} is not in the Drafts folder; only drafts can be sent")
+        message = BytesParser(policy=policy.default).parsebytes(self._bytes(row))
+        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        compose.prepare_draft(message, self.sender(), now)
+        result = self.send(message, row.thread_id)
+        self._path(row).unlink(missing_ok=True)
+        return result
+
+    def archive(self, email_id: str) -> str:
+        """Move the message to the Archive folder; return its new id."""
+        row = self._locate(email_id)
+        folder = self._special("archive")
+        if row.folder == folder:
+            return email_id
+        target = self._folder_path(folder) / "cur" / row.name
+        self._rename(row, target)
+        return f"{folder}/{row.key}"
+
+    def mark_read(self, email_id: str, read: bool) -> None:
+        """Set or clear the seen flag (a message marked read moves from new/ to cur/)."""
+        row = self._locate(email_id)
+        info = row.name.partition(INFO_SEPARATOR)[2]
+        flags = set(info[2:]) if info.startswith("2,") else set()
+        flags = flags | {"S"} if read else flags - {"S"}
+        subdir = "cur" if read or row.subdir == "cur" else row.subdir
+        name = f"{row.key}{INFO_SEPARATOR}2,{''.join(sorted(flags))}"
+        if subdir == row.subdir and name == row.name:
+            return
+        self._rename(row, self._folder_path(row.folder) / subdir / name)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        self._index.refresh({name: self._folder_path(name) for name in self.folders()})
 
     def _search_folders(self, folder: str | None) -> list[str]:
         known = self.folders()
@@ -150,119 +263,100 @@ class MaildirMailbox:
             return []
         raise NotFoundError(f"no folder {folder!r}; the folders are: {', '.join(known)}")
 
+    def _special(self, kind: str, *, create: bool = True) -> str:
+        names = SPECIAL_FOLDERS[kind]
+        existing = {name.casefold(): name for name in self.folders()}
+        for candidate in names:
+            if candidate.casefold() in existing:
+                return existing[candidate.casefold()]
+        if create:
+            self._make_folder(names[0])
+        return names[0]
+
+    def _make_folder(self, name: str) -> None:
+        for base in (self.path, self._folder_path(name)):
+            for sub in ("tmp", "new", "cur"):
+                (base / sub).mkdir(parents=True, exist_ok=True)
+        if name != INBOX:  # Maildir++: a subfolder says so with an empty maildirfolder file
+            (self._folder_path(name) / "maildirfolder").touch()
+
     def _folder_path(self, folder: str) -> Path:
         return self.path if folder == INBOX else self.path / f".{folder}"
 
-    def _entries(self, folders: list[str]) -> list[_Entry]:
-        entries: list[_Entry] = []
-        for folder in folders:
-            base = self._folder_path(folder)
-            for subdir in ("new", "cur"):
-                try:
-                    names = sorted(os.listdir(base / subdir))
-                except FileNotFoundError:
-                    continue
-                except OSError as exc:
-                    raise BackendError(f"cannot list {base / subdir}: {exc}") from exc
-                for name in names:
-                    if name.startswith("."):
-                        continue
-                    key, _, info = name.partition(_COLON)
-                    flags = info[2:] if info.startswith("2,") else ""
-                    entries.append(_Entry(folder, key, base / subdir / name, flags))
-        return entries
-
-    def _find(self, email_id: str) -> _Entry:
-        folder, _, key = email_id.partition("/")
+    def _locate(self, email_id: str) -> Indexed:
+        folder, _, key = email_id.rpartition("/")
         if folder and key and folder in self.folders():
-            for entry in self._entries([folder]):
-                if entry.key == key:
-                    return entry
+            self._refresh()
+            row = self._index.locate(folder, key)
+            if row is not None:
+                return row
         raise NotFoundError(f"no email with id {email_id!r}")
 
-    def _bytes(self, entry: _Entry, limit: int | None = None) -> bytes:
+    def _path(self, row: Indexed) -> Path:
+        return self._folder_path(row.folder) / row.subdir / row.name
+
+    def _bytes(self, row: Indexed) -> bytes:
         try:
-            with entry.path.open("rb") as handle:
-                if limit is None:
-                    return handle.read()
-                return _read_header_block(handle, limit)
-        except FileNotFoundError:  # moved or deleted since the scan
-            raise NotFoundError(f"email {entry.id!r} is gone") from None
+            return self._path(row).read_bytes()
+        except FileNotFoundError:  # moved since the index saw it: look again once
+            self._refresh()
+            fresh = self._index.locate(row.folder, row.key)
+            if fresh is None:
+                raise NotFoundError(f"email {row.folder}/{row.key} is gone") from None
+            return self._path(fresh).read_bytes()
         except OSError as exc:
-            raise BackendError(f"cannot read {entry.path}: {exc}") from exc
+            raise BackendError(f"cannot read {self._path(row)}: {exc}") from exc
 
-    def _head(self, entry: _Entry) -> _Head:
+    def _rename(self, row: Indexed, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            stat = entry.path.stat()
-        except OSError:
-            stat = None
-        key = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
-        with self._lock:
-            cached = self._heads.get(entry.path)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        message = mime.parse_headers(self._bytes(entry, HEADER_BYTES))
-        delivered = datetime.fromtimestamp(stat.st_mtime, UTC) if stat else datetime.now(UTC)
-        head = _Head(
-            thread_id=mime.thread_root(message),
-            sender=", ".join(mime.addresses(message, "From")),
-            to=mime.addresses(message, "To"),
-            subject=mime.header(message, "Subject"),
-            date=mime.date(message) or delivered,
-        )
-        with self._lock:
-            self._heads[entry.path] = (key, head)
-        return head
+            os.rename(self._path(row), target)
+        except FileNotFoundError:
+            raise NotFoundError(f"email {row.folder}/{row.key} is gone") from None
+        except OSError as exc:
+            raise BackendError(f"cannot move {self._path(row)}: {exc}") from exc
 
-    def _matches(self, entry: _Entry, head: _Head, terms: list[str]) -> bool:
-        headers = " ".join([head.subject, head.sender, *head.to]).casefold()
-        missing = [term for term in terms if term not in headers]
-        if not missing:
-            return True
-        body = mime.body_text(mime.parse(self._bytes(entry))).casefold()
-        return all(term in body for term in missing)
+    def _deliver(self, folder: str, data: bytes, flags: str) -> str:
+        """Write a message atomically: tmp/, fsync, rename into cur/; return its key."""
+        self._make_folder(folder)
+        base = self._folder_path(folder)
+        key = _unique_name()
+        temp = base / "tmp" / key
+        try:
+            with temp.open("xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(temp, base / "cur" / f"{key}{INFO_SEPARATOR}2,{flags}")
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise BackendError(f"cannot write to {base}: {exc}") from exc
+        return key
 
-    # -- results ---------------------------------------------------------------------------
 
-    def _summary_fields(self, entry: _Entry, head: _Head) -> dict[str, object]:
-        return {
-            "id": entry.id,
-            "thread_id": head.thread_id or entry.id,
-            "folder": entry.folder,
-            "from_": head.sender,
-            "to": head.to,
-            "subject": head.subject,
-            "date": head.date,
-            "unread": "S" not in entry.flags,
+def _summary(row: Indexed) -> EmailSummary:
+    return EmailSummary.model_validate(
+        {
+            "id": f"{row.folder}/{row.key}",
+            "thread_id": row.thread_id or f"{row.folder}/{row.key}",
+            "folder": row.folder,
+            "from_": row.sender,
+            "to": row.to,
+            "subject": row.subject,
+            "date": row.date,
+            "unread": not row.seen,
+            "snippet": row.snippet,
+            "has_attachments": row.has_attachments,
         }
-
-    def _summary(self, entry: _Entry, head: _Head) -> EmailSummary:
-        message = mime.parse(self._bytes(entry))
-        return EmailSummary.model_validate(
-            {
-                **self._summary_fields(entry, head),
-                "snippet": _snippet(mime.body_text(message)),
-                "has_attachments": bool(mime.attachments(message)),
-            }
-        )
+    )
 
 
-def _read_header_block(handle: IO[bytes], limit: int) -> bytes:
-    """Read lines up to the blank line that ends the headers (or ``limit`` bytes)."""
-    lines: list[bytes] = []
-    size = 0
-    for line in handle:
-        lines.append(line)
-        size += len(line)
-        if line in (b"\n", b"\r\n") or size >= limit:
-            break
-    return b"".join(lines)
-
-
-def _snippet(body: str) -> str:
-    text = " ".join(body.split())
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
-
-
-def _first(values: list[str]) -> str | None:
-    return values[0] if values else None
+def _unique_name() -> str:
+    """A Maildir unique name: time, microseconds, pid, a counter and the host."""
+    global _counter
+    with _UNIQUE:
+        _counter += 1
+        count = _counter
+    now = time.time()
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{count}.{host}"

@@ -26,19 +26,31 @@ _MSGID = re.compile(r"<([^<>\s]+)>")
 _CHARSET_UPGRADES = {"euc_kr": "cp949", "shift_jis": "cp932", "gb2312": "gb18030", "gbk": "gb18030"}
 
 
-def parse(data: bytes) -> EmailMessage:
+def parse(data: bytes, *, compat: bool = False) -> EmailMessage:
     """Parse a whole message; defects are recorded on the message, never raised.
 
     Outlook writes boundaries such as ``----=_NextPart_000...`` unquoted, which the parser
     cannot read; such a boundary is quoted and the message parsed again.
+
+    ``compat=True`` parses with the ``compat32`` policy, whose headers are plain strings:
+    CPython's structured header parser raises on a few malformed parameters (an RFC 2231
+    ``micalg*=...''x`` crashes it with IndexError), and this is the way around that.
+    Headers are still decoded here, one by one, with the default policy.
     """
-    message: EmailMessage = BytesParser(policy=policy.default).parsebytes(data)
+    chosen = policy.compat32 if compat else policy.default
+    parser = BytesParser(_class=EmailMessage, policy=chosen)
+    message = _as_email(parser.parsebytes(data))
     if message.get_content_maintype() == "multipart" and not message.is_multipart():
         end = re.search(rb"\r?\n\r?\n", data)
         split = end.start() if end else len(data)
         head = _UNQUOTED_BOUNDARY.sub(rb'\1"\2"', data[:split], count=1)
         if head != data[:split]:
-            message = BytesParser(policy=policy.default).parsebytes(head + data[split:])
+            message = _as_email(parser.parsebytes(head + data[split:]))
+    return message
+
+
+def _as_email(message: Message) -> EmailMessage:
+    assert isinstance(message, EmailMessage)  # the parsers here are given _class=EmailMessage
     return message
 
 
