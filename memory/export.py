@@ -1,0 +1,57 @@
+"""Everything the store keeps, as one JSON-ready document (``morrow memory export``).
+
+Nothing is kept that the user cannot see: the export holds every session with its turns,
+messages (the neutral documents, parsed), summaries and token usage, and every fact with its
+provenance. What it shows is exactly what ``morrow memory purge`` deletes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from memory.errors import NotStoredError
+from memory.store import Store
+
+FORMAT = "morrow-memory-export/1"
+
+
+def export(store: Store, session_id: str | None = None) -> dict[str, Any]:
+    """The whole store, or one session and the facts learned in it.
+
+    Raises:
+        NotStoredError: ``session_id`` names no session.
+    """
+    if session_id is not None and store.session(session_id) is None:
+        raise NotStoredError(f"no session with id {session_id!r}")
+    where, params = ("WHERE id = ?", (session_id,)) if session_id else ("", ())
+    sessions = [
+        dict(row) for row in store.rows(f"SELECT * FROM sessions {where} ORDER BY id", params)
+    ]
+    for session in sessions:
+        sid = (session["id"],)
+        session["turns"] = _table(store, "turns", "session_id = ? ORDER BY number", sid)
+        session["messages"] = [
+            {
+                **{k: row[k] for k in ("seq", "turn_id", "idx", "role")},
+                "message": json.loads(row["doc"]),
+            }
+            for row in store.rows(
+                "SELECT seq, turn_id, idx, role, doc FROM messages WHERE session_id = ? "
+                "ORDER BY seq",
+                sid,
+            )
+        ]
+        session["summaries"] = _table(store, "summaries", "session_id = ? ORDER BY id", sid)
+        session["usage"] = _table(store, "usage", "session_id = ? ORDER BY id", sid)
+    fact_where = ("session_id = ? ORDER BY id", params) if session_id else ("1 ORDER BY id", ())
+    return {
+        "format": FORMAT,
+        "exported": store.now(),
+        "sessions": sessions,
+        "facts": _table(store, "facts", *fact_where),
+    }
+
+
+def _table(store: Store, table: str, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [dict(row) for row in store.rows(f"SELECT * FROM {table} WHERE {where}", params)]

@@ -1,0 +1,142 @@
+"""The memory tools the model sees: ``remember``, ``recall`` and ``forget`` (DESIGN.md).
+
+A fact is kept only when the user's own words support it. The tools cannot see the
+conversation (``tools`` does not import ``agent``), so whoever runs the turn tells them through
+``Workspace.memory`` (a :class:`MemoryAccess`): which session this is and what the user wrote in
+the turn under way (not stored yet); what the user wrote earlier in the session is read from
+the store. Tool results, email bodies and event descriptions are never among those words, so
+``remember`` refuses a fact that only such content states, with a message the model can relay.
+
+Each call opens the store and closes it again: tools run in worker threads, and a SQLite
+connection belongs to the thread that opened it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memory.errors import MemoryStoreError, NotStoredError
+from memory.facts import Fact, FactRejected, Facts
+from memory.records import UserText
+from memory.store import Store
+from tools.base import tool
+from tools.errors import NotFoundError, ToolError, ToolRetry
+from tools.workspace import Workspace
+
+
+@dataclass
+class MemoryAccess:
+    """What the memory tools may use in this run.
+
+    Attributes:
+        path: the store file (``<home>/morrow.sqlite``).
+        session_id: the session under way; None outside a conversation (``morrow tools call``),
+            where nothing can be remembered because the user said nothing.
+        said: the user's messages of the turn under way, which are not in the store yet; the
+            caller of the loop sets it before each turn.
+    """
+
+    path: Path
+    session_id: str | None = None
+    said: list[UserText] = field(default_factory=list)
+
+    def user_words(self, store: Store) -> list[UserText]:
+        """Everything the user wrote in this session: stored messages and the turn under way."""
+        if self.session_id is None:
+            return list(self.said)
+        stored = store.user_texts(self.session_id)
+        known = {s.ref for s in stored}
+        return stored + [s for s in self.said if s.ref not in known]
+
+
+def _access(workspace: Workspace) -> MemoryAccess:
+    access = workspace.memory
+    if access is None:
+        raise ToolError("long-term memory is not available in this run")
+    return access
+
+
+def _open(access: MemoryAccess) -> Store:
+    try:
+        return Store.open(access.path)
+    except MemoryStoreError as exc:
+        raise ToolError(f"the memory store cannot be opened: {exc}") from None
+
+
+def _shown(fact: Fact) -> dict[str, Any]:
+    return {
+        "fact_id": str(fact.id),
+        "fact": fact.text,
+        "user_said": fact.quote,
+        "said_at": fact.said_at.isoformat(timespec="seconds"),
+        "session": fact.session_id,
+    }
+
+
+@tool(effect="write")
+def remember(workspace: Workspace, fact: str) -> dict[str, Any]:
+    """Keep a lasting fact the user told you about themselves, for future conversations.
+
+    Use it for what stays true: working hours, people and their roles, preferences ("no
+    meetings before 10"). Write the fact in the user's own words: it is kept only when the user
+    said it in this conversation, and refused when it comes from an email, an event or any
+    other tool result. Returns the fact with its id and the user's words it rests on.
+
+    Args:
+        workspace: where the memory is and what the user said (not part of the schema).
+        fact: the fact, short and in the user's own words, e.g. "I work 8 to 4 on weekdays".
+    """
+    access = _access(workspace)
+    if access.session_id is None:
+        raise ToolError("nothing can be remembered outside a conversation with the user")
+    with _open(access) as store:
+        try:
+            kept, new = Facts(store).add(
+                fact, session_id=access.session_id, said=access.user_words(store)
+            )
+        except FactRejected as exc:
+            raise ToolError(f"not remembered: {exc}") from None
+        except MemoryStoreError as exc:
+            raise ToolError(f"not remembered: {exc}") from None
+    return {**_shown(kept), "status": "remembered" if new else "already known"}
+
+
+@tool(effect="read")
+def recall(workspace: Workspace, query: str) -> list[dict[str, Any]]:
+    """Search the facts the user asked you to remember, best matches first.
+
+    Args:
+        workspace: where the memory is (not part of the schema).
+        query: words to look for, e.g. "working hours" or "Priya"; empty for the newest facts.
+    """
+    with _open(_access(workspace)) as store:
+        try:
+            return [_shown(f) for f in Facts(store).search(query, limit=10)]
+        except MemoryStoreError as exc:
+            raise ToolError(f"recall failed: {exc}") from None
+
+
+@tool(effect="write")
+def forget(workspace: Workspace, fact_id: str) -> dict[str, Any]:
+    """Forget a remembered fact for good (when the user asks, or it is no longer true).
+
+    Args:
+        workspace: where the memory is (not part of the schema).
+        fact_id: the id of the fact, as recall or remember returned it.
+    """
+    if not fact_id.strip().isdigit():
+        raise ToolRetry(f"fact_id must be the id recall returned (digits), not {fact_id!r}")
+    with _open(_access(workspace)) as store:
+        try:
+            gone = Facts(store).forget(int(fact_id))
+        except NotStoredError:
+            raise NotFoundError(f"no remembered fact with id {fact_id}") from None
+        except MemoryStoreError as exc:
+            raise ToolError(f"forget failed: {exc}") from None
+    return {**_shown(gone), "status": "forgotten"}
+
+
+MEMORY_TOOLS = [remember, recall, forget]
+"""The memory tools, in the order the model sees them."""
