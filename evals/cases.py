@@ -1,0 +1,199 @@
+"""Suites and cases: what an eval runs, read from data files under ``evals/suites/<name>/``.
+
+A suite folder holds ``suite.yaml`` (defaults for its cases: the world, the settings, the time)
+and either one YAML file per case in ``cases/`` or, for suites generated from another
+benchmark's data, the name of a loader (``loader: agentdojo``). Recorded trajectories of the
+cases (the "golden" replays) live in ``trajectories/<case id>.json``; ``morrow eval record``
+writes them from the cases' scripts.
+
+A case file:
+
+```yaml
+id: reschedule-one-occurrence
+description: Move one occurrence of a weekly meeting, leave the series alone.
+tags: [calendar, recurring]
+settings: {approvals: allow}         # merged over the suite's settings
+now: 2026-03-02T08:30:00+01:00       # default: the suite's
+turns:
+  - user: Move Thursday's team sync to 11:00.
+    approve: true                     # answers when approvals = ask (true, false, [tools])
+    script: [...]                     # the reference steps, see evals.script
+expect: {tool_calls: ..., outcome: [...], answer: ..., efficiency: ...}
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.approvals import ApprovalRequest, Decision
+from agent.errors import UsageError
+from evals.scorers import Expectations
+from evals.script import ScriptedStep
+from evals.trajectory import Settings
+from evals.world import World
+
+SUITES_DIR = Path(__file__).parent / "suites"
+
+
+class CaseTurn(BaseModel):
+    """One user turn of a case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str
+    approve: bool | list[str] = False
+    script: list[ScriptedStep] = Field(default_factory=list)
+
+    def answers(self) -> Callable[[ApprovalRequest], Awaitable[Decision]]:
+        """The ``ask`` callback of this turn: approve what ``approve`` names."""
+
+        async def ask(request: ApprovalRequest) -> Decision:
+            yes = self.approve is True or (
+                isinstance(self.approve, list) and request.tool in self.approve
+            )
+            return Decision(approved=yes, reason="" if yes else "the user said no")
+
+        return ask
+
+
+class Case(BaseModel):
+    """One eval case: a world, the user's turns, a reference script and the expectations.
+
+    Attributes:
+        id: unique within the suite; also the golden trajectory's file name.
+        description: what the case is about.
+        tags: free labels (calendar, email, timezone ...).
+        settings: the user settings.
+        now: when the first turn happens (later turns happen at the same time).
+        world: the initial world.
+        turns: the user's turns with their scripts.
+        expect: what is scored.
+        reference_verdict: for imported runs, the verdict the original benchmark gave.
+        group: a label to aggregate by in reports (for imported runs: the model).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    settings: Settings = Settings()
+    now: datetime
+    world: World
+    turns: list[CaseTurn]
+    expect: Expectations = Expectations()
+    reference_verdict: bool | None = None
+    group: str = ""
+
+
+@dataclass
+class Suite:
+    """A named set of cases and the folder they came from."""
+
+    name: str
+    path: Path
+    description: str
+    cases: list[Case] = field(default_factory=list)
+    min_agreement: float | None = None
+    known_disagreements: dict[str, str] = field(default_factory=dict)
+
+    def golden(self, case: Case) -> Path:
+        """Where the recorded trajectory of ``case`` lives (it may not exist yet)."""
+        return self.path / "trajectories" / f"{case.id}.json"
+
+
+def suite_names() -> list[str]:
+    """The suites shipped with morrow."""
+    return sorted(p.name for p in SUITES_DIR.iterdir() if (p / "suite.yaml").exists())
+
+
+def load_suite(name: str) -> Suite:
+    """A shipped suite by name, or a suite folder by path.
+
+    Raises:
+        UsageError: no such suite, or a case file that does not validate.
+    """
+    path = Path(name)
+    if not (path / "suite.yaml").exists():
+        path = SUITES_DIR / name
+    if not (path / "suite.yaml").exists():
+        known = ", ".join(suite_names())
+        raise UsageError(f"no eval suite {name!r} (shipped suites: {known}; or give a folder)")
+    meta = _read_yaml(path / "suite.yaml")
+    suite = Suite(
+        name=meta.get("name", path.name),
+        path=path,
+        description=meta.get("description", ""),
+        min_agreement=meta.get("min_agreement"),
+        known_disagreements=dict(meta.get("known_disagreements") or {}),
+    )
+    defaults = _defaults(meta, path)
+    loader = meta.get("loader", "cases")
+    if loader == "cases":
+        files = sorted((path / "cases").glob("*.yaml"))
+        suite.cases = [case_from(_read_yaml(f), defaults, f) for f in files]
+    else:
+        from evals.agentdojo_suites import LOADERS
+
+        if loader not in LOADERS:
+            raise UsageError(f"{path / 'suite.yaml'}: unknown loader {loader!r}")
+        suite.cases = LOADERS[loader](path, defaults)
+    _check_unique(suite)
+    return suite
+
+
+def _defaults(meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"settings": meta.get("settings", {}), "now": meta.get("now")}
+    world = meta.get("world")
+    if isinstance(world, str):
+        out["world"] = World(ref=str((path / world).resolve()))
+    elif isinstance(world, dict):
+        out["world"] = World.model_validate(world).resolved(path)
+    return out
+
+
+def case_from(raw: dict[str, Any], defaults: dict[str, Any], source: Path | str) -> Case:
+    """Build a case from its file's data over the suite's defaults.
+
+    Raises:
+        UsageError: the data does not describe a valid case.
+    """
+    data = dict(raw)
+    data["settings"] = {**defaults.get("settings", {}), **data.get("settings", {})}
+    data.setdefault("now", defaults.get("now"))
+    if isinstance(data.get("world"), str):
+        data["world"] = World(ref=str((Path(source).parent / data["world"]).resolve()))
+    data.setdefault("world", defaults.get("world") or World())
+    try:
+        return Case.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{source}: {where}: {first['msg']}") from None
+
+
+def _check_unique(suite: Suite) -> None:
+    seen: set[str] = set()
+    for case in suite.cases:
+        if case.id in seen:
+            raise UsageError(f"suite {suite.name}: two cases have the id {case.id!r}")
+        seen.add(case.id)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping at the top")
+    return data

@@ -1,0 +1,210 @@
+"""A throwaway morrow set up for one eval run: a temporary home, the world, a fixed clock.
+
+:class:`EvalSession` writes the world into a fresh home, builds the real :class:`~agent.app.App`
+over it (the same workspace, tools and system prompt a user gets), and runs user turns through
+``run_turn`` with whatever provider it is given: a case's script, a replay of a recording, or a
+live model. A :class:`~evals.recorder.Recorder` watches every run, so each one yields a
+trajectory that can be scored, saved and replayed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+from agent.app import App
+from agent.approvals import ApprovalGate, ApprovalRequest, Decision
+from agent.config import (
+    AgentConfig,
+    ApprovalsConfig,
+    CalendarConfig,
+    Config,
+    EmailConfig,
+    Paths,
+    UserConfig,
+)
+from agent.errors import AssistantError
+from agent.loop import Limits, run_turn
+from agent.messages import Message
+from agent.providers.base import Provider
+from evals.recorder import Recorder
+from evals.trajectory import Metadata, ReplayDivergence, Settings, Trajectory
+from evals.world import CALENDAR_FILE, MAIL_DIR, World, WorldDigest, digest
+from memory.records import UserText
+from memory.store import Store
+from tools.workspace import Workspace
+
+AskFor = Callable[[int], Callable[[ApprovalRequest], Awaitable[Decision]] | None]
+
+
+def scratch_dir() -> str | None:
+    """Where throwaway homes go: ``$MORROW_EVAL_TMP``, else RAM (/dev/shm) when there is one.
+
+    A run writes and deletes a few hundred small files (the world, the mail index); on a busy
+    disk that costs more than the run itself.
+    """
+    chosen = os.environ.get("MORROW_EVAL_TMP")
+    if chosen:
+        return chosen
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+class FixedClock:
+    """A clock that says what it is told (each turn of a replay sets the recorded time)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        """The time it was last set to."""
+        return self.now
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """One user turn to run: the text, the time it happens, the facts its prompt showed."""
+
+    user: str
+    now: datetime
+    facts: tuple[str, ...] = ()
+
+
+class EvalSession:
+    """A temporary home with a world in it and an App over it; use as a context manager.
+
+    Args:
+        world: the initial world.
+        settings: the user settings (zone, address, working hours, approval mode, step limit).
+        now: the clock at the start.
+        metadata: what to record about the run (case id, suite, source).
+        home: a directory to use instead of a fresh temporary one (kept afterwards).
+    """
+
+    def __init__(
+        self,
+        world: World,
+        settings: Settings,
+        now: datetime,
+        metadata: Metadata,
+        home: Path | None = None,
+    ) -> None:
+        self._own_home = home is None
+        self.home = home or Path(tempfile.mkdtemp(prefix="morrow-eval-", dir=scratch_dir()))
+        world.materialize(self.home)
+        self.clock = FixedClock(now)
+        self.app = App(paths=_paths(self.home), config=_config(settings), clock=self.clock)
+        self.initial = digest(self.home)
+        self.recorder = Recorder(
+            world=world,
+            settings=settings,
+            digest_world=lambda: digest(self.home),
+            clock=self.clock,
+            metadata=metadata,
+        )
+        self.history: list[Message] = []
+
+    def __enter__(self) -> EvalSession:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the temporary home (a home given by the caller is kept)."""
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    async def run(
+        self, provider: Provider, turns: Sequence[TurnInput], ask_for: AskFor | None = None
+    ) -> Trajectory:
+        """Run ``turns`` in order with ``provider``; returns the recorded trajectory.
+
+        A turn that raises (a provider error, the step limit, a replay divergence) is recorded
+        with its error and ends the run; :class:`~evals.replay.ReplayDivergence` propagates.
+        """
+        recording = self.recorder.wrap(provider)
+        settings = self.recorder.trajectory.settings
+        tools = self.app.tools()
+        workspace = self.app.workspace()
+        self._open_memory(workspace)
+        try:
+            for index, turn in enumerate(turns):
+                self.clock.now = turn.now
+                self._said(workspace, index, turn)
+                ask = ask_for(index) if ask_for else None
+                gate = self.recorder.watch(self._gate(settings, ask))
+                try:
+                    await run_turn(
+                        self.history,
+                        turn.user,
+                        provider=recording,
+                        tools=tools,
+                        workspace=workspace,
+                        gate=gate,
+                        system=self.app.system_prompt(turn.facts),
+                        limits=Limits(max_steps=settings.max_steps),
+                        stream=False,
+                    )
+                except AssistantError as error:
+                    self.recorder.turn_done(self.history, error=error)
+                    if isinstance(error, ReplayDivergence):
+                        raise
+                    break
+                self.recorder.turn_done(self.history)
+        finally:
+            await provider.aclose()
+        return self.recorder.trajectory
+
+    def _open_memory(self, workspace: Workspace) -> None:
+        """Give the memory tools a conversation, as ``agent.sessions`` does for a real chat."""
+        access = workspace.memory
+        if access is None or access.session_id is not None:
+            return
+        with Store.open(access.path) as store:
+            access.session_id = store.create_session("eval").id  # fixed: replays compare it
+
+    def _said(self, workspace: Workspace, index: int, turn: TurnInput) -> None:
+        if workspace.memory is not None:  # the user's words, which facts must rest on
+            workspace.memory.said = [UserText(f"eval-{index + 1}.0", turn.user, turn.now)]
+
+    def _gate(
+        self, settings: Settings, ask: Callable[..., Awaitable[Decision]] | None
+    ) -> ApprovalGate:
+        if settings.approvals == "ask":
+            return ApprovalGate(mode="ask" if ask else "deny", ask=ask)
+        return ApprovalGate(mode=settings.approvals)
+
+    def final(self) -> WorldDigest:
+        """The world as it is now."""
+        return digest(self.home)
+
+
+def _paths(home: Path) -> Paths:
+    return Paths(home=home, config=home / "config.toml", config_explicit=False, logs=home / "logs")
+
+
+def _config(settings: Settings) -> Config:
+    return Config(
+        user=UserConfig(
+            timezone=settings.timezone,
+            name=settings.user_name,
+            email=settings.user_email,
+            working_hours=settings.working_hours,
+        ),
+        approvals=ApprovalsConfig(mode=settings.approvals),
+        agent=AgentConfig(max_steps=settings.max_steps, stream=False),
+        calendar=CalendarConfig(backend="ics", path=CALENDAR_FILE),
+        email=EmailConfig(backend="maildir", path=MAIL_DIR),
+    )
