@@ -320,8 +320,11 @@ def _write(app: App, briefing: Briefing) -> None:
     try:
         asyncio.run(write_with_model(app, briefing))
     except (ProviderError, ConfigError) as error:
-        log.warning("brief_fallback", reason=str(error).splitlines()[0])
-        briefing.notes.append(f"The model could not be used: {str(error).splitlines()[0]}")
+        # every provider's reason on one line (AllProvidersFailed spreads them over several)
+        head, *causes = (line.strip() for line in str(error).splitlines())
+        reason = f"{head} {'; '.join(causes)}" if causes else head
+        log.warning("brief_fallback", reason=reason)
+        briefing.notes.append(f"The model could not be used: {reason}")
     except AssistantError as error:
         briefing.notes.append(f"The model's briefing failed: {error}")
 

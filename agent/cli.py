@@ -68,8 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     calling.add_argument("--approve", action="store_true", help="allow a write or send effect")
     calling.set_defaults(handler=_lazy("agent.commands", "run_tools_call"))
 
+    auth = commands.add_parser("auth", help="authorize morrow to use an account")
+    auth.add_argument("auth_command", choices=["google"], metavar="SERVICE", help="google")
+    auth.set_defaults(handler=_lazy("agent.auth", "run_auth"))
+
     doctor = commands.add_parser("doctor", help="check the config, keys and backends")
     doctor.set_defaults(handler=_lazy("agent.commands", "run_doctor"))
+
+    from agent.memory_commands import register as register_memory
+
+    register_memory(commands)
 
     _register_plugins(commands)
     return parser

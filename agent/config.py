@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from agent.errors import ConfigError
 
@@ -91,20 +99,81 @@ class ProviderConfig(_Section):
     base_url: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     max_output_tokens: Annotated[int, Field(gt=0)] = 4096
+    # the retry policy of this provider (agent/providers/resilience.py)
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    backoff_initial_seconds: Annotated[float, Field(ge=0)] = 1.0
+    backoff_max_seconds: Annotated[float, Field(ge=0)] = 30.0
+    retry_after_cap_seconds: Annotated[float, Field(ge=0)] = 60.0
 
 
 class CalendarConfig(_Section):
-    """``[calendar]``: where events live."""
+    """``[calendar]``: where events live.
 
-    backend: Literal["ics"] = "ics"
+    ``path`` is for ``ics``; ``calendar_id`` for ``google``; ``url``, ``username``,
+    ``password_env`` and ``calendar_name`` for ``caldav`` (see config.example.toml).
+    """
+
+    backend: Literal["ics", "google", "caldav"] = "ics"
     path: str = "calendar.ics"
+    calendar_id: str = "primary"
+    url: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    calendar_name: str | None = None
+
+
+class GoogleConfig(_Section):
+    """``[google]``: the OAuth client and token shared by Google Calendar and Gmail."""
+
+    client_secrets: str | None = None
+    token: str = "google-token.json"
+    writes: bool = False
+
+
+class SmtpConfig(_Section):
+    """``[email.smtp]``: where sent mail is submitted (maildir and imap backends)."""
+
+    host: str
+    port: Annotated[int, Field(gt=0, lt=65536)] | None = None
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+
+
+class ImapConfig(_Section):
+    """``[email.imap]``: the IMAP server of the ``imap`` backend."""
+
+    host: str
+    port: Annotated[int, Field(gt=0, lt=65536)] | None = None
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str
+    password_env: str
+    sent_folder: str | None = None
+    drafts_folder: str | None = None
+    archive_folder: str | None = None
+    save_sent: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
 
 
 class EmailConfig(_Section):
-    """``[email]``: where mail lives."""
+    """``[email]``: where mail lives, how it is sent, and the address book."""
 
-    backend: Literal["maildir"] = "maildir"
+    backend: Literal["maildir", "gmail", "imap"] = "maildir"
     path: str = "Mail"
+    contacts: str | None = None
+    smtp: SmtpConfig | None = None
+    imap: ImapConfig | None = None
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> EmailConfig:
+        if self.backend == "imap" and self.imap is None:
+            raise PydanticCustomError(
+                "missing_section",
+                'backend = "imap" needs an [email.imap] section (host, username, password_env)',
+            )
+        return self
 
 
 class ApprovalsConfig(_Section):
@@ -120,15 +189,66 @@ class AgentConfig(_Section):
     stream: bool = True
 
 
+class MemoryConfig(_Section):
+    """``[memory]``: how much history a request carries, and the long-term facts.
+
+    Attributes:
+        context_budget: share of the model's context window a request may fill.
+        context_windows: context windows in tokens by model name prefix, over the built-in
+            table (``agent/context.py``), e.g. ``{"llama3.2" = 32768}``.
+        keep_turns: the newest turns always sent verbatim (when the budget allows).
+        max_tool_result_chars: tool results longer than this are cut in requests.
+        summarize_with_model: false: fold old turns with the deterministic summary only.
+        prompt_facts: remembered facts put into the system prompt (0: none).
+    """
+
+    context_budget: Annotated[float, Field(ge=0.1, le=1.0)] = 0.75
+    context_windows: dict[str, Annotated[int, Field(ge=1024)]] = Field(default_factory=dict)
+    keep_turns: Annotated[int, Field(ge=1, le=50)] = 2
+    max_tool_result_chars: Annotated[int, Field(ge=1000)] = 20_000
+    summarize_with_model: bool = True
+    prompt_facts: Annotated[int, Field(ge=0, le=50)] = 12
+
+
+class ResilienceConfig(_Section):
+    """``[resilience]``: how long one model step may take, and how long a failure is held."""
+
+    step_deadline_seconds: Annotated[float, Field(gt=0)] = 180.0
+    cool_down_seconds: Annotated[float, Field(ge=0)] = 600.0
+
+
+class BudgetConfig(_Section):
+    """``[budget]``: limits that stop a run before the request that would cross them."""
+
+    per_run_usd: Annotated[float, Field(ge=0)] | None = None
+    per_day_usd: Annotated[float, Field(ge=0)] | None = None
+    per_run_tokens: Annotated[int, Field(ge=0)] | None = None
+    per_day_tokens: Annotated[int, Field(ge=0)] | None = None
+
+
+class PriceConfig(_Section):
+    """``[prices."model"]``: USD per million tokens; cache prices default to the input price."""
+
+    input: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    cache_read: Annotated[float, Field(ge=0)] | None = None
+    cache_write: Annotated[float, Field(ge=0)] | None = None
+
+
 class Config(_Section):
     """The whole config.toml."""
 
     user: UserConfig = UserConfig()
     providers: list[ProviderConfig] = Field(default_factory=list)
     calendar: CalendarConfig = CalendarConfig()
+    google: GoogleConfig = GoogleConfig()
     email: EmailConfig = EmailConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
     agent: AgentConfig = AgentConfig()
+    memory: MemoryConfig = MemoryConfig()
+    resilience: ResilienceConfig = ResilienceConfig()
+    budget: BudgetConfig = BudgetConfig()
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
 
     @field_validator("providers")
     @classmethod

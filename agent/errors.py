@@ -5,6 +5,7 @@ AssistantError                      exit 1
 ├─ UsageError                       exit 2   bad command line
 ├─ ConfigError                      exit 78  bad or missing configuration
 ├─ BusyError                        exit 75  another run holds the lock
+├─ BudgetExceeded                   exit 1   the next request would cross [budget]
 ├─ ProviderError                    exit 69  (provider, status, retryable, retry_after)
 │   ├─ ProviderUnavailable          timeout, 408/409/429, 5xx, overloaded, connection
 │   ├─ ProviderRejected             auth, bad request, unknown model, malformed response
@@ -43,6 +44,18 @@ class BusyError(AssistantError):
     """Another run holds the lock this run needs."""
 
     exit_code = 75
+
+
+class BudgetExceeded(AssistantError):
+    """The next model request would cross a configured budget; it was not sent.
+
+    Attributes:
+        limit: the ``[budget]`` key that stopped the run (``per_day_usd``, ...).
+    """
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class ProviderError(AssistantError):

@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -29,6 +29,7 @@ from agent.messages import (
     ModelRequest,
     ModelResponse,
     ResponseDone,
+    StepRestarted,
     TextDelta,
     ToolCallPart,
     ToolResultPart,
@@ -38,6 +39,9 @@ from agent.messages import (
 from agent.providers.base import Provider
 from tools.base import Tool, ToolRegistry
 from tools.errors import ToolError, ToolRetry
+
+if TYPE_CHECKING:
+    from agent.context import ContextWindow
 
 log = structlog.get_logger("morrow.loop")
 
@@ -60,6 +64,9 @@ class Observer:
 
     def step_started(self, step: int) -> None:
         """A model step is about to be requested."""
+
+    def step_restarted(self, step: int, provider: str, reason: str) -> None:
+        """The step starts over: discard the text streamed since it began; it comes again."""
 
     def tool_started(self, call: ToolCallPart) -> None:
         """A tool call is about to run."""
@@ -89,6 +96,8 @@ class TurnResult:
         provider: the provider of the last step.
         model: the model of the last step.
         calls: every tool call, in order.
+        usage_by_model: tokens per ``(provider, model)`` that answered a step, so a caller can
+            price the turn (``agent.costs.PriceTable.turn_cost``) or store session totals.
     """
 
     answer: str
@@ -98,6 +107,7 @@ class TurnResult:
     provider: str
     model: str
     calls: list[CallRecord] = field(default_factory=list)
+    usage_by_model: dict[tuple[str, str], Usage] = field(default_factory=dict)
 
 
 async def run_turn(
@@ -112,8 +122,12 @@ async def run_turn(
     limits: Limits | None = None,
     observer: Observer | None = None,
     stream: bool = True,
+    context: ContextWindow | None = None,
 ) -> TurnResult:
     """Run one user turn to its end, appending every message to ``history``.
+
+    With a ``context`` window, each request is fitted to the model's budget before it is sent
+    (old turns summarized, long tool results cut); ``history`` itself keeps every message.
 
     Raises:
         TurnLimitExceeded: the model was still calling tools after ``limits.max_steps`` steps.
@@ -126,6 +140,7 @@ async def run_turn(
     )
     history.append(Message.user(text))
     usage, calls = Usage(), list[CallRecord]()
+    by_model: dict[tuple[str, str], Usage] = {}
     done: dict[str, ToolResultPart] = {}
     try:
         for step in range(1, limits.max_steps + 1):
@@ -135,15 +150,28 @@ async def run_turn(
                 tools=specs,
                 max_tokens=limits.max_output_tokens,
             )
+            if context is not None:
+                request = await context.fit(request)
             observer.step_started(step)
             response = await _model_step(provider, request, observer, stream, step)
+            if context is not None:
+                context.observe(response)
             usage += response.usage
+            key = (response.provider, response.model)
+            by_model[key] = by_model.get(key, Usage()) + response.usage
             history.append(response.to_message())
             if not response.tool_calls or response.stop_reason in ("max_tokens", "refusal"):
                 stop = _stop_of(response)
                 _answer_dangling(history, done, f"not run: the reply ended with {stop}")
                 return TurnResult(
-                    response.text, stop, step, usage, response.provider, response.model, calls
+                    response.text,
+                    stop,
+                    step,
+                    usage,
+                    response.provider,
+                    response.model,
+                    calls,
+                    by_model,
                 )
             done.clear()
             await _run_calls(response.tool_calls, tools, workspace, gate, observer, done)
@@ -179,6 +207,8 @@ async def _model_step(
             async for event in events:
                 if isinstance(event, TextDelta):
                     observer.text(event.text)
+                elif isinstance(event, StepRestarted):  # a retry or failover after output
+                    observer.step_restarted(step, event.provider, event.reason)
                 elif isinstance(event, ResponseDone):
                     response = event.response
         finally:  # close the stream (and its HTTP response) also on Ctrl-C

@@ -183,7 +183,22 @@ class ResponseDone(_Model):
     response: ModelResponse
 
 
-StreamEvent = Annotated[TextDelta | ToolCallStarted | ResponseDone, Field(discriminator="kind")]
+class StepRestarted(_Model):
+    """The step starts over (a retry or a failover after events were already streamed).
+
+    Everything streamed since the step began is void: a caller that showed text discards it;
+    the step's events follow again from the start. Nothing of the abandoned attempt reaches
+    the history, and no tool call of it runs (tools run only after ``ResponseDone``).
+    """
+
+    kind: Literal["step_restarted"] = "step_restarted"
+    provider: str
+    reason: str
+
+
+StreamEvent = Annotated[
+    TextDelta | ToolCallStarted | StepRestarted | ResponseDone, Field(discriminator="kind")
+]
 
 messages_adapter: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
 

@@ -14,13 +14,19 @@ import contextlib
 import json
 import signal
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from agent.app import App
 from agent.approvals import ApprovalRequest, Decision
+from agent.commands import open_recorder
+from agent.context import Compaction
 from agent.errors import AssistantError
 from agent.loop import Limits, Observer, run_turn
-from agent.messages import Message, ToolCallPart, ToolResultPart
+from agent.messages import ToolCallPart, ToolResultPart
+from agent.sessions import Session, open_store
+
+if TYPE_CHECKING:
+    from memory.store import Store
 
 
 class _Terminal(Observer):
@@ -31,6 +37,11 @@ class _Terminal(Observer):
         self.out.write(delta)
         self.out.flush()
 
+    def step_restarted(self, step: int, provider: str, reason: str) -> None:
+        # a line terminal cannot take back what it printed: say plainly that it starts over
+        self.out.write(f"\n  · restarting on {provider} ({reason.splitlines()[0][:120]}):\n")
+        self.out.flush()
+
     def tool_finished(self, call: ToolCallPart, result: ToolResultPart, seconds: float) -> None:
         args = json.dumps(call.arguments, ensure_ascii=False)
         if len(args) > 80:
@@ -38,17 +49,48 @@ class _Terminal(Observer):
         status = "error" if result.is_error else "ok"
         self.out.write(f"\n  · {call.name} {args} ({seconds * 1000:.0f} ms, {status})\n")
 
+    def compacted(self, compaction: Compaction) -> None:
+        by = compaction.summarized_by or "a summary made without a model"
+        self.out.write(
+            f"\n  · {compaction.folded_turns} earlier turns folded into a summary ({by}; "
+            f"~{compaction.tokens_before} -> ~{compaction.tokens_after} tokens)\n"
+        )
+
 
 def run_chat(args: argparse.Namespace) -> int:
     """Run the REPL until the user leaves."""
     app = App.load(home=args.home, config=args.config)
-    return asyncio.run(chat(app, args.provider, sys.stdin, sys.stdout))
+    return asyncio.run(
+        chat(
+            app,
+            args.provider,
+            sys.stdin,
+            sys.stdout,
+            session_id=args.session,
+            new=args.new,
+            record=args.record,
+        )
+    )
 
 
-async def chat(app: App, provider_name: str | None, stdin: TextIO, out: TextIO) -> int:
-    """The REPL over the given streams (tests pass their own)."""
+async def chat(
+    app: App,
+    provider_name: str | None,
+    stdin: TextIO,
+    out: TextIO,
+    *,
+    session_id: str | None = None,
+    new: bool = False,
+    record: str | None = None,
+) -> int:
+    """The REPL over the given streams (tests pass their own).
+
+    ``session_id`` continues that session (created when missing); otherwise, or with ``new``,
+    a new session starts. Each turn is saved when it ends, also when it is cancelled.
+    """
     provider = app.provider(provider_name)
-    history: list[Message] = []
+    recorder = open_recorder(record, app)  # --record FILE: a trajectory of the session
+    store: Store | None = None
     terminal = _Terminal(out)
 
     async def ask(request: ApprovalRequest) -> Decision:
@@ -67,8 +109,19 @@ async def chat(app: App, provider_name: str | None, stdin: TextIO, out: TextIO) 
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, interrupt)
-    out.write("morrow: ask me about your calendar and email. Ctrl-D or /exit to leave.\n")
     try:
+        store = open_store(app)
+        session = Session.open(
+            app,
+            store,
+            provider,
+            session_id=session_id,
+            new=new,
+            provider_name=provider_name,
+            on_compaction=terminal.compacted,
+        )
+        out.write("morrow: ask me about your calendar and email. Ctrl-D or /exit to leave.\n")
+        out.write(_session_line(session))
         while True:
             out.write("\n> ")
             out.flush()
@@ -77,20 +130,21 @@ async def chat(app: App, provider_name: str | None, stdin: TextIO, out: TextIO) 
                 break
             if not line.strip():
                 continue
-            turn = asyncio.ensure_future(
-                run_turn(
-                    history,
-                    line.strip(),
-                    provider=provider,
-                    tools=app.tools(),
-                    workspace=app.workspace(),
-                    gate=app.gate(interactive=True, ask=ask),
-                    system=app.system_prompt(),
-                    limits=Limits(max_steps=app.config.agent.max_steps),
-                    observer=terminal,
-                    stream=app.config.agent.stream,
-                )
+            text = line.strip()
+            run = run_turn(
+                session.history,
+                text,
+                provider=recorder.wrap(provider),
+                tools=app.tools(),
+                workspace=app.workspace(),
+                gate=recorder.watch(app.gate(interactive=True, ask=ask)),
+                system=app.system_prompt(session.prompt_facts(text)),
+                limits=Limits(max_steps=app.config.agent.max_steps),
+                observer=terminal,
+                stream=app.config.agent.stream,
+                context=session.window,
             )
+            turn = asyncio.ensure_future(session.run(text, run))
             current[:] = [turn]
             try:
                 await turn
@@ -101,8 +155,18 @@ async def chat(app: App, provider_name: str | None, stdin: TextIO, out: TextIO) 
                 out.write(f"\nmorrow: {error}\n")
             finally:
                 current.clear()
+                recorder.turn_done(session.history)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
+        if store is not None:
+            store.close()
         await provider.aclose()
     return 0
+
+
+def _session_line(session: Session) -> str:
+    if session.created:
+        return f"(new session {session.id}; continue it later with --session {session.id})\n"
+    turns = session.info.turns
+    return f"(session {session.id} resumed: {turns} earlier turn{'s' * (turns != 1)})\n"

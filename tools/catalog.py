@@ -9,11 +9,12 @@ from __future__ import annotations
 from tools.base import Tool
 from tools.calendar.tools import CALENDAR_TOOLS
 from tools.email.tools import EMAIL_TOOLS
+from tools.memory import MEMORY_TOOLS
 
 
 def all_tools() -> list[Tool]:
-    """Every tool, calendar first, then email."""
-    return [*CALENDAR_TOOLS, *EMAIL_TOOLS]
+    """Every tool: calendar first, then email, then memory."""
+    return [*CALENDAR_TOOLS, *EMAIL_TOOLS, *MEMORY_TOOLS]
 
 
 def core_tools() -> list[Tool]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from tools.calendar.backend import CalendarBackend
     from tools.email.backend import MailBackend
+    from tools.memory import MemoryAccess
 
 
 def system_clock() -> datetime:
@@ -35,7 +37,11 @@ class Workspace:
         clock: returns "now", timezone-aware; injected so tests and replays are deterministic.
         work_start: start of the user's working day (local time).
         work_end: end of the user's working day (local time).
+        work_days: working weekdays, Monday being 0 (free slots are sought on these only).
         user_email: the user's own address, when known.
+        contacts_file: the user's vCard address book, when configured.
+        memory: the long-term memory store and the user's words of the turn under way (set by
+            the loop's caller before each turn); None where there is no memory.
     """
 
     calendar: CalendarBackend
@@ -44,7 +50,10 @@ class Workspace:
     clock: Callable[[], datetime] = system_clock
     work_start: time = field(default_factory=lambda: time(9, 0))
     work_end: time = field(default_factory=lambda: time(17, 0))
+    work_days: frozenset[int] = frozenset(range(5))
     user_email: str | None = None
+    contacts_file: Path | None = None
+    memory: MemoryAccess | None = None
 
     def now(self) -> datetime:
         """The current time in the user's zone."""

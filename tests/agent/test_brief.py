@@ -8,6 +8,7 @@ import pytest
 from agent.app import App
 from agent.cli import main
 from agent.providers.scripted import ScriptedProvider, call, calls, text
+from tools.catalog import all_tools
 from tools.demo import build_demo_workspace
 
 DAY = date(2026, 3, 4)
@@ -87,7 +88,10 @@ def test_model_writes_the_briefing_with_read_tools_only(home, capsys, monkeypatc
     assert "Busy, with a clash at 14:00." in out
     assert "Offline digest" not in out
     offered = {t.name for t in provider.requests[0].tools}
-    assert offered == {"list_events", "get_event", "search_emails", "read_email"}
+    reads = {t.name for t in all_tools() if t.effect == "read"}
+    assert offered == reads
+    assert {"list_events", "search_emails", "read_email"} <= offered
+    assert not offered & {"send_email", "create_event", "draft_email", "cancel_event"}
     assert "untrusted_content" in provider.requests[0].messages[0].text
     provider.assert_done()
 
