@@ -93,17 +93,41 @@ class MailIndex:
     # -- opening -------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
-        try:
+        # Opening is serialized across processes: a fresh file must be created by one of
+        # them, and a stale one may only be deleted while nobody else is deciding the same
+        # (deleting a database another process has just opened gives it "disk I/O error").
+        with self._opening_lock():
+            try:
+                db = self._connect()
+                version = self._version(db)
+                if version == (SCHEMA_VERSION, str(self.root)):
+                    return db
+                if version is None and _is_empty(db):
+                    self._create(db)
+                    return db
+                db.close()
+            except sqlite3.DatabaseError:  # corrupt, or not a database: it is only a cache
+                pass
+            self._delete_files()
             db = self._connect()
-            if self._version(db) == (SCHEMA_VERSION, str(self.root)):
-                return db
-            db.close()
-        except sqlite3.DatabaseError:  # corrupt, or not a database: it is only a cache
-            pass
-        self._delete_files()
-        db = self._connect()
-        self._create(db)
-        return db
+            self._create(db)
+            return db
+
+    @contextlib.contextmanager
+    def _opening_lock(self) -> Iterator[None]:
+        if self.db_path is None:
+            yield
+            return
+        import fcntl
+
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.db_path.with_name(self.db_path.name + ".lock")
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _connect(self) -> sqlite3.Connection:
         target = ":memory:"
@@ -360,6 +384,11 @@ class MailIndex:
                 (needle.casefold(), limit),
             ).fetchall()
         return [Indexed.from_row(row) for row in rows]
+
+
+def _is_empty(db: sqlite3.Connection) -> bool:
+    (count,) = db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return int(count) == 0
 
 
 @contextlib.contextmanager
