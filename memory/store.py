@@ -85,9 +85,12 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise MemoryStoreError(f"{path}: cannot open the store: {exc}") from None
         try:
-            _configure(db)
-            migrate(db)
-        except (sqlite3.Error, SchemaTooNewError) as exc:
+            # switching a fresh file to WAL needs an exclusive lock that SQLite's busy handler
+            # does not always wait for; processes opening at once take turns here instead
+            with _opening_lock(path):
+                _configure(db)
+                migrate(db)
+        except (sqlite3.Error, SchemaTooNewError, OSError) as exc:
             db.close()
             raise MemoryStoreError(f"{path}: {_explain(exc)}") from None
         return cls(db, path, clock)
@@ -357,6 +360,18 @@ class Store:
     def integrity(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` or the problems found."""
         return "\n".join(str(row[0]) for row in self.rows("PRAGMA integrity_check"))
+
+
+@contextmanager
+def _opening_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with path.with_name(path.name + ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _configure(db: sqlite3.Connection) -> None:
