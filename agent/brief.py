@@ -1,15 +1,23 @@
 """``morrow brief``: the daily briefing, for cron and systemd timers.
 
 The data is gathered with the read tools' backends: today's agenda with conflicts and free
-blocks within working hours, tomorrow's first commitment, and mail waiting on the user. When a
-provider answers, the model writes the briefing from that data (offered read-only tools, nothing
-else). When no provider is configured, its key is missing or every provider fails, a
-deterministic digest of the same data is printed instead, clearly labelled, and the run still
-succeeds.
+blocks within working hours, tomorrow's first commitment, mail waiting on the user and the
+reminders due today (:mod:`agent.brief_data`). When a provider answers, the model writes the
+briefing from that data (offered read-only tools, nothing else). When no provider is
+configured, its key is missing or every provider fails, a deterministic digest of the same data
+is printed instead, clearly labelled, and the run still succeeds.
 
 A briefing runs at most once per day (a marker written atomically; ``--force`` runs it again),
-and a lock keeps two runs from overlapping (the second exits 75). Each briefing is saved under
-``<home>/briefings/``.
+and a lock keeps two runs from overlapping (the second exits 75). Each briefing is kept, so the
+user can ask later why it said something:
+
+- its text under ``<home>/briefings/`` (``YYYY-MM-DD.md``/``.text`` and always ``.json``);
+- the run as a session named ``brief-YYYY-MM-DD`` in the memory store (the data the model was
+  given, its tool calls and results, the briefing), so ``morrow chat --session
+  brief-YYYY-MM-DD`` continues from it;
+- when the model wrote it and the trajectory recorder is installed, its trajectory
+  (``YYYY-MM-DD.trajectory.json``, replayable with ``morrow replay``; local calendar and
+  Maildir only, and not for a mailbox of more than 2,000 messages, which it would copy whole).
 """
 
 from __future__ import annotations
@@ -25,12 +33,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from agent.app import App
+from agent.brief_data import Reminder, reminders, waiting_mail
 from agent.errors import AssistantError, BusyError, ConfigError, ProviderError, UsageError
-from agent.loop import Limits, run_turn
+from agent.loop import Limits, TurnResult, run_turn
 from agent.messages import Message
 from tools.calendar.backend import Event
 from tools.calendar.tools import mark_conflicts
@@ -40,29 +50,6 @@ from tools.workspace import Workspace
 log = structlog.get_logger("morrow.brief")
 
 Format = Literal["md", "text", "json"]
-_AUTOMATED = (
-    "noreply",
-    "no-reply",
-    "no_reply",
-    "donotreply",
-    "do-not-reply",
-    "newsletter",
-    "news",
-    "notifications",
-    "notification",
-    "notify",
-    "updates",
-    "mailer-daemon",
-    "postmaster",
-    "marketing",
-    "receipts",
-    "billing",
-    "digest",
-    "alerts",
-    "info",
-    "hello",
-    "team",
-)
 
 
 @dataclass
@@ -76,6 +63,7 @@ class Briefing:
     tomorrow_first: Event | None
     waiting: list[EmailSummary]
     asked: list[EmailSummary]
+    reminders: list[Reminder] = field(default_factory=list)
     text: str = ""
     source: Literal["model", "digest"] = "digest"
     notes: list[str] = field(default_factory=list)
@@ -92,8 +80,8 @@ class Briefing:
         return pairs
 
 
-def gather(workspace: Workspace, day: date) -> Briefing:
-    """Read the day's calendar and the mail waiting on the user."""
+def gather(workspace: Workspace, day: date, store_path: Path | None = None) -> Briefing:
+    """Read the day's calendar, the mail waiting on the user and the reminders due."""
     zone = workspace.timezone
     start = datetime.combine(day, time(0), zone)
     end = start + timedelta(days=1)
@@ -103,7 +91,8 @@ def gather(workspace: Workspace, day: date) -> Briefing:
         for e in _sorted(workspace.calendar.list_events(end, end + timedelta(days=1)), workspace)
         if not e.all_day
     ]
-    waiting, asked = _waiting_mail(workspace, day)
+    waiting, asked = waiting_mail(workspace, day)
+    due = reminders(store_path, day, zone) if store_path is not None else []
     return Briefing(
         day=day,
         timezone=str(zone),
@@ -112,6 +101,7 @@ def gather(workspace: Workspace, day: date) -> Briefing:
         tomorrow_first=tomorrow[0] if tomorrow else None,
         waiting=waiting,
         asked=asked,
+        reminders=due,
     )
 
 
@@ -147,41 +137,6 @@ def _free_blocks(
     return [(a, b) for a, b in free if b - a >= timedelta(minutes=30)]
 
 
-def _waiting_mail(workspace: Workspace, day: date) -> tuple[list[EmailSummary], list[EmailSummary]]:
-    since = datetime.combine(day - timedelta(days=14), time(0), workspace.timezone)
-    until = datetime.combine(day + timedelta(days=1), time(0), workspace.timezone)
-    recent = workspace.mail.search(None, None, None, since, until, None, 200)
-    me = (workspace.user_email or "").lower()
-    latest: dict[str, EmailSummary] = {}
-    for message in sorted(recent, key=lambda m: m.date):
-        latest[message.thread_id] = message
-    waiting, asked = [], []
-    for message in sorted(latest.values(), key=lambda m: m.date, reverse=True):
-        sender = _address(message.from_)
-        if message.folder.lower() in ("sent", "drafts") or (me and sender == me):
-            continue
-        if _automated(sender):
-            continue
-        if "?" in message.snippet or "?" in message.subject:
-            asked.append(message)
-        elif message.unread:
-            waiting.append(message)
-    return waiting, asked
-
-
-def _address(value: str) -> str:
-    if "<" in value and ">" in value:
-        value = value[value.index("<") + 1 : value.rindex(">")]
-    return value.strip().lower()
-
-
-def _automated(address: str) -> bool:
-    local = address.split("@")[0]
-    return any(local == word or local.startswith(word + "+") for word in _AUTOMATED) or (
-        local.startswith(("noreply", "no-reply", "bounce"))
-    )
-
-
 def render(briefing: Briefing, fmt: Format) -> str:
     """The briefing as Markdown, plain text or JSON."""
     if fmt == "json":
@@ -199,6 +154,9 @@ def digest(b: Briefing) -> str:
     lines = [f"# Briefing for {b.day:%A %d %B %Y} ({b.timezone})", ""]
     lines.append("_Offline digest: written without a model._")
     lines += [f"_{note}_" for note in b.notes]
+    if b.reminders:
+        lines += ["", "## Reminders"]
+        lines += [f"- {r.text} (you asked on {r.said_at:%a %d %b})" for r in b.reminders]
     lines += ["", "## Today"]
     if not b.events:
         lines.append("- nothing on the calendar")
@@ -218,9 +176,9 @@ def digest(b: Briefing) -> str:
     lines.append(f"- first: {nxt.start:%H:%M} {nxt.title}" if nxt else "- nothing timed")
     lines += ["", "## Mail waiting on you"]
     for message in b.asked:
-        lines.append(f"- asks you something: {_mail(message)}")
+        lines.append(f"- asks you something: {_mail(message, b.timezone)}")
     for message in b.waiting:
-        lines.append(f"- unread: {_mail(message)}")
+        lines.append(f"- unread: {_mail(message, b.timezone)}")
     if not (b.asked or b.waiting):
         lines.append("- nothing waiting")
     return "\n".join(lines) + "\n"
@@ -239,8 +197,9 @@ def _clash(event: Event, b: Briefing) -> str:
     return f"  [conflicts with {', '.join(titles)}]" if titles else ""
 
 
-def _mail(message: EmailSummary) -> str:
-    return f'"{message.subject}" from {message.from_} ({message.date:%a %d %b %H:%M})'
+def _mail(message: EmailSummary, zone: str) -> str:
+    sent = message.date.astimezone(ZoneInfo(zone))
+    return f'"{message.subject}" from {message.from_} ({sent:%a %d %b %H:%M})'
 
 
 def _as_json(b: Briefing) -> dict[str, Any]:
@@ -258,53 +217,92 @@ def _as_json(b: Briefing) -> dict[str, Any]:
         else None,
         "mail_asking": [m.model_dump(mode="json", by_alias=True) for m in b.asked],
         "mail_unread": [m.model_dump(mode="json", by_alias=True) for m in b.waiting],
+        "reminders": [
+            {"fact_id": r.fact_id, "text": r.text, "said_at": r.said_at.isoformat()}
+            for r in b.reminders
+        ],
     }
 
 
-async def write_with_model(app: App, briefing: Briefing) -> None:
-    """Have the model write the briefing from the gathered data, offering read tools only."""
-    provider = app.provider()
+INSTRUCTION = (
+    "Write my daily briefing for {day:%A %Y-%m-%d} in Markdown: today's agenda with conflicts "
+    "and free blocks, tomorrow's first commitment, mail waiting on me, and my reminders for "
+    "today. Be short. The data gathered from my calendar, mailbox and memory follows; use the "
+    "tools only if you need more."
+)
+
+
+def prompt_of(briefing: Briefing) -> tuple[str, str]:
+    """The briefing request: (the whole prompt with the data, the instruction alone).
+
+    The data comes from the world (senders, subjects, event text), so it is marked untrusted;
+    the instruction alone is what the store keeps as the user's own words.
+    """
+    instruction = INSTRUCTION.format(day=briefing.day)
     data = json.dumps(_as_json(briefing) | {"text": None}, ensure_ascii=False, default=str)
-    prompt = (
-        f"Write my daily briefing for {briefing.day:%A %Y-%m-%d} in Markdown: today's agenda "
-        "with conflicts and free blocks, tomorrow's first commitment, and mail waiting on me. "
-        "Be short. The data gathered from my calendar and mailbox follows; use the tools only "
-        "if you need more.\n"
-        f'<untrusted_content source="briefing-data">\n{data}\n</untrusted_content>'
-    )
-    history: list[Message] = []
+    wrapped = f'<untrusted_content source="briefing-data">\n{data}\n</untrusted_content>'
+    return f"{instruction}\n{wrapped}", instruction
+
+
+async def write_with_model(
+    app: App,
+    briefing: Briefing,
+    history: list[Message] | None = None,
+    trajectory: Path | None = None,
+) -> TurnResult:
+    """Have the model write the briefing from the gathered data, offering read tools only.
+
+    Args:
+        app: the user's setup.
+        briefing: the gathered data; its text and source are set from the model's answer.
+        history: receives the run's messages (the request, each step, each tool result).
+        trajectory: where to record the run's trajectory, when the recorder is available.
+    """
+    from agent.brief_record import recorder_for
+
+    provider = app.provider()
+    recorder = recorder_for(app, trajectory)
+    prompt, _ = prompt_of(briefing)
+    history = [] if history is None else history
     try:
         result = await run_turn(
             history,
             prompt,
-            provider=provider,
+            provider=recorder.wrap(provider),
             tools=app.tools().only("read"),
             workspace=app.workspace(),
-            gate=app.gate(interactive=False),
+            gate=recorder.watch(app.gate(interactive=False)),
             system=app.system_prompt(),
             limits=Limits(max_steps=app.config.agent.max_steps),
             stream=False,
         )
     finally:
+        recorder.turn_done(history)
         await provider.aclose()
     briefing.text, briefing.source = result.answer, "model"
+    return result
 
 
 def run_brief(args: argparse.Namespace) -> int:
     """The ``brief`` command."""
+    from agent.brief_record import remember_run
+
     app = App.load(home=args.home, config=args.config)
     workspace = app.workspace()
     day = _day(args.date, workspace)
     state = app.paths.home / "state" / "brief"
     marker = state / f"{day.isoformat()}.done"
+    folder = app.paths.home / "briefings"
     with _lock(state / "brief.lock"):
         if marker.exists() and not args.force:
             print(f"briefing for {day.isoformat()} already done (use --force to run it again)")
             return 0
-        briefing = gather(workspace, day)
-        _write(app, briefing)
+        briefing = gather(workspace, day, app.store_path)
+        history: list[Message] = []
+        result = _write(app, briefing, history, folder / f"{day.isoformat()}.trajectory.json")
         output = render(briefing, args.format)
-        _save(app.paths.home / "briefings", briefing, output, args.format)
+        _save(folder, briefing, output, args.format)
+        remember_run(app, briefing, history, result)
         if args.out:
             _atomic_write(Path(args.out), output)
         else:
@@ -313,12 +311,15 @@ def run_brief(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(app: App, briefing: Briefing) -> None:
+def _write(
+    app: App, briefing: Briefing, history: list[Message], trajectory: Path
+) -> TurnResult | None:
+    """The model's briefing when a provider answers; otherwise a note on the digest."""
     if not app.config.providers:
         briefing.notes.append("No provider is configured.")
-        return
+        return None
     try:
-        asyncio.run(write_with_model(app, briefing))
+        return asyncio.run(write_with_model(app, briefing, history, trajectory))
     except (ProviderError, ConfigError) as error:
         # every provider's reason on one line (AllProvidersFailed spreads them over several)
         head, *causes = (line.strip() for line in str(error).splitlines())
@@ -327,6 +328,8 @@ def _write(app: App, briefing: Briefing) -> None:
         briefing.notes.append(f"The model could not be used: {reason}")
     except AssistantError as error:
         briefing.notes.append(f"The model's briefing failed: {error}")
+    history.clear()  # the digest is what was shown: the failed attempt is not the record
+    return None
 
 
 def _day(value: str | None, workspace: Workspace) -> date:

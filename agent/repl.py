@@ -1,9 +1,14 @@
-"""``morrow chat``: a line-oriented REPL over the loop.
+"""``morrow chat`` (and bare ``morrow``): the REPL.
 
-This first version reads lines with ``input()``, streams answers, shows each tool call on one
-line and asks before any effect. Ctrl-C during a turn cancels that turn (the history stays
-valid: the loop answers every pending call); Ctrl-D or ``/exit`` leaves. The REPL issue replaces
-the input side with prompt_toolkit and the output with rich.
+Input comes from prompt_toolkit on a terminal (history, completion of slash commands,
+Esc-Enter or a trailing backslash for a line break; :mod:`agent.repl_input`) or from plain
+lines on a pipe. Output is rich: the answer streamed as Markdown, one dim line per tool call
+(:mod:`agent.repl_view`), approvals showing the exact action (:mod:`agent.repl_approval`).
+Slash commands are in :mod:`agent.repl_commands`.
+
+Ctrl-C during a turn cancels that turn: the loop gives every pending tool call a result, the
+session stores the turn as far as it got with status ``cancelled`` (``agent/sessions.py``), and
+the prompt comes back. Ctrl-C at the prompt clears the line; Ctrl-D or ``/exit`` leaves.
 """
 
 from __future__ import annotations
@@ -11,60 +16,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import signal
 import sys
-from typing import TYPE_CHECKING, TextIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from prompt_toolkit.input import Input
+from prompt_toolkit.output import Output
+from rich.console import Console
 
 from agent.app import App
-from agent.approvals import ApprovalRequest, Decision
 from agent.commands import open_recorder
-from agent.context import Compaction
 from agent.errors import AssistantError
-from agent.loop import Limits, Observer, run_turn
-from agent.messages import ToolCallPart, ToolResultPart
+from agent.loop import Limits, TurnResult, run_turn
+from agent.repl_approval import Approver
+from agent.repl_commands import COMMANDS, dispatch
+from agent.repl_input import PromptReader, Reader, SlashCompleter, StreamReader
+from agent.repl_view import LiveView
 from agent.sessions import Session, open_store
+from agent.undo import Undoer, UndoLog
 
 if TYPE_CHECKING:
+    from agent.providers.base import Provider
     from memory.store import Store
-
-
-class _Terminal(Observer):
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-
-    def text(self, delta: str) -> None:
-        self.out.write(delta)
-        self.out.flush()
-
-    def step_restarted(self, step: int, provider: str, reason: str) -> None:
-        # a line terminal cannot take back what it printed: say plainly that it starts over
-        self.out.write(f"\n  · restarting on {provider} ({reason.splitlines()[0][:120]}):\n")
-        self.out.flush()
-
-    def tool_finished(self, call: ToolCallPart, result: ToolResultPart, seconds: float) -> None:
-        args = json.dumps(call.arguments, ensure_ascii=False)
-        if len(args) > 80:
-            args = args[:77] + "..."
-        status = "error" if result.is_error else "ok"
-        self.out.write(f"\n  · {call.name} {args} ({seconds * 1000:.0f} ms, {status})\n")
-
-    def compacted(self, compaction: Compaction) -> None:
-        by = compaction.summarized_by or "a summary made without a model"
-        self.out.write(
-            f"\n  · {compaction.folded_turns} earlier turns folded into a summary ({by}; "
-            f"~{compaction.tokens_before} -> ~{compaction.tokens_after} tokens)\n"
-        )
 
 
 def run_chat(args: argparse.Namespace) -> int:
     """Run the REPL until the user leaves."""
     app = App.load(home=args.home, config=args.config)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
     return asyncio.run(
         chat(
             app,
             args.provider,
-            sys.stdin,
+            None if interactive else sys.stdin,
             sys.stdout,
             session_id=args.session,
             new=args.new,
@@ -73,42 +58,160 @@ def run_chat(args: argparse.Namespace) -> int:
     )
 
 
+@dataclass
+class Spent:
+    """Tokens and dollars of the turns run in this chat."""
+
+    turns: int = 0
+    tokens: int = 0
+    usd: float = 0.0
+    last: TurnResult | None = None
+    last_usd: float = 0.0
+
+
+@dataclass
+class Repl:
+    """The state of one chat: the session, the provider, the screen and the input."""
+
+    app: App
+    store: Store
+    session: Session
+    provider: Provider
+    provider_name: str | None
+    reader: Reader
+    view: LiveView
+    recorder: Any
+    spent: Spent = field(default_factory=Spent)
+    notes: list[str] = field(default_factory=list)  # told to the model on the next turns
+    turn: asyncio.Future[TurnResult] | None = None
+
+    @property
+    def undoer(self) -> Undoer:
+        """Undo over this session (its log under ``<home>/state/undo``)."""
+        log = UndoLog(self.app.paths.home / "state" / "undo" / f"{self.session.id}.json")
+        return Undoer(self.app.workspace(), self.app.tools(), log)
+
+    def open_session(self, session_id: str | None, *, new: bool) -> None:
+        """Switch to another session (``/new``, ``/resume``)."""
+        self.session = Session.open(
+            self.app,
+            self.store,
+            self.provider,
+            session_id=session_id,
+            new=new,
+            provider_name=self.provider_name,
+            on_compaction=self.view.compacted,
+        )
+        _meter_session(self.provider, self.session.id)
+        self.notes.clear()
+
+    async def use_provider(self, name: str | None) -> None:
+        """Switch the provider (``/model``); the old one is closed."""
+        provider = self.app.provider(name)
+        old, self.provider, self.provider_name = self.provider, provider, name
+        _meter_session(provider, self.session.id)
+        from agent.sessions import budget_for
+
+        window = self.session.window
+        window.budget = budget_for(self.app, name)
+        if window.summarizer is not None:
+            window.summarizer = provider
+        if old is not provider:
+            await old.aclose()
+
+    def cancel_turn(self) -> None:
+        """Ctrl-C: cancel the turn under way, if any."""
+        if self.turn is not None and not self.turn.done():
+            self.turn.cancel()
+
+    async def run_turn(self, text: str) -> None:
+        """One turn: the model, its tools and approvals; saved however it ends."""
+        app, workspace = self.app, self.app.workspace()
+        approver = Approver(self.reader, self.view, workspace, app.tools(), self.cancel_turn)
+        gate = self.recorder.watch(app.gate(interactive=True, ask=approver))
+        system = app.system_prompt(self.session.prompt_facts(text))
+        if self.notes:
+            system += "\n\nSince earlier turns, the user changed things directly:\n" + "\n".join(
+                f"- {note}" for note in self.notes
+            )
+        run = run_turn(
+            self.session.history,
+            text,
+            provider=self.recorder.wrap(self.provider),
+            tools=app.tools(),
+            workspace=workspace,
+            gate=gate,
+            system=system,
+            limits=Limits(max_steps=app.config.agent.max_steps),
+            observer=self.view,
+            stream=app.config.agent.stream,
+            context=self.session.window,
+        )
+        self.turn = asyncio.ensure_future(self.session.run(text, run))
+        try:
+            result = await self.turn
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the chat itself is being stopped
+            self.view.pause()
+            self.view.note("(cancelled; the turn is kept as far as it got)")
+            return
+        except AssistantError as error:
+            self.view.pause()
+            self.view.note(f"morrow: {error}", style="red")
+            return
+        finally:
+            self.turn = None
+            self.recorder.turn_done(self.session.history)
+        self.view.pause()
+        self._count(result)
+
+    def _count(self, result: TurnResult) -> None:
+        from agent.costs import PriceTable
+
+        usd = PriceTable(self.app.config.prices).turn_cost(result.usage_by_model)
+        self.spent.turns += 1
+        self.spent.tokens += result.usage.total_tokens
+        self.spent.usd += usd
+        self.spent.last, self.spent.last_usd = result, usd
+        if result.stop == "max_tokens":
+            self.view.note("(the answer was cut off at the output token limit)")
+        elif result.stop == "refusal":
+            self.view.note("(the model declined to answer)")
+
+
 async def chat(
     app: App,
     provider_name: str | None,
-    stdin: TextIO,
+    stdin: TextIO | Input | None,
     out: TextIO,
     *,
     session_id: str | None = None,
     new: bool = False,
     record: str | None = None,
+    output: Output | None = None,
 ) -> int:
-    """The REPL over the given streams (tests pass their own).
+    """The REPL.
 
-    ``session_id`` continues that session (created when missing); otherwise, or with ``new``,
-    a new session starts. Each turn is saved when it ends, also when it is cancelled.
+    Args:
+        app: the user's setup.
+        provider_name: ``--provider NAME``, or None for the configured chain.
+        stdin: a text stream (plain lines), a prompt_toolkit input (tests pass a pipe input),
+            or None for the terminal through prompt_toolkit.
+        out: where the chat writes (a rich console over it).
+        session_id: continue (or create) this session; otherwise, or with ``new``, a new one.
+        new: start a new session.
+        record: ``--record FILE``: a trajectory of the session.
+        output: prompt_toolkit's output with a prompt_toolkit ``stdin`` (tests: DummyOutput).
     """
     provider = app.provider(provider_name)
-    recorder = open_recorder(record, app)  # --record FILE: a trajectory of the session
-    store: Store | None = None
-    terminal = _Terminal(out)
-
-    async def ask(request: ApprovalRequest) -> Decision:
-        out.write(f"\nmorrow wants to do this:\n{request.describe()}\nAllow? [y/N] ")
-        out.flush()
-        answer = await asyncio.to_thread(stdin.readline)
-        approved = answer.strip().lower() in ("y", "yes")
-        return Decision(approved=approved, reason="" if approved else "the user said no")
-
-    current: list[asyncio.Task[object]] = []
-
-    def interrupt() -> None:
-        for task in current:
-            task.cancel()
-
+    recorder = open_recorder(record, app)
+    console = Console(file=out, highlight=False)
+    view = LiveView(console)
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGINT, interrupt)
+    store: Store | None = None
+    repl: Repl | None = None
     try:
         store = open_store(app)
         session = Session.open(
@@ -118,55 +221,74 @@ async def chat(
             session_id=session_id,
             new=new,
             provider_name=provider_name,
-            on_compaction=terminal.compacted,
+            on_compaction=view.compacted,
         )
-        out.write("morrow: ask me about your calendar and email. Ctrl-D or /exit to leave.\n")
-        out.write(_session_line(session))
-        while True:
-            out.write("\n> ")
-            out.flush()
-            line = await asyncio.to_thread(stdin.readline)
-            if not line or line.strip() in ("/exit", "/quit"):
-                break
-            if not line.strip():
-                continue
-            text = line.strip()
-            run = run_turn(
-                session.history,
-                text,
-                provider=recorder.wrap(provider),
-                tools=app.tools(),
-                workspace=app.workspace(),
-                gate=recorder.watch(app.gate(interactive=True, ask=ask)),
-                system=app.system_prompt(session.prompt_facts(text)),
-                limits=Limits(max_steps=app.config.agent.max_steps),
-                observer=terminal,
-                stream=app.config.agent.stream,
-                context=session.window,
-            )
-            turn = asyncio.ensure_future(session.run(text, run))
-            current[:] = [turn]
-            try:
-                await turn
-                out.write("\n")
-            except asyncio.CancelledError:
-                out.write("\n(cancelled)\n")
-            except AssistantError as error:
-                out.write(f"\nmorrow: {error}\n")
-            finally:
-                current.clear()
-                recorder.turn_done(session.history)
+        _meter_session(provider, session.id)
+        holder: list[Repl] = []
+        reader = _reader(app, stdin, out, output, holder)
+        repl = Repl(app, store, session, provider, provider_name, reader, view, recorder)
+        holder.append(repl)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, repl.cancel_turn)
+        view.note(
+            "morrow: ask me about your calendar and email. /help lists the commands, "
+            "Ctrl-D leaves.",
+            style="",
+        )
+        view.note(_session_line(session), style="")
+        await _loop(repl)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
         if store is not None:
             store.close()
-        await provider.aclose()
+        await (repl.provider if repl is not None else provider).aclose()
     return 0
+
+
+async def _loop(repl: Repl) -> None:
+    while True:
+        try:
+            text = await repl.reader.line("> ")
+        except KeyboardInterrupt:
+            continue  # Ctrl-C at the prompt drops the line
+        if text is None:
+            break
+        text = text.strip()
+        if not text:
+            continue
+        if text.startswith("/"):
+            if await dispatch(repl, text) == "exit":
+                break
+            continue
+        await repl.run_turn(text)
+
+
+def _reader(
+    app: App, stdin: TextIO | Input | None, out: TextIO, output: Output | None, holder: list[Repl]
+) -> Reader:
+    if stdin is not None and not isinstance(stdin, Input):
+        return StreamReader(stdin, out)
+
+    def sessions() -> list[str]:
+        return [s.id for s in holder[0].store.sessions()[:30]] if holder else []
+
+    completer = SlashCompleter(
+        {name: command.help for name, command in COMMANDS.items()},
+        {"/resume": sessions, "/model": lambda: [p.name for p in app.config.providers]},
+    )
+    history = app.paths.home / "state" / "chat-history"
+    return PromptReader(history, completer, input=stdin, output=output)
+
+
+def _meter_session(provider: Provider, session_id: str) -> None:
+    """Usage of this provider is recorded in the ledger under the session's id."""
+    if hasattr(provider, "session"):
+        provider.session = session_id
 
 
 def _session_line(session: Session) -> str:
     if session.created:
-        return f"(new session {session.id}; continue it later with --session {session.id})\n"
+        return f"(new session {session.id}; continue it later with --session {session.id})"
     turns = session.info.turns
-    return f"(session {session.id} resumed: {turns} earlier turn{'s' * (turns != 1)})\n"
+    return f"(session {session.id} resumed: {turns} earlier turn{'s' * (turns != 1)})"
