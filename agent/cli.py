@@ -21,9 +21,25 @@ EPILOG = """\
 exit codes: 0 ok, 1 failed, 2 usage, 69 no provider reachable, 75 busy, 78 configuration
 environment: MORROW_HOME (data, state, logs), MORROW_CONFIG (config file)"""
 
+# The commands the ``morrow.commands`` entry points add, with their help lines. Scanning the
+# installed distributions for entry points costs about 20 ms, a sixth of ``morrow --help``:
+# it is done only when the command asked for is not built in. Listed here so that the help
+# still shows them; a test checks this against the entry points and their own help.
+PLUGIN_COMMANDS = {
+    "eval": "run eval suites, record and compare results",
+    "replay": "replay a recorded session offline",
+}
+_BUILT_IN = {"chat", "ask", "brief", "tools", "auth", "doctor", "memory", "init"}
+_VALUED_OPTIONS = {"--config", "--home", "--log-level"}  # global options that take a value
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree."""
+
+def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
+    """The whole command tree.
+
+    Args:
+        plugins: load the commands other packages add; when False they are listed by name
+            only (enough for the help and for running a built-in command).
+    """
     parser = argparse.ArgumentParser(
         prog="morrow",
         description="A personal assistant for your calendar and email, in the terminal.",
@@ -36,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", choices=["debug", "info", "warning", "error"], help="stderr log level"
     )
     parser.add_argument("--log-json", action="store_true", help="log JSON lines on stderr")
-    parser.add_argument("--version", action="version", version=f"morrow {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="talk to morrow (the default)")
@@ -73,14 +89,62 @@ def build_parser() -> argparse.ArgumentParser:
     auth.set_defaults(handler=_lazy("agent.auth", "run_auth"))
 
     doctor = commands.add_parser("doctor", help="check the config, keys and backends")
+    doctor.add_argument("--offline", action="store_true", help="do not contact the providers")
     doctor.set_defaults(handler=_lazy("agent.commands", "run_doctor"))
+
+    init = commands.add_parser("init", help="write a commented config.toml (asks what it must)")
+    init.add_argument("--timezone", help="your IANA zone (default: the system's)")
+    init.add_argument("--name", help="your name")
+    init.add_argument("--email", help="your email address")
+    init.add_argument("--provider-kind", choices=["anthropic", "openai", "gemini"])
+    init.add_argument("--model", help="the model (default: the kind's usual one)")
+    init.add_argument("--key-env", help="the environment variable that holds the API key")
+    init.add_argument("--base-url", help="a local or other server speaking the kind's API")
+    init.add_argument("--yes", action="store_true", help="ask nothing: flags and defaults")
+    init.add_argument("--force", action="store_true", help="overwrite an existing config")
+    init.set_defaults(handler=_lazy("agent.init", "run_init"))
 
     from agent.memory_commands import register as register_memory
 
     register_memory(commands)
 
-    _register_plugins(commands)
+    if plugins:
+        _register_plugins(commands)
+    else:
+        for name, text in PLUGIN_COMMANDS.items():
+            commands.add_parser(name, help=text, add_help=False)
     return parser
+
+
+def needs_plugins(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` names a command that is not built in (so the plugins must load)."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word not in _BUILT_IN
+    return False
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, reading the installed version only when asked.
+
+    importlib.metadata alone takes about 15 ms to import: no other command needs it.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest=dest,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show program's version number and exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"morrow {_version()}")
+        parser.exit()
 
 
 def _add_session_options(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +182,8 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    parser = build_parser()
+    words = list(argv if argv is not None else sys.argv[1:])
+    parser = build_parser(plugins=needs_plugins(words))
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "chat"])
@@ -128,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_logging(args)
         return int(args.handler(args))
     except AssistantError as error:
-        print(f"morrow: {error}", file=sys.stderr)
+        from agent.logs import scrub
+
+        print(f"morrow: {scrub(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("morrow: interrupted", file=sys.stderr)
@@ -137,7 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         import structlog
 
         structlog.get_logger("morrow.cli").exception("crashed")
-        print(f"morrow: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        from agent.logs import scrub
+
+        shown = scrub(str(error))
+        print(f"morrow: internal error: {type(error).__name__}: {shown}", file=sys.stderr)
         return 1
     finally:
         from agent import logs

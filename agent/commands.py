@@ -246,17 +246,47 @@ def run_tools_call(args: argparse.Namespace) -> int:
         validated = tool.validate(raw)
     except ToolRetry as exc:
         raise UsageError(f"{args.name}: {exc}") from None
-    effect = tool.effect_for(validated)
-    if effect != "read" and not args.approve:
-        raise AssistantError(
-            f"{args.name} has a {effect} effect; nothing was done (add --approve to allow it)"
-        )
     try:
-        output = asyncio.run(tool.run(app.workspace(), validated))
+        output = asyncio.run(_call_through_gate(app, tool, validated, args))
     except (ToolError, ToolRetry) as exc:
         raise AssistantError(f"{args.name}: {exc}") from None
     print(json.dumps(json.loads(output), indent=2, ensure_ascii=False))
     return 0
+
+
+async def _call_through_gate(app: App, tool: Any, validated: Any, args: argparse.Namespace) -> str:
+    """One tool call through the approval gate and the effect journal, like the loop's.
+
+    ``--approve`` is the user's explicit approval of exactly this action (shown on stderr);
+    without it an effect is refused. The ``--args`` JSON counts as the user's own words.
+    """
+    import uuid
+
+    from agent.approvals import ApprovalGate, ApprovalRequest, Decision
+    from agent.messages import Message
+
+    workspace = app.workspace()
+    if tool.effect_for(validated) == "read":
+        result: str = await tool.run(workspace, validated)
+        return result
+
+    async def approved(request: ApprovalRequest) -> Decision:
+        return Decision(approved=True, reason="approved on the command line (--approve)")
+
+    ask = approved if args.approve else None
+    gate = ApprovalGate(mode="ask" if args.approve else "deny", ask=ask)
+    call_id = f"cli-{uuid.uuid4().hex[:12]}"
+    request = await gate.review(
+        tool, validated, call_id, workspace=workspace, history=[Message.user(args.args)]
+    )
+    decision = await gate.decide(request)
+    if not decision.approved:
+        raise AssistantError(
+            f"{args.name} has a {request.effect} effect; nothing was done (add --approve to "
+            f"allow it). The action:\n{request.describe()}"
+        )
+    print(f"morrow: approved (--approve):\n{request.describe()}", file=sys.stderr)
+    return await gate.run(call_id, tool, validated, workspace)
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -275,16 +305,18 @@ def run_doctor(args: argparse.Namespace) -> int:
         return exc.exit_code
     app = App(paths=paths, config=config)
     print(f"timezone: {config.user.timezone}, working hours {config.user.working_hours}")
-    problems = _doctor_providers(app) + _doctor_backends(app)
+    problems = _doctor_providers(app, offline=getattr(args, "offline", False))
+    problems += _doctor_backends(app)
     print("ok" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
 
 
-def _doctor_providers(app: App) -> int:
+def _doctor_providers(app: App, *, offline: bool = False) -> int:
     import time
 
     from agent.config import api_key_for
     from agent.health import describe
+    from agent.reachability import check
 
     providers = app.config.providers
     health, now = app.health(), time.time()
@@ -294,12 +326,17 @@ def _doctor_providers(app: App) -> int:
     problems = 0
     for index, provider in enumerate(providers):
         where = f" at {provider.base_url}" if provider.base_url else ""
+        secret = None
         try:
-            api_key_for(provider, index, str(app.paths.config))
+            secret = api_key_for(provider, index, str(app.paths.config))
             key = "key present" if provider.api_key_env else "no key needed"
         except ConfigError:
             key, problems = f"MISSING key: ${provider.api_key_env} is not set", problems + 1
         print(f"provider {provider.name}: {provider.kind} {provider.model}{where}; {key}")
+        if secret is not None and not offline:  # one cheap request (the model list), 5 s
+            reach = check(provider, secret)
+            problems += not reach.ok
+            print(f"  {reach.detail}")
         print(f"  health: {describe(health.get(provider.name), now)}")
     order = health.order([p.name for p in providers])
     if order != [p.name for p in providers]:

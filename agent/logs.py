@@ -16,8 +16,29 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
-import structlog
-from structlog.types import EventDict, WrappedLogger
+
+def _import_structlog_without_rich() -> None:
+    """Import structlog as if rich were not installed.
+
+    structlog imports rich, when it finds it, for pretty tracebacks morrow does not use
+    (console lines are plain; a traceback goes to the JSON log as text), and rich brings
+    pygments: about 50 ms on every start, a third of a no-model briefing's imports. A None
+    entry in ``sys.modules`` makes an import fail as if the module were absent; it is removed
+    right after, so the REPL imports rich as usual. Nothing changes if either came first.
+    """
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        return
+    sys.modules["rich"] = None  # type: ignore[assignment]
+    try:
+        import structlog  # noqa: F401
+    finally:
+        del sys.modules["rich"]
+
+
+_import_structlog_without_rich()
+
+import structlog  # noqa: E402
+from structlog.types import EventDict, WrappedLogger  # noqa: E402
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
@@ -42,22 +63,62 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     return _SECRETS.sub("[redacted]", text)
 
 
+_SHORTEST_SECRET = 8  # no pattern above, and no secret from the environment, is shorter
+
+
+def scrub(text: str) -> str:
+    """``text`` with the environment's secrets and key-shaped strings redacted.
+
+    The same redaction as the logs get, for error output (``agent/cli.py``) and trajectory
+    files (``evals/trajectory.py``).
+    """
+    secrets = [
+        value
+        for name, value in os.environ.items()
+        if name.endswith(("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD"))
+        and len(value) >= _SHORTEST_SECRET
+    ]
+    return redact(text, sorted(secrets, key=len, reverse=True))
+
+
+def _is_secret_key(key: str) -> bool:
+    """Whether a value logged under this name is a secret (token counts are not)."""
+    return bool(_SECRET_KEYS.search(key)) and key != "tokens" and not key.endswith("_tokens")
+
+
 class _Redactor:
-    """structlog processor: no secret leaves the process through a log."""
+    """structlog processor: no secret leaves the process through a log.
+
+    It runs on every event, so it is kept cheap: the secrets from the environment are folded
+    into the one pattern, the verdict on each key name is remembered (events reuse a handful
+    of names), and strings too short to hold a secret are not scanned.
+    """
 
     def __init__(self) -> None:
-        self.secrets = [
-            value
-            for name, value in os.environ.items()
-            if name.endswith(("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")) and len(value) >= 8
-        ]
+        secrets = sorted(
+            (
+                value
+                for name, value in os.environ.items()
+                if name.endswith(("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD"))
+                and len(value) >= _SHORTEST_SECRET
+            ),
+            key=len,
+            reverse=True,  # the longest first, so one secret inside another goes whole
+        )
+        known = "|".join(re.escape(secret) for secret in secrets)
+        self.pattern = re.compile(f"{known}|{_SECRETS.pattern}" if known else _SECRETS.pattern)
+        self.secret_keys: dict[str, bool] = {}
 
     def __call__(self, _: WrappedLogger, __: str, event: EventDict) -> EventDict:
-        for key, value in list(event.items()):
-            if _SECRET_KEYS.search(key) and key != "tokens" and not key.endswith("_tokens"):
+        secret_keys = self.secret_keys
+        for key, value in event.items():
+            secret = secret_keys.get(key)
+            if secret is None:
+                secret = secret_keys[key] = _is_secret_key(key)
+            if secret:
                 event[key] = "[redacted]"
-            elif isinstance(value, str):
-                event[key] = redact(value, self.secrets)
+            elif isinstance(value, str) and len(value) >= _SHORTEST_SECRET:
+                event[key] = self.pattern.sub("[redacted]", value)
         return event
 
 
@@ -122,10 +183,10 @@ def configure(
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            structlog.processors.format_exc_info,
+            _Redactor(),  # before the level and time are added: they hold no secret
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            _Redactor(),
             _Tee(file, LEVELS[file_level], LEVELS[level]),
             renderer,
         ],

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from agent.approvals import ApprovalGate, ApprovalRequest
+from agent.approvals import ApprovalGate
 from agent.errors import ProviderRejected, TurnLimitExceeded
 from agent.messages import (
     Message,
@@ -135,6 +135,7 @@ async def run_turn(
     """
     limits = limits or Limits()
     observer = observer or Observer()
+    tools = gate.offered(text, tools)  # a request that only reads is offered read tools only
     specs = tuple(
         ToolSpec(name=t.name, description=t.description, parameters=t.parameters) for t in tools
     )
@@ -174,7 +175,7 @@ async def run_turn(
                     by_model,
                 )
             done.clear()
-            await _run_calls(response.tool_calls, tools, workspace, gate, observer, done)
+            await _run_calls(response.tool_calls, tools, workspace, gate, observer, done, history)
             history.append(
                 Message(role="tool", parts=tuple(done[c.id] for c in response.tool_calls))
             )
@@ -240,8 +241,13 @@ async def _run_calls(
     gate: ApprovalGate,
     observer: Observer,
     done: dict[str, ToolResultPart],
+    history: Sequence[Message] = (),
 ) -> None:
-    """Run one step's calls, writing each result into ``done`` as soon as it exists."""
+    """Run one step's calls, writing each result into ``done`` as soon as it exists.
+
+    Each effect is reviewed by the gate against ``history`` (where its addresses came from,
+    whether it already ran), decided, and run through the gate's effect journal.
+    """
     ready: list[tuple[ToolCallPart, Tool, Any]] = []
     for call in calls:
         try:
@@ -254,9 +260,7 @@ async def _run_calls(
     effects = [item for item in ready if item[1].effect_for(item[2]) != "read"]
     await asyncio.gather(*(_execute(c, t, a, workspace, observer, done) for c, t, a in reads))
     for call, tool, args in effects:
-        request = ApprovalRequest(
-            tool.name, tool.effect_for(args), args.model_dump(mode="json"), call.id
-        )
+        request = await gate.review(tool, args, call.id, workspace=workspace, history=history)
         decision = await gate.decide(request)
         if not decision.approved:
             _record(done, observer, call, decision.reason, is_error=True, seconds=0.0)
@@ -267,7 +271,7 @@ async def _run_calls(
             except ToolRetry as exc:
                 _record(done, observer, call, f"edited action invalid: {exc}", True, 0.0)
                 continue
-        await _execute(call, tool, args, workspace, observer, done)
+        await _execute(call, tool, args, workspace, observer, done, gate)
 
 
 def _prepare(call: ToolCallPart, tools: ToolRegistry) -> tuple[Tool, Any]:
@@ -287,11 +291,16 @@ async def _execute(
     workspace: Any,
     observer: Observer,
     done: dict[str, ToolResultPart],
+    effects: ApprovalGate | None = None,
 ) -> None:
     observer.tool_started(call)
     started = time.perf_counter()
     try:
-        content, is_error = await tool.run(workspace, args), False
+        if effects is not None:  # an approved effect: through the journal
+            content = await effects.run(call.id, tool, args, workspace)
+        else:
+            content = await tool.run(workspace, args)
+        is_error = False
     except (ToolError, ToolRetry) as exc:
         content, is_error = str(exc) or type(exc).__name__, True
     except Exception as exc:  # a bug in a tool must not end the turn: the model is told

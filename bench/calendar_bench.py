@@ -22,6 +22,7 @@ import icalendar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tools.calendar import ics  # noqa: E402
 from tools.calendar.ics import IcsCalendar  # noqa: E402
 from tools.calendar.tools import list_events  # noqa: E402
 from tools.workspace import Workspace  # noqa: E402
@@ -83,6 +84,7 @@ def measure(path: Path, runs: int) -> dict[str, list[float]]:
     end = WEEK_START + timedelta(days=7)
     cold, warm, tool, counts = [], [], [], []
     for _ in range(runs):
+        ics._shared.clear()  # parsed files are shared within a process: start as a new one
         started = time.perf_counter()
         calendar = IcsCalendar(path, ZONE)
         counts.append(len(calendar.list_events(WEEK_START, end)))

@@ -1,11 +1,17 @@
-"""morrow's client-side overhead per turn against a raw openai SDK loop, and its start-up time.
+"""Every benchmark of morrow in one command; writes bench/RESULTS.md and bench/results.json.
 
-    .venv/bin/python bench/run.py            # full run (300 iterations), writes bench/RESULTS.md
-    .venv/bin/python bench/run.py --quick    # 50 iterations
+    make bench                                   # creates bench/.venv (peers, matplotlib), runs all
+    bench/.venv/bin/python bench/run.py          # the same, once bench/.venv exists
+    bench/.venv/bin/python bench/run.py --quick  # fewer runs and smaller sizes (a few minutes)
 
-The fake model server runs in a child process (so its CPU and memory are not counted against
-the client); the four loops run interleaved in this process; each loop then runs alone in a
-child process for its peak RSS. See bench/README.md.
+Sections (``--only-sections`` picks some): ``loops`` (the same task through the raw openai SDK
+loop, morrow and its peers, interleaved in one process, then each alone in a child process for
+its peak RSS; plus morrow's own pieces timed one by one), ``startup`` (whole processes),
+``tokens`` (what every request carries), ``growth`` (each cost against the size of the work,
+with plots), ``areas`` (the calendar, email, memory and evals benchmarks' own sections).
+
+The fake model server (tests/support/fake_api.py) runs in a child process, so its CPU and memory
+are not counted against the clients. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -27,13 +33,16 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
 
 import variants  # noqa: E402  (bench/ is on sys.path: this file runs as a script)
 
-SCRIPT_TEXT = "It is sunny in Paris."
+SECTIONS = ("loops", "startup", "tokens", "growth", "areas")
+AREAS = ("calendar", "email", "memory", "evals")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run what the arguments ask for; returns the exit code."""
     args = _parse(argv)
     if args.serve:
         return _serve()
@@ -51,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="50 iterations instead of 300")
-    parser.add_argument("--iterations", type=int, help="runs per variant")
+    parser.add_argument("--quick", action="store_true", help="fewer runs, smaller sizes")
+    parser.add_argument("--iterations", type=int, help="loop runs per variant (default 300)")
     parser.add_argument("--warmup", type=int, help="warm-up runs per variant")
     parser.add_argument(
         "--logs",
@@ -60,10 +69,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default="file",
         help="morrow's logging: as `morrow ask` sets it up (file, the default) or off",
     )
-    parser.add_argument("--only", choices=variants.VARIANTS, help="run one variant alone")
+    parser.add_argument(
+        "--only-sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION"
+    )
+    parser.add_argument("--only", help="run one loop variant alone; prints JSON")
     parser.add_argument("--url", help="with --only/--profile: a running fake server")
     parser.add_argument("--json", action="store_true", help="with --only: print JSON (default)")
-    parser.add_argument("--profile", choices=variants.VARIANTS, help="cProfile one variant")
+    parser.add_argument("--profile", help="cProfile one loop variant")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.iterations = args.iterations or (50 if args.quick else 300)
@@ -75,17 +87,39 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _serve() -> int:
-    from support import fake_api
-    from support.fake_api import Call, Say, serve
+    from support.fake_api import Call, FakeAPI, Say, serve
 
-    # The handler writes headers and body in two sends; with Nagle on, each response then waits
-    # for the client's delayed ACK (~40 ms on Linux), which would swamp everything measured here.
-    fake_api._Handler.disable_nagle_algorithm = True
-    script = [[Call("get_weather", {"city": "Paris"})], [Say(SCRIPT_TEXT)]]
-    with serve(script, repeat=True) as server:
+    class Scripted(FakeAPI):
+        """Answers by the request, not by position: a tool result gets the answer, anything
+        else a call of the first tool offered. A variant that failed half-way (or a peer that
+        asked one request more) cannot shift the script for the others. Keeps no requests."""
+
+        def next_step(self, body: dict[str, Any], path: str) -> tuple[Any, int]:
+            messages = body.get("messages") or []
+            last = messages[-1] if messages else {}
+            content = last.get("content") if isinstance(last, dict) else None
+            answered = last.get("role") == "tool" or (
+                isinstance(content, list)
+                and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+            )
+            if answered:
+                return [Say(variants.ANSWER)], 1
+            offered = [_tool_name(t) for t in body.get("tools") or []]
+            name = next((n for n in variants.SCRIPTED_CALLS if n in offered), None)
+            if name is None:
+                return [Say(variants.ANSWER)], 1
+            return [Call(name, variants.SCRIPTED_CALLS[name])], 0
+
+    with serve([]) as server:
+        server.api = server._server.api = Scripted()
         print(server.url, flush=True)
         sys.stdin.read()  # until the parent closes our stdin
     return 0
+
+
+def _tool_name(tool: dict[str, Any]) -> str:
+    function = tool.get("function")
+    return str(function.get("name") if isinstance(function, dict) else tool.get("name"))
 
 
 class Server:
@@ -114,7 +148,7 @@ class Server:
             self.proc.wait()
 
 
-# -- measuring ---------------------------------------------------------------------------------
+# -- measuring the loops -----------------------------------------------------------------------
 
 
 async def _measure(names: list[str], url: str, iterations: int, warmup: int) -> dict[str, Any]:
@@ -134,7 +168,7 @@ async def _measure(names: list[str], url: str, iterations: int, warmup: int) -> 
                     time.perf_counter() - started,
                     time.process_time() - cpu_started,
                 )
-                if answer != SCRIPT_TEXT:
+                if answer != variants.ANSWER:
                     raise SystemExit(f"{loop.name}: unexpected answer {answer!r}")
                 if n >= warmup:
                     wall[loop.name].append(seconds * 1000)
@@ -192,55 +226,111 @@ def _alone_in_child(name: str, url: str, args: argparse.Namespace) -> dict[str, 
     return dict(json.loads(done.stdout))
 
 
-def _overhead(stats: dict[str, Any], floor: str, morrow: str) -> dict[str, Any]:
-    a, b = stats[floor], stats[morrow]
-    paired = [m - r for r, m in zip(a["samples_ms"], b["samples_ms"], strict=True)]
-    return {
-        "median_diff_ms": b["median_ms"] - a["median_ms"],
-        "paired_median_diff_ms": statistics.median(paired),
-        "ratio": b["median_ms"] / a["median_ms"],
-        "cpu_diff_ms": b["cpu_ms_per_run"] - a["cpu_ms_per_run"],
-    }
+def _overhead(stats: dict[str, Any]) -> dict[str, Any]:
+    """Each variant against its floor (the raw loop, streamed or not), from the same run."""
+    out = {}
+    for name, b in stats.items():
+        floor = variants.floor_of(name)
+        if name == floor:
+            continue
+        a = stats[floor]
+        paired = [m - r for r, m in zip(a["samples_ms"], b["samples_ms"], strict=True)]
+        out[name] = {
+            "floor": floor,
+            "median_diff_ms": b["median_ms"] - a["median_ms"],
+            "paired_median_diff_ms": statistics.median(paired),
+            "ratio": b["median_ms"] / a["median_ms"],
+            "cpu_diff_ms": b["cpu_ms_per_run"] - a["cpu_ms_per_run"],
+        }
+    return out
 
 
-def _full(args: argparse.Namespace) -> int:
+def _loops(args: argparse.Namespace) -> dict[str, Any]:
     import breakdown
-    import report
-    import startup
+    import peers
 
     variants.check_schema()
     variants.configure_logs(args.logs)
-    names = list(variants.VARIANTS)
-    started, load_before = time.time(), os.getloadavg()[0]
+    names = variants.all_variants()
     with Server() as server:
         print(f"loops: {len(names)} variants x {args.iterations} runs (+{args.warmup} warm-up)")
         stats = asyncio.run(_measure(names, server.url, args.iterations, args.warmup))
         for name in names:
-            print(f"  {name:14} median {stats[name]['median_ms']:.3f} ms")
-            print(f"  {name:14} alone in a child process (peak RSS) ...")
+            print(f"  {name:22} median {stats[name]['median_ms']:.3f} ms; alone (peak RSS) ...")
             stats[name]["alone"] = _alone_in_child(name, server.url, args)
         print("breakdown: morrow's own steps, timed one by one ...")
         costs = breakdown.measure(server.url, args.logs)
-    print("start-up: 20 runs of each command (+2 warm-up) ...")
-    boot = startup.measure(runs=20)
-    results = {
-        "started": started,
-        "seconds": time.time() - started,
-        "load_average": [load_before, os.getloadavg()[0]],
-        "command": " ".join(["python", "bench/run.py", *(sys.argv[1:] or [])]),
+    return {
         "iterations": args.iterations,
         "warmup": args.warmup,
         "logs": args.logs,
-        "loops": stats,
-        "overhead": {
-            "non-streamed": _overhead(stats, "raw", "morrow"),
-            "streamed": _overhead(stats, "raw-stream", "morrow-stream"),
-        },
-        "startup": boot,
+        "variants": stats,
+        "overhead": _overhead(stats),
         "breakdown": costs,
+        "peers_missing": [p for p in peers.PEERS if p not in peers.installed()],
+    }
+
+
+# -- everything --------------------------------------------------------------------------------
+
+
+def _areas(quick: bool) -> dict[str, str]:
+    """The per-area benchmarks' own Markdown sections (each also written to bench/results/)."""
+    import importlib
+
+    sections = {}
+    for area in AREAS:
+        print(f"area: {area} ...", flush=True)
+        module = importlib.import_module(f"{area}_bench")
+        section = str(module.run(quick=quick))
+        (BENCH / "results").mkdir(exist_ok=True)
+        (BENCH / "results" / f"{area}.md").write_text(section, encoding="utf-8")
+        sections[area] = section
+    return sections
+
+
+def _quiet_logs() -> None:
+    """The area and growth benchmarks run morrow's code in-process: only warnings on stderr."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def _full(args: argparse.Namespace) -> int:
+    import report
+
+    started, load_before = time.time(), os.getloadavg()
+    results: dict[str, Any] = {
+        "started": started,
+        "command": " ".join(["bench/.venv/bin/python bench/run.py", *(sys.argv[1:] or [])]),
+        "quick": args.quick,
+        "sections": args.only_sections,
         "machine": report.machine(),
         "packages": report.packages(),
     }
+    if "loops" in args.only_sections:
+        results["loops"] = _loops(args)
+    if "startup" in args.only_sections:
+        import startup
+
+        with Server() as server:
+            results["startup"] = startup.measure(runs=10 if args.quick else 20, url=server.url)
+    if "tokens" in args.only_sections:
+        import tokens
+
+        print("tokens ...", flush=True)
+        results["tokens"] = tokens.measure()
+    _quiet_logs()
+    if "growth" in args.only_sections:
+        import growth
+
+        results["growth"] = growth.measure(quick=args.quick)
+    if "areas" in args.only_sections:
+        results["areas"] = _areas(args.quick)
+    results["seconds"] = time.time() - started
+    results["load_average"] = {"before": list(load_before), "after": list(os.getloadavg())}
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (BENCH / "RESULTS.md").write_text(report.markdown(results))
     print(report.summary(results))

@@ -1,7 +1,21 @@
-"""Start-up: wall time of ``morrow --help`` against ``import agent.cli`` and a bare interpreter."""
+"""Start-up: wall time of whole ``morrow`` processes, from exec to exit, and what they import.
+
+Commands (run round-robin, 2 warm-ups first):
+
+- ``python -c pass``: the floor no Python command can beat;
+- ``morrow --help``;
+- ``morrow brief --force`` with no model configured, on the demo workspace (tools.demo);
+- ``morrow ask --new "..."`` against the fake server (one tool call, then the answer): the whole
+  cost of a one-shot question, model round trips included (they take well under 1 ms here).
+
+``morrow`` is the project's own install (``.venv/bin/morrow``), as a user runs it. Python's
+bytecode cache is allowed for these runs (this environment sets PYTHONDONTWRITEBYTECODE, which
+no installed tool runs with): without it every process compiles morrow's modules again.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -13,31 +27,75 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
+AIM_HELP_MS = 120.0
+AIM_BRIEF_MS = 400.0
+SDKS = ("anthropic", "openai", "googleapiclient", "httpx2")
 
 
-def commands() -> dict[str, list[str]]:
-    python = str(BIN / "python") if (BIN / "python").exists() else sys.executable
-    return {
-        "python -c pass": [python, "-c", "pass"],
-        "python -c 'import agent.cli'": [python, "-c", "import agent.cli"],
-        "morrow --help": [str(BIN / "morrow"), "--help"],
+def _python() -> str:
+    return str(BIN / "python") if (BIN / "python").exists() else sys.executable
+
+
+def _morrow() -> str:
+    return str(BIN / "morrow") if (BIN / "morrow").exists() else "morrow"
+
+
+def demo_home(url: str | None) -> Path:
+    """A home with the demo workspace; with ``url``, a provider at the fake server as well."""
+    home = Path(tempfile.mkdtemp(prefix="morrow-bench-home-"))
+    subprocess.run(
+        [_python(), "-m", "tools.demo", str(home)],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "MORROW_HOME": str(home)},
+    )
+    if url:
+        with (home / "config.toml").open("a", encoding="utf-8") as config:
+            config.write(
+                "\n[[providers]]\n"
+                'name = "local"\nkind = "openai"\nmodel = "bench-model"\n'
+                f'base_url = {json.dumps(url + "/v1")}\napi_key_env = "MORROW_BENCH_KEY"\n'
+            )
+    return home
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {**os.environ, "MORROW_HOME": str(home), "MORROW_BENCH_KEY": "x"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def commands(url: str | None) -> dict[str, tuple[list[str], Path]]:
+    """Label -> (argv, home) of each command timed."""
+    brief_home = demo_home(None)
+    ask_home = demo_home(url) if url else None
+    found = {
+        "python -c pass": ([_python(), "-c", "pass"], brief_home),
+        "morrow --help": ([_morrow(), "--help"], brief_home),
+        "morrow brief (no model, demo workspace)": ([_morrow(), "brief", "--force"], brief_home),
     }
+    if ask_home is not None:
+        argv = [_morrow(), "ask", "--new", "What is on my calendar tomorrow?"]
+        found["morrow ask (fake server, one tool call)"] = (argv, ask_home)
+    return found
 
 
-def _env() -> dict[str, str]:
-    # A throwaway home, so --help can touch nothing of the user's.
-    return {**os.environ, "MORROW_HOME": tempfile.mkdtemp(prefix="morrow-bench-home-")}
-
-
-def time_commands(argvs: dict[str, list[str]], runs: int, warmups: int = 2) -> dict[str, Any]:
-    """Median, p95 and min wall time (ms) of each command, run round-robin after ``warmups``."""
-    env = _env()
+def time_commands(argvs: dict[str, tuple[list[str], Path]], runs: int) -> dict[str, Any]:
+    """Median, p95 and min wall time (ms) of each command, run round-robin after 2 warm-ups."""
     samples: dict[str, list[float]] = {label: [] for label in argvs}
-    for n in range(warmups + runs):
-        for label, argv in argvs.items():
+    for n in range(2 + runs):
+        for label, (argv, home) in argvs.items():
             started = time.perf_counter()
-            subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-            if n >= warmups:
+            subprocess.run(
+                argv,
+                env=_env(home),
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # `ask` prints its session id and warnings there
+                cwd=home,
+            )
+            if n >= 2:
                 samples[label].append((time.perf_counter() - started) * 1000)
     return {label: _summary(sorted(values)) for label, values in samples.items()}
 
@@ -51,34 +109,39 @@ def _summary(ordered: list[float]) -> dict[str, Any]:
     }
 
 
-def import_times(argv: list[str], top: int = 10) -> list[dict[str, Any]]:
-    """Top-level imports (and their direct imports) of a command, slowest first."""
+def imports(argv: list[str], home: Path, top: int = 8) -> dict[str, Any]:
+    """What a command imports (``-X importtime``): the slowest top-level imports, the total, and
+    whether any provider SDK was among them."""
+    python = [_python(), "-X", "importtime", "-c", "import sys; from agent.cli import main; "
+              "sys.exit(main(sys.argv[1:]))", *argv[1:]]  # fmt: skip
     done = subprocess.run(
-        argv,
-        env={**_env(), "PYTHONPROFILEIMPORTTIME": "1"},
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+        python, env=_env(home), capture_output=True, text=True, cwd=home, check=True
     )
-    rows = []
+    rows, loaded = [], set()
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        fields = line[len("import time:") :].split("|")
-        own, cumulative, name = int(fields[0]), int(fields[1]), fields[2]
-        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
-        if depth > 1:
-            continue
-        rows.append({"module": name.strip(), "depth": depth, "self_us": own, "cum_us": cumulative})
+        _own, cumulative, name = line[len("import time:") :].split("|")
+        loaded.add(name.strip().split(".")[0])
+        if (len(name) - len(name.lstrip(" ")) - 1) // 2 == 0:
+            rows.append({"module": name.strip(), "cum_us": int(cumulative)})
     rows.sort(key=lambda r: r["cum_us"], reverse=True)
-    return rows[:top]
-
-
-def measure(runs: int) -> dict[str, Any]:
-    """Every start-up figure, keyed by command."""
     return {
-        "commands": time_commands(commands(), runs),
-        "import_time_top": import_times(commands()["python -c 'import agent.cli'"]),
-        "import_time_help": import_times(commands()["morrow --help"]),
+        "top": rows[:top],
+        "total_ms": sum(r["cum_us"] for r in rows) / 1000,
+        "sdks": sorted(loaded & set(SDKS)),
+    }
+
+
+def measure(runs: int, url: str | None = None) -> dict[str, Any]:
+    """Every start-up figure."""
+    print(f"start-up: {runs} runs of each command (+2 warm-up) ...", flush=True)
+    argvs = commands(url)
+    return {
+        "commands": time_commands(argvs, runs),
+        "imports": {
+            label: imports(argv, home)
+            for label, (argv, home) in argvs.items()
+            if label.startswith("morrow")
+        },
     }

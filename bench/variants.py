@@ -1,4 +1,4 @@
-"""The four loops measured: the raw openai SDK loop (the floor) and morrow's ``run_turn``.
+"""The loops measured: the raw openai SDK loop (the floor), morrow's ``run_turn``, the peers.
 
 Each does the same task against the same fake server: the user asks, the model calls
 ``get_weather``, the tool answers with a small dict, the model answers, so two HTTP requests per
@@ -21,7 +21,21 @@ QUESTION = "What is the weather in Paris?"
 ANSWER = "It is sunny in Paris."
 MAX_TOKENS = 4096
 MODEL = "bench-model"
-VARIANTS = ("raw", "raw-stream", "morrow", "morrow-stream")
+# raw-json: the same raw loop reading the JSON itself (``client.post(cast_to=object)``), as
+# morrow's adapter does since issue 10: the floor without the SDK's typed layer.
+VARIANTS = (
+    "raw",
+    "raw-stream",
+    "raw-json",
+    "raw-json-stream",
+    "morrow",
+    "morrow-stream",
+)  # fmt: skip  (the peers' are in peers.py)
+# What the fake server calls when a request offers one of these tools (bench/run.py --serve).
+SCRIPTED_CALLS: dict[str, dict[str, Any]] = {
+    "get_weather": {"city": "Paris"},
+    "list_events": {"start": "2026-11-30T00:00:00+01:00", "end": "2026-12-01T00:00:00+01:00"},
+}
 
 # The same schema morrow derives from the tool below (checked by --check).
 WEATHER_SCHEMA: dict[str, Any] = {
@@ -47,8 +61,24 @@ class Variant:
     close: Callable[[], Awaitable[None]]
 
 
+def all_variants() -> list[str]:
+    """Every variant this environment can run: the floor, morrow, and the installed peers."""
+    import peers
+
+    return [*VARIANTS, *(f"{p}{s}" for p in peers.installed() for s in ("", "-stream"))]
+
+
+def floor_of(name: str) -> str:
+    """The raw loop a variant is compared with: streamed for streamed variants."""
+    return "raw-stream" if name.endswith("-stream") else "raw"
+
+
 def build(name: str, url: str) -> Variant:
     """The variant called ``name``, pointed at the fake server at ``url``."""
+    if name not in VARIANTS:
+        import peers
+
+        return peers.build(name, url)
     if name.startswith("raw"):
         return _raw(name, url, stream=name.endswith("-stream"))
     return _morrow(name, url, stream=name.endswith("-stream"))
@@ -71,7 +101,10 @@ def _raw(name: str, url: str, *, stream: bool) -> Variant:
             },
         }
     ]
-    step = _raw_stream_step if stream else _raw_step
+    if name.startswith("raw-json"):
+        step = _json_stream_step if stream else _json_step
+    else:
+        step = _raw_stream_step if stream else _raw_step
 
     async def run() -> str:
         messages: list[dict[str, Any]] = [
@@ -135,6 +168,54 @@ async def _raw_stream_step(
                 if part.function is not None:
                     call["function"]["name"] += part.function.name or ""
                     call["function"]["arguments"] += part.function.arguments or ""
+    return "".join(text), [calls[i] for i in sorted(calls)]
+
+
+_OPTIONS: Any = {"security": {"bearer_auth": True}}
+
+
+async def _json_step(client: Any, messages: list[Any], tools: list[Any]) -> tuple[str, list[Any]]:
+    body = {"model": MODEL, "messages": messages, "tools": tools, "max_tokens": MAX_TOKENS}
+    data = await client.post("/chat/completions", body=body, cast_to=object, options=_OPTIONS)
+    message = data["choices"][0]["message"]
+    calls = [
+        {"id": c["id"], "type": "function", "function": c["function"]}
+        for c in message.get("tool_calls") or []
+    ]
+    return message.get("content") or "", calls
+
+
+async def _json_stream_step(
+    client: Any, messages: list[Any], tools: list[Any]
+) -> tuple[str, list[Any]]:
+    import openai  # noqa: TID251
+
+    body = {"model": MODEL, "messages": messages, "tools": tools, "max_tokens": MAX_TOKENS}
+    body |= {"stream": True, "stream_options": {"include_usage": True}}
+    chunks = await client.post(
+        "/chat/completions",
+        body=body,
+        cast_to=object,
+        options=_OPTIONS,
+        stream=True,
+        stream_cls=openai.AsyncStream[object],
+    )
+    text: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    async for chunk in chunks:
+        for choice in chunk["choices"]:
+            delta = choice["delta"]
+            if delta.get("content"):
+                text.append(delta["content"])
+            for part in delta.get("tool_calls") or []:
+                call = calls.setdefault(
+                    part["index"],
+                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                call["id"] = part.get("id") or call["id"]
+                function = part.get("function") or {}
+                call["function"]["name"] += function.get("name") or ""
+                call["function"]["arguments"] += function.get("arguments") or ""
     return "".join(text), [calls[i] for i in sorted(calls)]
 
 

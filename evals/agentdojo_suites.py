@@ -102,7 +102,9 @@ def load_workspace_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
                 settings=settings(),
                 now=env.now,
                 world=_world(),
-                turns=[CaseTurn(user=task["prompt"], script=steps)],
+                # the user asked for it: they approve what morrow asks about (an invitee
+                # seen only in another event's attendee list)
+                turns=[CaseTurn(user=task["prompt"], script=steps, approve=True)],
                 expect=_expect(check),
             )
         )
@@ -128,7 +130,9 @@ def load_run_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
                 settings=settings(),
                 now=env.now,
                 world=_world(),
-                turns=[CaseTurn(user=prompt, script=[*steps, ScriptedStep(text=answer)])],
+                turns=[
+                    CaseTurn(user=prompt, script=[*steps, ScriptedStep(text=answer)], approve=True)
+                ],
                 expect=_expect(checks[row["user_task_id"]]),
                 reference_verdict=bool(row["utility"]),
                 group=row["model"],
@@ -163,9 +167,17 @@ def run_script(run: dict[str, Any], mapper: CallMapper) -> tuple[list[ScriptedSt
     return steps, answer
 
 
+def load_injection_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
+    """The ``injection`` suite's attacks as cases (``evals/injection.py``)."""
+    from evals.injection import load_cases
+
+    return load_cases(path, defaults)
+
+
 LOADERS: dict[str, Callable[[Path, dict[str, Any]], list[Case]]] = {
     "agentdojo": load_workspace_cases,
     "agentdojo-runs": load_run_cases,
+    "injection": load_injection_cases,
 }
 
 

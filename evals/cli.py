@@ -76,6 +76,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
+    if args.suite == "injection" and not args.provider:  # its own runner: every mode, a table
+        from evals.injection import run_command
+
+        return run_command(args)
     suite = load_suite(args.suite)
     options = RunOptions(
         mode="live" if args.provider else "script" if args.script else "replay",

@@ -184,7 +184,8 @@ class EvalSession:
     ) -> ApprovalGate:
         if settings.approvals == "ask":
             return ApprovalGate(mode="ask" if ask else "deny", ask=ask)
-        return ApprovalGate(mode=settings.approvals)
+        # allow modes still ask for what needs explicit approval (an untrusted address)
+        return ApprovalGate(mode=settings.approvals, ask=ask)
 
     def final(self) -> WorldDigest:
         """The world as it is now."""

@@ -218,7 +218,9 @@ class Trajectory(_Doc):
         """Write the trajectory atomically (a crash never leaves half a file)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_text(self.dump(), encoding="utf-8")
+        from agent.logs import scrub  # no key or token in a file that gets shared
+
+        partial.write_text(scrub(self.dump()), encoding="utf-8")
         partial.replace(path)
 
     @property

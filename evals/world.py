@@ -13,9 +13,14 @@ outcome scorers and the replay's final check compare. :mod:`evals.diff` compares
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
 import hashlib
 import shutil
+import sqlite3
+import tempfile
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ from tools.email import mime
 
 CALENDAR_FILE = "calendar.ics"
 MAIL_DIR = "Mail"
+INDEX_FILE = "index/mail.sqlite"  # where agent.app keeps the Maildir's search index
 INBOX = "INBOX"
 
 
@@ -86,13 +92,31 @@ class World(_Doc):
         return self.model_copy(update={"ref": str((base / self.ref).resolve())})
 
     def materialize(self, home: Path) -> None:
+        """Write ``home/calendar.ics``, the Maildir ``home/Mail`` and its search index.
+
+        Old ones are replaced. The world is written once per process into a template, where
+        the Maildir is indexed; each home is a copy of the template (see :func:`_template`).
+        """
+        template = _template(self)
+        home.mkdir(parents=True, exist_ok=True)
+        (home / CALENDAR_FILE).unlink(missing_ok=True)
+        for name in (MAIL_DIR, Path(INDEX_FILE).parent):
+            shutil.rmtree(home / name, ignore_errors=True)
+        if (template / CALENDAR_FILE).exists():
+            shutil.copy2(template / CALENDAR_FILE, home / CALENDAR_FILE)
+        shutil.copytree(template / MAIL_DIR, home / MAIL_DIR)  # copy2: file times are kept
+        (home / INDEX_FILE).parent.mkdir(parents=True)
+        shutil.copy2(template / INDEX_FILE, home / INDEX_FILE)
+        _rebase_index(home / INDEX_FILE, home / MAIL_DIR)
+
+    def write(self, home: Path) -> None:
         """Write ``home/calendar.ics`` and the Maildir ``home/Mail`` (replacing old ones)."""
         home.mkdir(parents=True, exist_ok=True)
         calendar, maildir = home / CALENDAR_FILE, home / MAIL_DIR
         calendar.unlink(missing_ok=True)
         shutil.rmtree(maildir, ignore_errors=True)
         if self.ref is not None and Path(self.ref).is_file():
-            load_world_file(Path(self.ref)).materialize(home)
+            load_world_file(Path(self.ref)).write(home)
             return
         if self.ref is not None:
             source = Path(self.ref)
@@ -129,6 +153,75 @@ class World(_Doc):
         import os
 
         return self.model_copy(update={"ref": os.path.relpath(self.ref, base)})
+
+
+# -- templates: a world written and indexed once per process, copied into each home ---------
+
+_TEMPLATES_KEPT = 32
+_templates: dict[str, Path] = {}
+_templates_lock = threading.Lock()
+
+
+def _template(world: World) -> Path:
+    """A directory holding ``world`` written out, with its Maildir already indexed.
+
+    Building the search index (parsing every message) costs more than the rest of a short
+    eval run; every case of a suite starts from the same few worlds, so each is indexed once.
+    Templates are keyed by the world's content (for a fixture directory: its files' names,
+    sizes and times) and removed when the process ends.
+    """
+    key = _world_key(world)
+    with _templates_lock:
+        if key in _templates and _templates[key].is_dir():
+            return _templates[key]
+        if len(_templates) >= _TEMPLATES_KEPT:
+            shutil.rmtree(_templates.pop(next(iter(_templates))), ignore_errors=True)
+        from evals.session import scratch_dir  # here: evals.session imports this module
+
+        template = Path(tempfile.mkdtemp(prefix="morrow-eval-world-", dir=scratch_dir()))
+        world.write(template)
+        _index_maildir(template)
+        _templates[key] = template
+        return template
+
+
+def _world_key(world: World) -> str:
+    if world.ref is None:
+        return hashlib.sha256(world.model_dump_json().encode()).hexdigest()
+    source = Path(world.ref)
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    stamps = [f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    return hashlib.sha256("\n".join([world.ref, *stamps]).encode()).hexdigest()
+
+
+def _index_maildir(home: Path) -> None:
+    """Build the Maildir's search index where a run over ``home`` will look for it."""
+    from tools.email.maildir import MaildirMailbox
+
+    mailbox = MaildirMailbox(home / MAIL_DIR, index_path=home / INDEX_FILE)
+    try:
+        mailbox.search(limit=1)  # a search brings the index up to date first
+    finally:
+        mailbox.close()
+
+
+def _rebase_index(index: Path, maildir: Path) -> None:
+    """Point a copied index at its new Maildir.
+
+    The index records the Maildir's path and its folders' directory times; with the root
+    changed and the directory times dropped, the first search lists each folder once and
+    finds every file unchanged (same name, size and time), so no message is parsed again.
+    Should the index's layout ever change, it notices the mismatch and rebuilds itself.
+    """
+    with contextlib.closing(sqlite3.connect(index)) as db, db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'root'", (str(maildir),))
+        db.execute("DELETE FROM dirs")
+
+
+@atexit.register
+def _remove_templates() -> None:
+    for template in _templates.values():
+        shutil.rmtree(template, ignore_errors=True)
 
 
 def load_world_file(path: Path) -> World:

@@ -19,6 +19,7 @@ The schema (after every migration):
 - ``usage``: tokens per turn (and per summary), with the estimate the request was built on,
   so the estimate can be calibrated against what the provider reports.
 - ``facts`` and ``facts_fts`` (FTS5, external content kept in step by triggers).
+- ``effects``: the effect journal (``memory/journal.py``): intent, key and outcome per effect.
 """
 
 from __future__ import annotations
@@ -149,6 +150,39 @@ def m002_facts(db: sqlite3.Connection) -> None:
             VALUES ('delete', old.id, old.text, old.quote);
             INSERT INTO facts_fts (rowid, text, quote) VALUES (new.id, new.text, new.quote);
         END""",
+    )
+
+
+@migration
+def m003_effect_journal(db: sqlite3.Connection) -> None:
+    """The effect journal: each effect's intent before it runs, its outcome after.
+
+    No message body is kept: the arguments are hashed; ``summary`` names the tool, the
+    recipients and the subject, so an unknown outcome can be put to the user.
+    """
+    _run(
+        db,
+        """CREATE TABLE effects (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            session_id TEXT REFERENCES sessions(id) ON DELETE CASCADE,
+            call_id TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            effect TEXT NOT NULL,
+            args_sha256 TEXT NOT NULL,
+            key TEXT,
+            summary TEXT NOT NULL DEFAULT '',
+            approved_by TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('refused', 'pending', 'done', 'failed', 'unknown')),
+            pid INTEGER,
+            started TEXT NOT NULL,
+            finished TEXT,
+            note TEXT
+        )""",
+        "CREATE INDEX effects_by_args ON effects (session_id, args_sha256)",
+        "CREATE INDEX effects_by_call ON effects (call_id)",
+        "CREATE INDEX effects_open ON effects (status) WHERE status IN ('pending', 'unknown')",
     )
 
 

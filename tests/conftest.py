@@ -16,6 +16,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
+from support import canaries  # noqa: E402
 
 # Deterministic property tests: the same examples on every run and machine, no timing deadline
 # (a 2-core CI machine is noisy; speed is measured in bench/, never asserted).
@@ -35,7 +36,22 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in list(os.environ):
         if var.endswith("_API_KEY") or var.startswith(("ANTHROPIC_", "OPENAI_", "GEMINI_")):
             monkeypatch.delenv(var, raising=False)
+    for var, value in canaries.ENVIRONMENT.items():  # must never reach a log or trajectory
+        monkeypatch.setenv(var, value)
     return home
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a canary secret (or a body, in a log) was written by any test."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    found = canaries.leaks(factory.getbasetemp())
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("canary leaks: " + "; ".join(found[:20]), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import asyncio
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_type_hints
 
@@ -37,6 +38,22 @@ class _Arguments(BaseModel):
 
 
 @dataclass(frozen=True)
+class Idempotency:
+    """How an effect stays checkable across a crash: a key chosen before it runs.
+
+    Attributes:
+        key: ``(workspace, args) -> key`` decides the id the effect will carry (an email's
+            Message-ID, an event's UID) before anything happens, so the effect journal can
+            write it down first; None when the tool cannot tell.
+        find: ``(workspace, key) -> bool`` looks the effect up afterwards (the Message-ID in
+            Sent, the UID on the calendar); None when it cannot be looked up.
+    """
+
+    key: Callable[[Any, Any], str | None]
+    find: Callable[[Any, str], bool] | None = None
+
+
+@dataclass(frozen=True)
 class Tool:
     """A function the model may call, with its schema and declared effect."""
 
@@ -47,6 +64,8 @@ class Tool:
     func: Callable[..., Any]
     effect_of: Callable[[BaseModel], Effect] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    preview: Callable[[Any, BaseModel], dict[str, Any]] | None = None
+    idempotency: Idempotency | None = None
 
     def validate(self, raw: dict[str, Any]) -> BaseModel:
         """Check the model's arguments; raise ToolRetry with a readable reason if they are wrong."""
@@ -58,6 +77,19 @@ class Tool:
     def effect_for(self, args: BaseModel) -> Effect:
         """The effect of this particular call."""
         return self.effect_of(args) if self.effect_of else self.effect
+
+    async def preview_for(self, workspace: Any, args: BaseModel) -> dict[str, Any]:
+        """What the call would do, in full, for the approval prompt (``{}`` without a hook).
+
+        A preview reads (the original of a reply, the attendees of an event) and never changes
+        anything; one that fails says why instead of raising, since the tool will say it too.
+        """
+        if self.preview is None:
+            return {}
+        try:
+            return await asyncio.to_thread(self.preview, workspace, args)
+        except Exception as exc:  # the approval still shows the arguments; the run will fail
+            return {"preview_error": f"{type(exc).__name__}: {exc}"}
 
     async def run(self, workspace: Any, args: BaseModel) -> str:
         """Run the tool and return its result as JSON text.
@@ -73,19 +105,39 @@ class Tool:
         return result if isinstance(result, str) else to_json(result)
 
 
+EFFECT_KEY: ContextVar[str | None] = ContextVar("morrow_effect_key", default=None)
+"""The idempotency key the effect journal chose for the call running now (None outside one)."""
+
+
+def effect_key() -> str | None:
+    """The key journaled for this effect before it started: the tool must use it as its id.
+
+    Email tools make it the Message-ID, ``create_event`` the event's UID, so that after a crash
+    morrow can look the effect up (in Sent, on the calendar) instead of repeating it.
+    """
+    return EFFECT_KEY.get()
+
+
 def to_json(value: Any) -> str:
     """Serialize a tool result (pydantic models, datetimes, lists ...) compactly."""
     return pydantic_core.to_json(value, exclude_none=True).decode()
 
 
 def tool(
-    *, effect: Effect, effect_of: Callable[[Any], Effect] | None = None
+    *,
+    effect: Effect,
+    effect_of: Callable[[Any], Effect] | None = None,
+    preview: Callable[[Any, Any], dict[str, Any]] | None = None,
+    idempotency: Idempotency | None = None,
 ) -> Callable[[F], Tool]:
     """Turn a function into a :class:`Tool`.
 
     Args:
         effect: the strongest effect the tool can have.
         effect_of: decides the effect of one call from its validated arguments.
+        preview: reads what the approval prompt must show beyond the arguments (the exact
+            message with its quoted original, the attendees who will be notified).
+        idempotency: the key the effect carries and how to look it up after a crash.
     """
 
     def wrap(func: F) -> Tool:
@@ -99,6 +151,8 @@ def tool(
             func=func,
             effect_of=effect_of,
             parameters=_clean_schema(arguments.model_json_schema()),
+            preview=preview,
+            idempotency=idempotency,
         )
 
     return wrap
@@ -144,10 +198,33 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 
 def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Drop pydantic's titles: they cost tokens on every request and tell the model nothing."""
+    """Make the schema short: it is sent with every request.
+
+    pydantic's titles are dropped (they tell the model nothing), and an optional argument
+    typed ``X | None = None`` is shown as plain ``X`` without ``"default": null``: leaving it
+    out already means "not given", and ``anyOf [X, null]`` costs tokens on every request. The
+    argument model still accepts an explicit ``null`` (it means the same as leaving it out).
+    """
     schema = _strip_titles(schema)
-    schema.setdefault("properties", {})
+    properties = schema.setdefault("properties", {})
+    required = set(schema.get("required", ()))
+    for name, prop in properties.items():
+        if name not in required:
+            properties[name] = _plain_optional(prop)
     return schema
+
+
+def _plain_optional(prop: dict[str, Any]) -> dict[str, Any]:
+    """``{"anyOf": [X, {"type": "null"}], "default": null}`` -> ``X``; no ``"default": []``."""
+    prop = {k: v for k, v in prop.items() if not (k == "default" and v in (None, []))}
+    variants = prop.get("anyOf")
+    if not isinstance(variants, list) or {"type": "null"} not in variants:
+        return prop
+    rest = [v for v in variants if v != {"type": "null"}]
+    out = {k: v for k, v in prop.items() if k != "anyOf"}
+    if len(rest) == 1 and not set(rest[0]) & set(out):
+        return {**out, **rest[0]}
+    return {**out, "anyOf": rest}
 
 
 def _strip_titles(node: Any) -> Any:

@@ -82,7 +82,7 @@ def test_doctor_shows_health_and_usage(
     setup = app(_isolated_home, TWO + "\n[budget]\nper_day_usd = 2.5\n")
     setup.health().record_failure("primary", "claude-sonnet-5", "primary: overloaded (HTTP 529)")
 
-    main(["--home", str(_isolated_home), "doctor"])
+    main(["--home", str(_isolated_home), "doctor", "--offline"])  # no network in tests
 
     out = capsys.readouterr().out
     assert "health: failed 0 s ago (primary: overloaded (HTTP 529)); tried last for" in out

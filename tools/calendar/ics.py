@@ -1,7 +1,10 @@
 """A calendar kept in one local iCalendar (.ics) file.
 
 Reading (expansion, ids) is :mod:`tools.calendar.ical`; the parsed file is cached and parsed
-again only when its modification time or size changes.
+again only when its modification time or size changes. Parsed files are also shared by content
+within the process (a few, bounded by size): evals open the same world in many fresh homes, and
+a calendar opened twice is parsed once. After a write, the edited (and verified) calendar is
+kept for the next write, which then does not parse the file strictly again if it is unchanged.
 
 Writing is careful, because the file is the user's only copy:
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import tempfile
 import threading
@@ -72,6 +76,7 @@ class IcsCalendar:
         self._lock = threading.Lock()
         self._cache_key: tuple[int, int] | None = None
         self._cached: IcalView | None = None
+        self._written: tuple[bytes, icalendar.Component] | None = None  # digest, as written
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -109,7 +114,7 @@ class IcsCalendar:
             return self._cached
 
     def _parse(self) -> IcalView:
-        return IcalView.parse(self.path.read_bytes(), self.timezone, self.me, source=str(self.path))
+        return _shared_view(self.path.read_bytes(), self.timezone, self.me, str(self.path))
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -149,7 +154,12 @@ class IcsCalendar:
         """Lock, parse strictly, let the caller edit, check, and replace the file atomically."""
         with _file_lock(self.path):
             data = self._read_for_writing()
-            container = _strict_parse(data, self.path)
+            digest = hashlib.sha256(data).digest()
+            written, self._written = self._written, None  # it is about to be edited
+            if written is not None and written[0] == digest:
+                container = written[1]  # what the last write left, verified; file unchanged
+            else:
+                container = _strict_parse(data, self.path)
             view = self._load() or IcalView.parse(data, self.timezone, self.me, source="")
             editor = IcalEditor(container, view, me=self.me, now=self.clock())
             yield editor
@@ -161,6 +171,7 @@ class IcsCalendar:
             _atomic_write(self.path, output)
             with self._lock:  # a coarse clock could leave the same mtime: never trust it here
                 self._cache_key = None
+            self._written = (hashlib.sha256(output).digest(), container)
 
     def _read_for_writing(self) -> bytes:
         try:
@@ -169,6 +180,30 @@ class IcsCalendar:
             return _EMPTY
         except OSError as exc:
             raise BackendError(f"cannot read calendar {self.path}: {exc}") from exc
+
+
+_SHARED_BYTES = 4_000_000  # source bytes of the parsed calendars kept (the newest always is)
+_shared: dict[tuple[bytes, str, str | None], tuple[int, IcalView]] = {}
+_shared_lock = threading.Lock()
+
+
+def _shared_view(data: bytes, timezone: ZoneInfo, me: str | None, source: str) -> IcalView:
+    """The parsed view of ``data``, shared with every calendar of the same content.
+
+    A view is only ever read (writes edit a strict parse of their own), so it can be shared.
+    """
+    key = (hashlib.sha256(data).digest(), timezone.key, me)
+    with _shared_lock:
+        found = _shared.pop(key, None)
+        if found is not None:
+            _shared[key] = found  # now the most recently used
+            return found[1]
+    view = IcalView.parse(data, timezone, me, source=source)
+    with _shared_lock:
+        _shared[key] = (len(data), view)
+        while len(_shared) > 1 and sum(size for size, _ in _shared.values()) > _SHARED_BYTES:
+            del _shared[next(iter(_shared))]  # the least recently used
+    return view
 
 
 _EMPTY = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//morrow//calendar//EN\r\nEND:VCALENDAR\r\n"

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from tools.base import tool
 from tools.calendar.backend import Event
+from tools.calendar.labels import label_event
 from tools.calendar.slots import WorkingHours, ceil_to, free_slots
 from tools.calendar.times import Email, When, localize
 from tools.calendar.writes import cancel_event, create_event, respond_to_event, update_event
@@ -31,13 +32,11 @@ def list_events(
     end: When,
     query: str | None = None,
 ) -> list[Event]:
-    """List the events on the user's calendar between two times, earliest first.
+    """List the events overlapping a period (also those begun before it), earliest first.
 
-    Every event that overlaps the period is included, also one that began before it. Each
-    occurrence of a recurring event is listed with its own id and the series_id of its series.
-    Times are in the user's time zone; an event kept in another zone also shows zone_start and
-    zone_end in that zone. All-day events have all_day set and their dates in start_date and
-    end_date (exclusive). A timed event that overlaps another names it in conflicts_with.
+    Each occurrence of a recurring event has its own id and its series' series_id. Times are
+    in the user's zone (zone_start and zone_end give an event's own zone); all-day events have
+    all_day and start_date/end_date (end exclusive). conflicts_with names overlapping events.
 
     Args:
         workspace: the user's calendar, zone and clock (not part of the schema).
@@ -54,7 +53,7 @@ def list_events(
     events = mark_conflicts(events)
     if query:
         events = [event for event in events if _matches(event, query)]
-    return events
+    return [label_event(event, workspace.user_email) for event in events]
 
 
 @tool(effect="read")
@@ -68,13 +67,14 @@ def get_event(workspace: Workspace, event_id: str) -> Event:
     """
     event = localize(workspace, workspace.calendar.get_event(event_id))
     if event.all_day or event.status == "cancelled" or event.end <= event.start:
-        return event
+        return label_event(event, workspace.user_email)
     around = [
         localize(workspace, e) for e in workspace.calendar.list_events(event.start, event.end)
     ]
     others = [other for other in around if other.id != event.id]
     marked = mark_conflicts([event, *others])
-    return next(candidate for candidate in marked if candidate.id == event.id)
+    found = next(candidate for candidate in marked if candidate.id == event.id)
+    return label_event(found, workspace.user_email)
 
 
 class Slot(BaseModel):
@@ -103,11 +103,10 @@ def find_free_slots(
 ) -> FreeSlots:
     """Find free times for a meeting within the user's working hours, earliest first.
 
-    Each slot is a free stretch at least duration_minutes long: the meeting may start anywhere
-    from its start until duration_minutes before its end. Busy events count, events that show
-    the user as free or that the user declined do not; the past is skipped. With attendees,
-    their busy times count too where the calendar can see them; unknown_availability names
-    whose could not be checked.
+    Each slot is a free stretch of at least duration_minutes; the meeting may start anywhere
+    in it that leaves time to finish. Events marked free or declined do not block; the past is
+    skipped. Attendees' busy times count where the calendar can see them;
+    unknown_availability names those it cannot.
 
     Args:
         workspace: the user's calendar, zone and clock (not part of the schema).

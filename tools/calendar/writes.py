@@ -20,10 +20,11 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tools.base import Effect, tool
-from tools.calendar.backend import Change, EventChanges, NewEvent, Response
+from tools.base import Effect, Idempotency, effect_key, tool
+from tools.calendar.backend import Change, Event, EventChanges, NewEvent, Response
+from tools.calendar.labels import label_change
 from tools.calendar.times import Email, When, localize
-from tools.errors import ToolRetry
+from tools.errors import NotFoundError, ToolRetry
 from tools.workspace import Workspace
 
 MAX_LENGTH = timedelta(days=366)
@@ -43,7 +44,79 @@ def _cancel_effect(args: Any) -> Effect:
     return "send" if args.notify else "write"
 
 
-@tool(effect="send", effect_of=_create_effect)
+def _create_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+    attendees = _unique(args.attendees or [])
+    shown: dict[str, Any] = {
+        "title": args.title,
+        "start": args.start.astimezone(workspace.timezone).isoformat(),
+        "end": args.end.astimezone(workspace.timezone).isoformat(),
+        "attendees": attendees,
+    }
+    shown.update({k: v for k, v in (("location", args.location),) if v})
+    if args.description:
+        shown["description"] = args.description
+    shown["notified"] = attendees if args.send_invitations else []
+    return shown
+
+
+def _existing(workspace: Workspace, event_id: str) -> Event:
+    return localize(workspace, workspace.calendar.get_event(event_id))
+
+
+def _update_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+    current = _existing(workspace, args.event_id)
+    added, removed = _unique(args.add_attendees or []), _unique(args.remove_attendees or [])
+    kept = [a for a in current.attendees if a.casefold() not in {r.casefold() for r in removed}]
+    after = _unique([*kept, *added])
+    shown = _event_shown(current)
+    shown["attendees_after"] = after
+    shown["notified"] = _unique([*current.attendees, *added]) if args.send_updates else []
+    return shown
+
+
+def _cancel_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+    current = _existing(workspace, args.event_id)
+    shown = _event_shown(current)
+    shown["notified"] = list(current.attendees) if args.notify else []
+    return shown
+
+
+def _respond_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+    current = _existing(workspace, args.event_id)
+    shown = _event_shown(current)
+    shown["notified"] = [current.organizer] if current.organizer else []
+    return shown
+
+
+def _event_shown(event: Event) -> dict[str, Any]:
+    """The event as it is now: what a change, a cancellation or an answer applies to."""
+    shown: dict[str, Any] = {
+        "event": event.title,
+        "when": f"{event.start.isoformat()} to {event.end.isoformat()}",
+        "organizer": event.organizer,
+        "attendees": list(event.attendees),
+    }
+    return {k: v for k, v in shown.items() if v is not None}
+
+
+def _new_uid(workspace: Workspace, args: Any) -> str:
+    return uuid.uuid4().hex
+
+
+def _on_calendar(workspace: Workspace, uid: str) -> bool:
+    try:
+        workspace.calendar.get_event(uid)
+    except NotFoundError:
+        return False
+    return True
+
+
+@tool(
+    effect="send",
+    effect_of=_create_effect,
+    preview=_create_preview,
+    idempotency=Idempotency(key=_new_uid, find=_on_calendar),
+)
 def create_event(
     workspace: Workspace,
     title: Title,
@@ -72,7 +145,9 @@ def create_event(
     """
     _check_span(start, end)
     new = NewEvent(
-        uid=uuid.uuid4().hex,  # chosen here, so a retried create finds it instead of doubling
+        # chosen before the call (the effect journal wrote it down), so a create repeated after
+        # a crash finds the event instead of doubling it
+        uid=effect_key() or uuid.uuid4().hex,
         title=title,
         start=start,
         end=end,
@@ -84,7 +159,7 @@ def create_event(
     return _localized(workspace, workspace.calendar.create_event(new, notify=notify))
 
 
-@tool(effect="send", effect_of=_update_effect)
+@tool(effect="send", effect_of=_update_effect, preview=_update_preview)
 def update_event(
     workspace: Workspace,
     event_id: str,
@@ -138,7 +213,7 @@ def update_event(
     return _localized(workspace, change)
 
 
-@tool(effect="send", effect_of=_cancel_effect)
+@tool(effect="send", effect_of=_cancel_effect, preview=_cancel_preview)
 def cancel_event(workspace: Workspace, event_id: str, notify: bool = False) -> Change:
     """Cancel an event and remove it from the calendar.
 
@@ -152,7 +227,7 @@ def cancel_event(workspace: Workspace, event_id: str, notify: bool = False) -> C
     return _localized(workspace, workspace.calendar.cancel_event(event_id, notify=notify))
 
 
-@tool(effect="send")
+@tool(effect="send", preview=_respond_preview)
 def respond_to_event(
     workspace: Workspace,
     event_id: str,
@@ -188,4 +263,5 @@ def _unique(addresses: list[str]) -> list[str]:
 
 
 def _localized(workspace: Workspace, change: Change) -> Change:
-    return change.model_copy(update={"event": localize(workspace, change.event)})
+    localized = change.model_copy(update={"event": localize(workspace, change.event)})
+    return label_change(localized, workspace.user_email)

@@ -185,6 +185,18 @@ class GmailMailbox:
         self._modify(email_id, {"removeLabelIds": ["INBOX"]})
         return email_id
 
+    def unarchive(self, email_id: str, folder: str = "INBOX") -> str:
+        """messages.modify: add the INBOX label back (archive only took it away).
+
+        ``folder`` is ignored: Gmail's archive removes the INBOX label and nothing else.
+        """
+        self._modify(email_id, {"addLabelIds": ["INBOX"]})
+        return email_id
+
+    def delete_draft(self, draft_id: str) -> None:
+        """drafts.delete: remove a draft for good (it was never sent)."""
+        self._call(self._users.drafts().delete(userId=ME, id=draft_id), f"draft {draft_id!r}")
+
     def mark_read(self, email_id: str, read: bool) -> None:
         """messages.modify: remove (read) or add (unread) the UNREAD label."""
         self._modify(email_id, {("removeLabelIds" if read else "addLabelIds"): ["UNREAD"]})

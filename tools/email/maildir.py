@@ -235,6 +235,28 @@ class MaildirMailbox:
         self._rename(row, target)
         return f"{folder}/{row.key}"
 
+    def unarchive(self, email_id: str, folder: str = INBOX) -> str:
+        """Move an archived message back to ``folder`` (the inverse of archive); its new id."""
+        row = self._locate(email_id)
+        if row.folder == folder:
+            return email_id
+        if folder not in self.folders():
+            raise NotFoundError(f"no folder {folder!r} to move {email_id!r} back to")
+        self._rename(row, self._folder_path(folder) / row.subdir / row.name)
+        return f"{folder}/{row.key}"
+
+    def delete_draft(self, draft_id: str) -> None:
+        """Delete a message from Drafts (the inverse of save_draft); nothing else is deleted."""
+        row = self._locate(draft_id)
+        if row.folder != self._special("drafts", create=False):
+            raise ToolError(f"{draft_id!r} is not in the Drafts folder; only drafts are deleted")
+        try:
+            self._path(row).unlink()
+        except FileNotFoundError:
+            raise NotFoundError(f"draft {draft_id} is gone") from None
+        except OSError as exc:
+            raise BackendError(f"cannot delete {self._path(row)}: {exc}") from exc
+
     def mark_read(self, email_id: str, read: bool) -> None:
         """Set or clear the seen flag (a message marked read moves from new/ to cur/)."""
         row = self._locate(email_id)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from tools.base import tool
+from tools.base import Idempotency, effect_key, tool
 from tools.email import compose
 from tools.email.backend import Email, SendResult
 from tools.email.contacts import MAX_CONTACTS, address_book, rank, search_address_book
@@ -29,7 +29,7 @@ from tools.email.untrusted import (
     thread_items,
     wrap_untrusted,
 )
-from tools.errors import ToolRetry
+from tools.errors import NotFoundError, ToolRetry
 from tools.workspace import Workspace
 
 __all__ = ["EMAIL_TOOLS", "UNTRUSTED_TAG", "wrap_untrusted"]
@@ -120,7 +120,47 @@ def search_contacts(workspace: Workspace, query: str) -> list[dict[str, Any]]:
     return [contact_item(contact) for contact in found]
 
 
-@tool(effect="write")
+def _message_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+    """The message exactly as it would go out (recipients, final subject, quoted original)."""
+    message, original = _compose(
+        workspace, args.to, args.subject, args.body, args.cc, args.bcc, args.reply_to_email_id
+    )
+    return _shown(message, original)
+
+
+def _draft_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+    """The saved draft that would go out, as it is."""
+    draft = workspace.mail.read(args.draft_id)
+    shown: dict[str, Any] = {"from": draft.from_, "to": draft.to}
+    if draft.cc:
+        shown["cc"] = draft.cc
+    shown.update(subject=draft.subject, body=draft.body)
+    if draft.attachments:
+        shown["attachments"] = [a.name for a in draft.attachments]
+    return shown
+
+
+def _new_message_id(workspace: Workspace, args: Any) -> str:
+    domain = compose.parse_address(workspace.mail.sender(), "from").domain
+    return compose.new_message_id(domain).strip("<>")
+
+
+def _draft_message_id(workspace: Workspace, args: Any) -> str | None:
+    return workspace.mail.read(args.draft_id).message_id
+
+
+def _in_sent(workspace: Workspace, message_id: str) -> bool:
+    return workspace.mail.find_sent(message_id) is not None
+
+
+_SENT_MESSAGE = Idempotency(key=_new_message_id, find=_in_sent)
+
+
+@tool(
+    effect="write",
+    preview=_message_preview,
+    idempotency=Idempotency(key=_new_message_id),
+)
 def draft_email(
     workspace: Workspace,
     to: tuple[str, ...],
@@ -147,7 +187,7 @@ def draft_email(
     return {**result, **_outline(message, original)}
 
 
-@tool(effect="send")
+@tool(effect="send", preview=_message_preview, idempotency=_SENT_MESSAGE)
 def send_email(
     workspace: Workspace,
     to: tuple[str, ...],
@@ -173,7 +213,11 @@ def send_email(
     return {**_sent(sent), **_outline(message, original)}
 
 
-@tool(effect="send")
+@tool(
+    effect="send",
+    preview=_draft_preview,
+    idempotency=Idempotency(key=_draft_message_id, find=_in_sent),
+)
 def send_draft(workspace: Workspace, draft_id: str) -> dict[str, Any]:
     """Send a saved draft now, as it is. It cannot be unsent.
 
@@ -184,7 +228,16 @@ def send_draft(workspace: Workspace, draft_id: str) -> dict[str, Any]:
     return _sent(workspace.mail.send_draft(draft_id, workspace.now()))
 
 
-@tool(effect="write")
+def _email_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+    """Which email a write acts on: its sender, subject and folder."""
+    try:
+        email = workspace.mail.read(args.email_id)
+    except NotFoundError as exc:
+        return {"preview_error": str(exc)}
+    return {"from": email.from_, "subject": email.subject, "folder": email.folder}
+
+
+@tool(effect="write", preview=_email_preview)
 def archive_email(workspace: Workspace, email_id: str) -> dict[str, Any]:
     """Archive an email (move it out of the inbox).
 
@@ -196,7 +249,7 @@ def archive_email(workspace: Workspace, email_id: str) -> dict[str, Any]:
     return {"archived": True, "email_id": new_id}
 
 
-@tool(effect="write")
+@tool(effect="write", preview=_email_preview)
 def mark_email(workspace: Workspace, email_id: str, read: bool) -> dict[str, Any]:
     """Mark an email as read or unread.
 
@@ -229,7 +282,23 @@ def _compose(
         now=workspace.now(),
         original=original,
     )
+    key = effect_key()
+    if key:  # the effect journal chose the Message-ID before the call, to find it after a crash
+        message.replace_header("Message-ID", f"<{key}>")
     return message, original
+
+
+def _shown(message: EmailMessage, original: Email | None) -> dict[str, Any]:
+    shown: dict[str, Any] = {"from": str(message["From"])}
+    for name in ("To", "Cc", "Bcc"):
+        if message[name]:
+            shown[name.lower()] = [str(a) for a in message[name].addresses]
+    shown["subject"] = str(message["Subject"])
+    if original is not None:
+        shown["in_reply_to"] = f"{original.id} from {original.from_}"
+    body = message.get_content()
+    shown["body"] = body if isinstance(body, str) else str(body)
+    return shown
 
 
 def _sent(sent: SendResult) -> dict[str, Any]:
