@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -137,11 +138,15 @@ def measure(runs: int, url: str | None = None) -> dict[str, Any]:
     """Every start-up figure."""
     print(f"start-up: {runs} runs of each command (+2 warm-up) ...", flush=True)
     argvs = commands(url)
-    return {
-        "commands": time_commands(argvs, runs),
-        "imports": {
-            label: imports(argv, home)
-            for label, (argv, home) in argvs.items()
-            if label.startswith("morrow")
-        },
-    }
+    try:
+        return {
+            "commands": time_commands(argvs, runs),
+            "imports": {
+                label: imports(argv, home)
+                for label, (argv, home) in argvs.items()
+                if label.startswith("morrow")
+            },
+        }
+    finally:
+        for home in {home for _, home in argvs.values()}:
+            shutil.rmtree(home, ignore_errors=True)

@@ -17,6 +17,7 @@ import atexit
 import base64
 import contextlib
 import hashlib
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -104,7 +105,7 @@ class World(_Doc):
             shutil.rmtree(home / name, ignore_errors=True)
         if (template / CALENDAR_FILE).exists():
             shutil.copy2(template / CALENDAR_FILE, home / CALENDAR_FILE)
-        shutil.copytree(template / MAIL_DIR, home / MAIL_DIR)  # copy2: file times are kept
+        shutil.copytree(template / MAIL_DIR, home / MAIL_DIR, copy_function=_link_or_copy)
         (home / INDEX_FILE).parent.mkdir(parents=True)
         shutil.copy2(template / INDEX_FILE, home / INDEX_FILE)
         _rebase_index(home / INDEX_FILE, home / MAIL_DIR)
@@ -150,8 +151,6 @@ class World(_Doc):
         """This world with its ``ref`` written relative to ``base`` (for files kept together)."""
         if self.ref is None:
             return self
-        import os
-
         return self.model_copy(update={"ref": os.path.relpath(self.ref, base)})
 
 
@@ -203,6 +202,18 @@ def _index_maildir(home: Path) -> None:
         mailbox.search(limit=1)  # a search brings the index up to date first
     finally:
         mailbox.close()
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link to a template's message, or a copy (file times kept either way).
+
+    A Maildir message is never written in place: changing its flags renames it, and every new
+    message is a new file, so an eval home can share the template's files.
+    """
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not supported
+        shutil.copy2(source, target)
 
 
 def _rebase_index(index: Path, maildir: Path) -> None:
