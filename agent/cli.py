@@ -200,6 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("morrow: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `morrow ... | head` closed the pipe: not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:  # a bug: one line for the user, the traceback in the log file
         import structlog
 
