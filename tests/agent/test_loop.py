@@ -1,4 +1,5 @@
 import asyncio
+import threading
 from datetime import datetime
 
 import pytest
@@ -32,12 +33,13 @@ def lookup(ws: object, city: str) -> dict[str, str]:
     return {"city": city, "population": "many"}
 
 
+SIDE_BY_SIDE = threading.Barrier(3, timeout=10)
+
+
 @tool(effect="read")
 def slow_read(ws: object, name: str) -> str:
-    """A read that takes a while."""
-    import time
-
-    time.sleep(0.05)
+    """A read that returns only once three of its kind are running at the same time."""
+    SIDE_BY_SIDE.wait()  # run one at a time, and this breaks instead of passing
     LOG.append(f"slow {name}")
     return name
 
@@ -74,12 +76,15 @@ def send(ws: object, to: list[str]) -> str:
     return "sent"
 
 
+HANG_STARTED = threading.Event()
+HANG_RELEASE = threading.Event()
+
+
 @tool(effect="read")
 def hang(ws: object) -> str:
-    """Never returns in time."""
-    import time
-
-    time.sleep(0.2)
+    """Returns only when the test releases it."""
+    HANG_STARTED.set()
+    HANG_RELEASE.wait(timeout=10)
     return "late"
 
 
@@ -173,13 +178,10 @@ def test_reads_of_one_step_run_concurrently_and_results_keep_call_order():
             text("ok"),
         ]
     )
-    import time
-
-    started = time.perf_counter()
+    SIDE_BY_SIDE.reset()
     turn(provider)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.14  # three 50 ms reads, run side by side
     results = provider.requests[1].messages[-1].tool_results
+    assert not any(r.is_error for r in results)  # the barrier was met: all three ran at once
     assert [r.content for r in results] == ["a", "b", "c"]
 
 
@@ -289,8 +291,19 @@ def test_provider_error_propagates_with_history_valid():
 def test_cancellation_during_tools_answers_every_call():
     provider = ScriptedProvider([calls(call("lookup", city="a"), call("hang"))])
     history: list[Message] = []
+    HANG_STARTED.clear()
+    HANG_RELEASE.clear()
+
+    class Watch(Observer):
+        def __init__(self):
+            self.lookup_done = asyncio.Event()
+
+        def tool_finished(self, call, result, seconds):
+            if call.name == "lookup":
+                self.lookup_done.set()
 
     async def main():
+        watch = Watch()
         task = asyncio.ensure_future(
             run_turn(
                 history,
@@ -300,12 +313,15 @@ def test_cancellation_during_tools_answers_every_call():
                 workspace=None,
                 gate=ApprovalGate(),
                 system="s",
+                observer=watch,
             )
         )
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(watch.lookup_done.wait(), timeout=10)
+        assert await asyncio.to_thread(HANG_STARTED.wait, 10)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        HANG_RELEASE.set()  # let the worker thread finish
 
     asyncio.run(main())
     assert dangling_tool_calls(history) == []

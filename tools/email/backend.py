@@ -218,3 +218,13 @@ class MailBackend(Protocol):
     def find_sent(self, message_id: str) -> EmailSummary | None:
         """The sent message with this Message-ID, if it is in Sent (to check a lost send)."""
         ...
+
+
+def require_address(address: str | None) -> str:
+    """The user's own From address, or a BackendError saying where to configure it."""
+    if not address:
+        raise BackendError(
+            "morrow does not know your email address: set `email` in [user] "
+            "(or `from` in [email.smtp]) in the config"
+        )
+    return address

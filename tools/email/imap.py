@@ -24,7 +24,14 @@ from email.parser import BytesParser
 from typing import Any
 
 from tools.email import compose
-from tools.email.backend import Contact, DraftResult, Email, EmailSummary, SendResult
+from tools.email.backend import (
+    Contact,
+    DraftResult,
+    Email,
+    EmailSummary,
+    SendResult,
+    require_address,
+)
 from tools.email.contacts import Exchange, tally
 from tools.email.imap_wire import (
     ImapSettings,
@@ -143,12 +150,7 @@ class ImapMailbox:
 
     def sender(self) -> str:
         """The configured From address."""
-        if not self.address:
-            raise BackendError(
-                "morrow does not know your email address: set `email` in [user] "
-                "(or `from` in [email.smtp]) in the config"
-            )
-        return self.address
+        return require_address(self.address)
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -26,7 +26,14 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from tools.email import compose
-from tools.email.backend import Contact, DraftResult, Email, EmailSummary, SendResult
+from tools.email.backend import (
+    Contact,
+    DraftResult,
+    Email,
+    EmailSummary,
+    SendResult,
+    require_address,
+)
 from tools.email.contacts import Exchange, tally
 from tools.email.index import INFO_SEPARATOR, MailIndex
 from tools.email.index_query import Indexed, Query
@@ -168,12 +175,7 @@ class MaildirMailbox:
 
     def sender(self) -> str:
         """The user's From address."""
-        if not self.address:
-            raise BackendError(
-                "morrow does not know your email address: set `email` in [user] "
-                "(or `from` in [email.smtp]) in the config"
-            )
-        return self.address
+        return require_address(self.address)
 
     # -- writing ---------------------------------------------------------------------------
 
