@@ -5,18 +5,29 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+FILES  := $(VENV)/.package-files
 DEMO   := .demo
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean FORCE
 
-$(STAMP): pyproject.toml
+# The editable install is setuptools' strict mode: it links each file of the package into
+# build/__editable__.*, which mypy can follow (the default mode's import hook it cannot). A file
+# added or removed in the package changes $(FILES), and the next make links again.
+$(STAMP): pyproject.toml $(FILES)
 	@$(PYTHON) -c 'import sys; sys.exit("morrow needs Python 3.11 or newer; set PYTHON=python3.11" if sys.version_info < (3, 11) else 0)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--config-settings editable_mode=strict -e '.[dev]'
 	@touch $(STAMP)
 
+$(FILES): FORCE
+	@mkdir -p $(VENV)
+	@find __init__.py py.typed agent tools memory evals -name __pycache__ -prune -o -print \
+		| LC_ALL=C sort > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+
 demo: $(STAMP)
-	@MORROW_HOME=$(DEMO) $(BIN)/python -m tools.demo $(DEMO)
+	@MORROW_HOME=$(DEMO) $(BIN)/python -m morrow.tools.demo $(DEMO)
 	@MORROW_HOME=$(DEMO) $(BIN)/morrow brief --force
 
 lint: $(STAMP)

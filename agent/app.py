@@ -10,26 +10,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from agent.approvals import ApprovalGate, AskCallback, Mode
-from agent.config import Config, Paths, load_config
-from agent.errors import ConfigError
-from agent.prompt import system_prompt
-from tools.workspace import Workspace, system_clock
+from morrow.agent.config import Config, Paths, load_config
+from morrow.agent.context.prompt import system_prompt
+from morrow.agent.errors import ConfigError, UsageError
+from morrow.agent.safety.gate import ApprovalGate, AskCallback, Mode
+from morrow.tools.workspace import Workspace, system_clock
 
 if TYPE_CHECKING:
     import httpx2
 
-    from agent.config import ProviderConfig
-    from agent.health import HealthStore
-    from agent.providers.base import Provider
-    from agent.providers.resilience import RetryingProvider, Timing
-    from memory.store import Store
-    from tools.base import ToolRegistry
-    from tools.calendar.backend import CalendarBackend
-    from tools.email.backend import MailBackend
-    from tools.email.smtp import SmtpSettings
+    from morrow.agent.config import ProviderConfig
+    from morrow.agent.providers.base import Provider
+    from morrow.agent.providers.health import HealthStore
+    from morrow.agent.providers.resilience import RetryingProvider, Timing
+    from morrow.memory.store import Store
+    from morrow.tools.base import ToolRegistry
+    from morrow.tools.calendar.backend import CalendarBackend
+    from morrow.tools.email.backend import MailBackend
 
 
 @dataclass
@@ -50,7 +49,7 @@ class App:
     def workspace(self) -> Workspace:
         """The calendar and mailbox the config names, with the user's zone and hours."""
         if self._workspace is None:
-            from tools.memory import MemoryAccess
+            from morrow.tools.workspace import MemoryAccess
 
             zone = self.config.user.zone
             start, end = self.config.user.work_day
@@ -73,91 +72,20 @@ class App:
 
     def _calendar(self) -> CalendarBackend:
         """The calendar backend ``[calendar] backend`` names (ics, google or caldav)."""
-        from agent.auth import calendar_backend
+        from morrow.agent.backends import calendar_backend
 
         return calendar_backend(self.config, self.paths, self.clock)
 
     def _mail(self) -> MailBackend:
-        """The mail backend ``[email] backend`` names (maildir, gmail or imap).
+        """The mail backend ``[email] backend`` names (maildir, gmail or imap)."""
+        from morrow.agent.backends import mail_backend
 
-        The Maildir's search index lives under the home (``index/mail.sqlite``); Gmail uses
-        the OAuth token shared with Google Calendar, loaded on first use; IMAP and SMTP read
-        their passwords from the environment variables the config names.
-        """
-        email, user, source = self.config.email, self.config.user, str(self.paths.config)
-        address = (email.smtp.from_ if email.smtp else None) or (
-            f"{user.name} <{user.email}>" if user.name and user.email else user.email
-        )
-        if email.backend == "gmail":
-            from agent.auth import google_scopes
-            from tools.email.gmail import GmailMailbox
-
-            scopes, token = google_scopes(self.config, source), self.config.google.token
-
-            def service() -> object:
-                from tools.google_auth import build_service, load_credentials
-
-                creds = load_credentials(self.paths.resolve_path(token), scopes)
-                return build_service("gmail", "v1", creds)
-
-            return GmailMailbox(service, address=address)
-        smtp = self._smtp(source)
-        if email.backend == "imap":
-            return self._imap(source, address, smtp)
-        from tools.email.maildir import MaildirMailbox
-
-        return MaildirMailbox(
-            self.paths.resolve_path(email.path),
-            index_path=self.paths.home / "index" / "mail.sqlite",
-            address=address,
-            smtp=smtp,
-        )
-
-    def _smtp(self, source: str) -> SmtpSettings | None:
-        from tools.email.smtp import SmtpSettings
-
-        smtp = self.config.email.smtp
-        if smtp is None:
-            return None
-        password = _secret(source, "email.smtp.password_env", smtp.password_env)
-        try:
-            return SmtpSettings(
-                host=smtp.host,
-                port=smtp.port,
-                security=smtp.security,
-                username=smtp.username,
-                password=password,
-                timeout=smtp.timeout_seconds,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"{source}: email.smtp.security: {exc}") from None
-
-    def _imap(self, source: str, address: str | None, smtp: SmtpSettings | None) -> MailBackend:
-        from tools.email.imap import ImapMailbox, ImapSettings
-
-        imap = self.config.email.imap
-        assert imap is not None  # EmailConfig requires [email.imap] for this backend
-        try:
-            settings = ImapSettings(
-                host=imap.host,
-                port=imap.port,
-                security=imap.security,
-                username=imap.username,
-                password=_secret(source, "email.imap.password_env", imap.password_env) or "",
-                sent_folder=imap.sent_folder,
-                drafts_folder=imap.drafts_folder,
-                archive_folder=imap.archive_folder,
-                save_sent=imap.save_sent,
-                timeout=imap.timeout_seconds,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"{source}: email.imap.security: {exc}") from None
-        return ImapMailbox(settings, address=address, smtp=smtp)
+        return mail_backend(self.config, self.paths)
 
     def tools(self) -> ToolRegistry:
         """Every tool this build offers."""
-        from tools.base import ToolRegistry
-        from tools.catalog import all_tools
+        from morrow.tools.base import ToolRegistry
+        from morrow.tools.catalog import all_tools
 
         return ToolRegistry(all_tools())
 
@@ -179,8 +107,9 @@ class App:
             ConfigError: no provider is configured, ``name`` is unknown, or the key of a
                 provider asked for is not set.
         """
-        from agent.costs import MeteredProvider, PriceTable
-        from agent.providers.resilience import FallbackProvider, Timing
+        from morrow.agent.providers.metering import MeteredProvider
+        from morrow.agent.providers.prices import PriceTable
+        from morrow.agent.providers.resilience import FallbackProvider, Timing
 
         source = str(self.paths.config)
         chosen = self._chosen_providers(name, source)
@@ -206,7 +135,7 @@ class App:
         )
 
     def _chosen_providers(self, name: str | None, source: str) -> list[tuple[int, ProviderConfig]]:
-        from agent.config import api_key_for
+        from morrow.agent.config import api_key_for
 
         providers = self.config.providers
         if not providers:
@@ -233,8 +162,12 @@ class App:
         *,
         deferred: bool = True,
     ) -> RetryingProvider:
-        from agent.providers import build_provider
-        from agent.providers.resilience import DeferredProvider, RetryingProvider, RetryPolicy
+        from morrow.agent.providers import build_provider
+        from morrow.agent.providers.resilience import (
+            DeferredProvider,
+            RetryingProvider,
+            RetryPolicy,
+        )
 
         def build() -> Provider:
             return build_provider(config, index=index, source=source, http_client=http_client)
@@ -250,7 +183,7 @@ class App:
 
     def health(self) -> HealthStore:
         """The providers' health, remembered under ``<home>/state``."""
-        from agent.health import HealthStore
+        from morrow.agent.providers.health import HealthStore
 
         return HealthStore(
             self.paths.home / "state", cool_down=self.config.resilience.cool_down_seconds
@@ -278,22 +211,58 @@ class App:
         Raises:
             MemoryStoreError: the file cannot be used.
         """
-        from memory.store import Store
+        from morrow.memory.store import Store
 
         return Store.open(self.store_path)
+
+    def recorder(self, path: str | None) -> Any:
+        """``--record FILE``: the trajectory recorder the ``morrow.recorder`` entry point provides.
+
+        ``agent`` does not import ``evals`` (it sits above); the recorder plugs in like the
+        ``eval`` command does. It wraps the provider, watches each turn's approval gate and
+        writes the trajectory after every turn (``turn_done``). Without a path, nothing is
+        recorded.
+
+        Raises:
+            UsageError: a path is given and no recorder is installed.
+        """
+        if not path:
+            return _NotRecording()
+        from importlib.metadata import entry_points
+
+        for entry in entry_points(group="morrow.recorder"):
+            return entry.load()(path, self)
+        raise UsageError("--record needs the evals package (morrow's eval tools), not installed")
 
     def system_prompt(self, facts: Sequence[str] = ()) -> str:
         """The system prompt for a turn starting now, with the remembered ``facts`` given."""
         return system_prompt(self.config.user, self.clock(), facts)
 
 
-def _secret(source: str, key: str, variable: str | None) -> str | None:
-    """The value of the environment variable a ``*_env`` key names (None when not named)."""
-    import os
+class _NotRecording:
+    """What ``App.recorder`` gives without ``--record``: every hook lets things through."""
 
-    if variable is None:
-        return None
-    value = os.environ.get(variable, "")
-    if not value:
-        raise ConfigError(f"{source}: {key}: environment variable {variable} is not set")
-    return value
+    def wrap(self, provider: Any) -> Any:
+        return provider
+
+    def watch(self, gate: Any) -> Any:
+        return gate
+
+    def turn_done(self, history: Any) -> None:
+        pass
+
+
+def open_recorder(path: str | None, app: App) -> Any:
+    """``--record FILE``: the trajectory recorder the ``morrow.recorder`` entry point provides.
+
+    ``agent`` does not import ``evals`` (it sits above); the recorder plugs in like the
+    ``eval`` command does. It wraps the provider, watches each turn's approval gate and writes
+    the trajectory after every turn (``turn_done``). Without a path, nothing is recorded.
+    """
+    if not path:
+        return _NotRecording()
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="morrow.recorder"):
+        return entry.load()(path, app)
+    raise UsageError("--record needs the evals package (morrow's eval tools), not installed")

@@ -57,40 +57,40 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
 
     chat = commands.add_parser("chat", help="talk to morrow (the default)")
     _add_session_options(chat)
-    chat.set_defaults(handler=_lazy("agent.repl", "run_chat"))
+    chat.set_defaults(handler=_lazy("morrow.agent.chat.repl", "run_chat"))
 
     ask = commands.add_parser("ask", help="one turn, non-interactive: print the answer")
     ask.add_argument("text", help="what to ask")
     _add_session_options(ask)
     ask.add_argument("--json", action="store_true", help="print the result as JSON")
     ask.add_argument("--no-stream", action="store_true", help="ask for the answer whole")
-    ask.set_defaults(handler=_lazy("agent.commands", "run_ask"))
+    ask.set_defaults(handler=_lazy("morrow.agent.commands.ask", "run_ask"))
 
     brief = commands.add_parser("brief", help="the daily briefing (for cron and timers)")
     brief.add_argument("--date", help="the day to brief, YYYY-MM-DD (default: today)")
     brief.add_argument("--out", metavar="FILE", help="write the briefing to FILE")
     brief.add_argument("--force", action="store_true", help="run again although done today")
     brief.add_argument("--format", choices=["md", "text", "json"], default="md")
-    brief.set_defaults(handler=_lazy("agent.brief", "run_brief"))
+    brief.set_defaults(handler=_lazy("morrow.agent.brief.command", "run_brief"))
 
     tools = commands.add_parser("tools", help="list the tools or run one directly")
     tool_commands = tools.add_subparsers(dest="tools_command", metavar="ACTION", required=True)
     listing = tool_commands.add_parser("list", help="the tools and their schemas")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(handler=_lazy("agent.commands", "run_tools_list"))
+    listing.set_defaults(handler=_lazy("morrow.agent.commands.tools", "run_tools_list"))
     calling = tool_commands.add_parser("call", help="run one tool; prints JSON")
     calling.add_argument("name", help="tool name (see `morrow tools list`)")
     calling.add_argument("--args", default="{}", help="arguments as a JSON object")
     calling.add_argument("--approve", action="store_true", help="allow a write or send effect")
-    calling.set_defaults(handler=_lazy("agent.commands", "run_tools_call"))
+    calling.set_defaults(handler=_lazy("morrow.agent.commands.tools", "run_tools_call"))
 
     auth = commands.add_parser("auth", help="authorize morrow to use an account")
     auth.add_argument("auth_command", choices=["google"], metavar="SERVICE", help="google")
-    auth.set_defaults(handler=_lazy("agent.auth", "run_auth"))
+    auth.set_defaults(handler=_lazy("morrow.agent.commands.auth", "run_auth"))
 
     doctor = commands.add_parser("doctor", help="check the config, keys and backends")
     doctor.add_argument("--offline", action="store_true", help="do not contact the providers")
-    doctor.set_defaults(handler=_lazy("agent.commands", "run_doctor"))
+    doctor.set_defaults(handler=_lazy("morrow.agent.commands.doctor", "run_doctor"))
 
     init = commands.add_parser("init", help="write a commented config.toml (asks what it must)")
     init.add_argument("--timezone", help="your IANA zone (default: the system's)")
@@ -102,9 +102,9 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     init.add_argument("--base-url", help="a local or other server speaking the kind's API")
     init.add_argument("--yes", action="store_true", help="ask nothing: flags and defaults")
     init.add_argument("--force", action="store_true", help="overwrite an existing config")
-    init.set_defaults(handler=_lazy("agent.init", "run_init"))
+    init.set_defaults(handler=_lazy("morrow.agent.commands.init", "run_init"))
 
-    from agent.memory_commands import register as register_memory
+    from morrow.agent.commands.memory import register as register_memory
 
     register_memory(commands)
 
@@ -187,13 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "chat"])
-    from agent.errors import AssistantError
+    from morrow.agent.errors import AssistantError
 
     try:
         _setup_logging(args)
         return int(args.handler(args))
     except AssistantError as error:
-        from agent.logs import scrub
+        from morrow.agent.logs import scrub
 
         print(f"morrow: {scrub(str(error))}", file=sys.stderr)
         return error.exit_code
@@ -209,20 +209,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         import structlog
 
         structlog.get_logger("morrow.cli").exception("crashed")
-        from agent.logs import scrub
+        from morrow.agent.logs import scrub
 
         shown = scrub(str(error))
         print(f"morrow: internal error: {type(error).__name__}: {shown}", file=sys.stderr)
         return 1
     finally:
-        from agent import logs
+        from morrow.agent import logs
 
         logs.close()
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    from agent import logs
-    from agent.config import Paths
+    from morrow.agent import logs
+    from morrow.agent.config import Paths
 
     paths = Paths.resolve(home=args.home, config=args.config)
     logs.configure(

@@ -6,7 +6,7 @@ else ``<home>/config.toml`` when a home was given, else the platform's config di
 Relative paths inside the config are relative to the home.
 
 Every key is checked: an unknown key, a wrong type or a missing environment variable is a
-:class:`~agent.errors.ConfigError` naming the key and the file, never a traceback.
+:class:`~morrow.agent.errors.ConfigError` naming the key and the file, never a traceback.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from agent.errors import ConfigError
+from morrow.agent.errors import ConfigError
 
 ProviderKind = Literal["anthropic", "openai", "gemini"]
 ApprovalMode = Literal["ask", "deny", "allow-writes", "allow"]

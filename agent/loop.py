@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from agent.approvals import ApprovalGate
-from agent.errors import ProviderRejected, TurnLimitExceeded
-from agent.messages import (
+from morrow.agent.errors import ProviderRejected, TurnLimitExceeded
+from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
@@ -36,12 +35,13 @@ from agent.messages import (
     ToolSpec,
     Usage,
 )
-from agent.providers.base import Provider
-from tools.base import Tool, ToolRegistry
-from tools.errors import ToolError, ToolRetry
+from morrow.agent.providers.base import Provider
+from morrow.agent.safety.gate import ApprovalGate
+from morrow.tools.base import Tool, ToolRegistry
+from morrow.tools.errors import ToolError, ToolRetry
 
 if TYPE_CHECKING:
-    from agent.context import ContextWindow
+    from morrow.agent.context.window import ContextWindow
 
 log = structlog.get_logger("morrow.loop")
 
@@ -97,7 +97,8 @@ class TurnResult:
         model: the model of the last step.
         calls: every tool call, in order.
         usage_by_model: tokens per ``(provider, model)`` that answered a step, so a caller can
-            price the turn (``agent.costs.PriceTable.turn_cost``) or store session totals.
+            price the turn (``morrow.agent.providers.metering.PriceTable.turn_cost``) or store
+            session totals.
     """
 
     answer: str

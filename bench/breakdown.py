@@ -46,10 +46,10 @@ def _capture(url: str) -> dict[str, Any]:
     """One real turn (non-streamed) and one raw streamed pass, recording what flows through."""
     import openai  # noqa: TID251  (the bench drives the raw SDK on purpose)
 
-    from agent.approvals import ApprovalGate
-    from agent.loop import run_turn
-    from agent.providers.openai import OpenAIProvider
-    from tools.base import ToolRegistry
+    from morrow.agent.loop import run_turn
+    from morrow.agent.providers.openai import OpenAIProvider
+    from morrow.agent.safety.gate import ApprovalGate
+    from morrow.tools.base import ToolRegistry
 
     seen: dict[str, Any] = {"requests": [], "completions": [], "recording": True}
 
@@ -126,7 +126,7 @@ class _Work:
     """morrow's own steps of one turn, each callable alone on the captured inputs."""
 
     def __init__(self, seen: dict[str, Any]) -> None:
-        from agent.messages import ToolCallPart
+        from morrow.agent.messages import ToolCallPart
 
         self.provider = seen["provider"]
         self.requests = seen["requests"]
@@ -138,7 +138,7 @@ class _Work:
         self.args = self.tool.validate(self.call.arguments)
 
     def build_requests(self) -> None:
-        from agent.messages import ModelRequest, ToolSpec
+        from morrow.agent.messages import ModelRequest, ToolSpec
 
         t = self.tool
         specs = (ToolSpec(name=t.name, description=t.description, parameters=t.parameters),)
@@ -159,7 +159,7 @@ class _Work:
             self.provider.from_wire(completion).to_message()
 
     def stream_in(self) -> None:
-        from agent.providers.openai import _as_dict, _ChunkAssembler
+        from morrow.agent.providers.openai import _as_dict, _ChunkAssembler
 
         for chunks in self.streams:
             assembler = _ChunkAssembler()
@@ -177,8 +177,8 @@ class _Work:
                 construct_type(type_=ChatCompletionChunk, value=chunk)
 
     def tool_bookkeeping(self) -> None:
-        from agent.messages import Message, ToolResultPart
-        from tools.base import to_json
+        from morrow.agent.messages import Message, ToolResultPart
+        from morrow.tools.base import to_json
 
         validated = self.tool.validate(self.call.arguments)
         content = to_json(variants.weather(validated.city))
@@ -186,7 +186,7 @@ class _Work:
         Message(role="tool", parts=(part,))
 
     def log_events(self) -> None:
-        from agent.loop import log
+        from morrow.agent.loop import log
 
         for step in (1, 2):
             log.info(

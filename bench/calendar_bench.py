@@ -20,12 +20,11 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from tools.calendar import ics  # noqa: E402
-from tools.calendar.ics import IcsCalendar  # noqa: E402
-from tools.calendar.tools import list_events  # noqa: E402
-from tools.workspace import Workspace  # noqa: E402
+from morrow.tools.calendar import ics  # noqa: E402
+from morrow.tools.calendar.ics import IcsCalendar  # noqa: E402
+from morrow.tools.calendar.tools import list_events  # noqa: E402
+from morrow.tools.workspace import Workspace  # noqa: E402
 
 EVENTS = 5_000
 AIM_MS = 150.0

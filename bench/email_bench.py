@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from tools.email.maildir import MaildirMailbox  # noqa: E402
+from morrow.tools.email.maildir import MaildirMailbox  # noqa: E402
 
 AIM_MS = 300.0
 WORDS = (

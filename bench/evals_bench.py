@@ -1,7 +1,7 @@
 """Evals benchmark: how fast recorded trajectories replay, and how a suite's run time grows.
 
 1. 100 replays: the golden trajectories of the ``core`` and ``agentdojo`` suites, cycled to
-   100, each replayed in-process through ``evals.replay.replay`` (a fresh temporary home, the
+   100, each replayed in-process through ``morrow.evals.replay.replay`` (a fresh temporary home, the
    world written, every request checked, the final world compared). Aim: at most 3 s.
 2. Growth: suites of 10, 100 and 1,000 cases (the same goldens repeated) run through
    ``run_suite`` in replay mode, scored; the time per case should stay flat.
@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import structlog  # noqa: E402
 
-from evals.cases import Suite, load_suite  # noqa: E402
-from evals.replay import replay  # noqa: E402
-from evals.runner import RunOptions, run_suite  # noqa: E402
-from evals.trajectory import Trajectory, load_trajectory  # noqa: E402
+from morrow.evals.cases import Suite  # noqa: E402
+from morrow.evals.catalog import load_suite  # noqa: E402
+from morrow.evals.replay import replay  # noqa: E402
+from morrow.evals.runner import RunOptions, run_suite  # noqa: E402
+from morrow.evals.trajectory import Trajectory, load_trajectory  # noqa: E402
 
 AIM_SECONDS = 3.0
 COMMAND = ".venv/bin/python bench/evals_bench.py"
@@ -57,7 +57,7 @@ def _recorded_copy(name: str) -> Suite:
     What is measured is the speed of replay with the code as it is; a golden file left behind
     by a change elsewhere (a schema, a prompt) would only make every case diverge early.
     """
-    from evals.runner import RunOptions, run_case
+    from morrow.evals.runner import RunOptions, run_case
 
     shipped = load_suite(name)
     copy = Path(tempfile.mkdtemp(prefix=f"morrow-bench-{name}-")) / name
@@ -84,7 +84,7 @@ async def _replay_all(trajectories: list[Trajectory]) -> list[float]:
 
 def bench_replays(count: int = 100) -> tuple[float, list[float], float]:
     """Total seconds, per-replay seconds, and the seconds spent inside the tools."""
-    from tools.base import Tool
+    from morrow.tools.base import Tool
 
     trajectories, _ = _goldens()
     batch = [trajectories[i % len(trajectories)] for i in range(count)]

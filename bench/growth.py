@@ -69,9 +69,9 @@ def calendar(quick: bool) -> dict[str, Any]:
     """Cold open + list, warm list, one write and the next write, by events in the file."""
     import calendar_bench
 
-    from tools.calendar import ics
-    from tools.calendar.backend import NewEvent
-    from tools.calendar.ics import IcsCalendar
+    from morrow.tools.calendar import ics
+    from morrow.tools.calendar.backend import NewEvent
+    from morrow.tools.calendar.ics import IcsCalendar
 
     sizes = [100, 1_000, 5_000] if quick else [100, 500, 1_000, 2_500, 5_000]
     runs = 2 if quick else 3
@@ -124,7 +124,7 @@ def mailbox(quick: bool) -> dict[str, Any]:
     """Index build and searches, by messages in the Maildir (hard links into one generated box)."""
     import email_bench
 
-    from tools.email.maildir import MaildirMailbox
+    from morrow.tools.email.maildir import MaildirMailbox
 
     sizes = [1_000, 2_000, 5_000] if quick else [1_000, 2_000, 5_000, 10_000, 20_000]
     work = Path(tempfile.mkdtemp(prefix="morrow-growth-mail-"))
@@ -268,7 +268,6 @@ def measure(quick: bool = False) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(BENCH.parent))
     sys.path.insert(0, str(BENCH))
     for found in measure(quick="--quick" in sys.argv):
         print(table(found))

@@ -33,13 +33,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from agent.app import App  # noqa: E402
-from agent.approvals import ApprovalGate  # noqa: E402
-from agent.config import Paths, parse_config  # noqa: E402
-from agent.loop import run_turn  # noqa: E402
-from agent.messages import (  # noqa: E402
+from morrow.agent.app import App  # noqa: E402
+from morrow.agent.config import Paths, parse_config  # noqa: E402
+from morrow.agent.context.sessions import Session  # noqa: E402
+from morrow.agent.loop import run_turn  # noqa: E402
+from morrow.agent.messages import (  # noqa: E402
     Message,
     ModelRequest,
     TextPart,
@@ -48,9 +47,9 @@ from agent.messages import (  # noqa: E402
     ToolSpec,
     dangling_tool_calls,
 )
-from agent.providers.scripted import ScriptedProvider, text  # noqa: E402
-from agent.sessions import Session  # noqa: E402
-from memory.store import Store  # noqa: E402
+from morrow.agent.providers.scripted import ScriptedProvider, text  # noqa: E402
+from morrow.agent.safety.gate import ApprovalGate  # noqa: E402
+from morrow.memory.store import Store  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 MODELS = {"claude-sonnet-5": "200k window", "qwen2.5:14b": "32k window"}

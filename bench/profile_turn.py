@@ -6,6 +6,7 @@ import asyncio
 import cProfile
 import pstats
 
+import loops
 import variants
 
 
@@ -16,7 +17,7 @@ def run(name: str, url: str, iterations: int, logs: str) -> None:
     profiler = cProfile.Profile()
 
     async def go() -> None:
-        loop = variants.build(name, url)
+        loop = loops.build(name, url)
         for _ in range(20):
             await loop.run()
         profiler.enable()

@@ -31,11 +31,10 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT / "tests"))  # the fake provider server (tests/support)
 
-import variants  # noqa: E402  (bench/ is on sys.path: this file runs as a script)
+import loops  # noqa: E402  (bench/ is on sys.path: this file runs as a script)
+import variants  # noqa: E402
 
 SECTIONS = ("loops", "startup", "tokens", "growth", "areas")
 AREAS = ("calendar", "email", "memory", "evals")
@@ -153,7 +152,7 @@ class Server:
 
 async def _measure(names: list[str], url: str, iterations: int, warmup: int) -> dict[str, Any]:
     """Run the variants round-robin (the order rotating each iteration); samples per variant."""
-    loops = [variants.build(name, url) for name in names]
+    loops = [loops.build(name, url) for name in names]
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     try:
@@ -230,7 +229,7 @@ def _overhead(stats: dict[str, Any]) -> dict[str, Any]:
     """Each variant against its floor (the raw loop, streamed or not), from the same run."""
     out = {}
     for name, b in stats.items():
-        floor = variants.floor_of(name)
+        floor = loops.floor_of(name)
         if name == floor:
             continue
         a = stats[floor]
@@ -251,7 +250,7 @@ def _loops(args: argparse.Namespace) -> dict[str, Any]:
 
     variants.check_schema()
     variants.configure_logs(args.logs)
-    names = variants.all_variants()
+    names = loops.all_variants()
     with Server() as server:
         print(f"loops: {len(names)} variants x {args.iterations} runs (+{args.warmup} warm-up)")
         stats = asyncio.run(_measure(names, server.url, args.iterations, args.warmup))

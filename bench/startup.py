@@ -45,7 +45,7 @@ def demo_home(url: str | None) -> Path:
     """A home with the demo workspace; with ``url``, a provider at the fake server as well."""
     home = Path(tempfile.mkdtemp(prefix="morrow-bench-home-"))
     subprocess.run(
-        [_python(), "-m", "tools.demo", str(home)],
+        [_python(), "-m", "morrow.tools.demo", str(home)],
         check=True,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -113,7 +113,7 @@ def _summary(ordered: list[float]) -> dict[str, Any]:
 def imports(argv: list[str], home: Path, top: int = 8) -> dict[str, Any]:
     """What a command imports (``-X importtime``): the slowest top-level imports, the total, and
     whether any provider SDK was among them."""
-    python = [_python(), "-X", "importtime", "-c", "import sys; from agent.cli import main; "
+    python = [_python(), "-X", "importtime", "-c", "import sys; from morrow.agent.cli import main; "
               "sys.exit(main(sys.argv[1:]))", *argv[1:]]  # fmt: skip
     done = subprocess.run(
         python, env=_env(home), capture_output=True, text=True, cwd=home, check=True

@@ -31,7 +31,6 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT))
 
 O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
 O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
@@ -59,10 +58,10 @@ def encoding() -> Any:
 
 def _request() -> tuple[Any, Any]:
     """The neutral request of a first turn, and the tool registry, over the demo workspace."""
-    from agent.app import App
-    from agent.config import Paths, load_config
-    from agent.messages import Message, ModelRequest, ToolSpec
-    from tools.demo import build_demo_workspace, demo_config
+    from morrow.agent.app import App
+    from morrow.agent.config import Paths, load_config
+    from morrow.agent.messages import Message, ModelRequest, ToolSpec
+    from morrow.tools.demo import build_demo_workspace, demo_config
 
     home = Path(tempfile.mkdtemp(prefix="morrow-bench-tokens-"))
     from zoneinfo import ZoneInfo
@@ -87,8 +86,8 @@ def _compact(value: Any) -> str:
 
 def measure() -> dict[str, Any]:
     """Token counts per provider: system prompt, all tools, each tool."""
-    from agent.providers.anthropic import AnthropicProvider
-    from agent.providers.openai import OpenAIProvider
+    from morrow.agent.providers.anthropic import AnthropicProvider
+    from morrow.agent.providers.openai import OpenAIProvider
 
     enc = encoding()
     request, tools = _request()

@@ -61,24 +61,8 @@ class Variant:
     close: Callable[[], Awaitable[None]]
 
 
-def all_variants() -> list[str]:
-    """Every variant this environment can run: the floor, morrow, and the installed peers."""
-    import peers
-
-    return [*VARIANTS, *(f"{p}{s}" for p in peers.installed() for s in ("", "-stream"))]
-
-
-def floor_of(name: str) -> str:
-    """The raw loop a variant is compared with: streamed for streamed variants."""
-    return "raw-stream" if name.endswith("-stream") else "raw"
-
-
-def build(name: str, url: str) -> Variant:
-    """The variant called ``name``, pointed at the fake server at ``url``."""
-    if name not in VARIANTS:
-        import peers
-
-        return peers.build(name, url)
+def build_own(name: str, url: str) -> Variant:
+    """One of :data:`VARIANTS` (the floor or morrow), pointed at the fake server at ``url``."""
     if name.startswith("raw"):
         return _raw(name, url, stream=name.endswith("-stream"))
     return _morrow(name, url, stream=name.endswith("-stream"))
@@ -224,7 +208,7 @@ async def _json_stream_step(
 
 def configure_logs(mode: str) -> None:
     """Set up logging as ``morrow ask`` does (``file``), or leave it off (``off``)."""
-    from agent import logs
+    from morrow.agent import logs
 
     if mode == "file":  # warnings to stderr, info events as JSON lines to a file, as the CLI does
         logs.configure(level="warning", log_dir=_log_dir())
@@ -240,7 +224,7 @@ def _log_dir() -> Any:
 
 def morrow_tool() -> Any:
     """``get_weather`` as a morrow tool, around the same function as the raw loop's."""
-    from tools.base import tool
+    from morrow.tools.base import tool
 
     @tool(effect="read")
     def get_weather(workspace: Any, city: str) -> dict[str, Any]:
@@ -255,11 +239,11 @@ def morrow_tool() -> Any:
 
 
 def _morrow(name: str, url: str, *, stream: bool) -> Variant:
-    from agent.approvals import ApprovalGate
-    from agent.loop import run_turn
-    from agent.messages import Message
-    from agent.providers.openai import OpenAIProvider
-    from tools.base import ToolRegistry
+    from morrow.agent.loop import run_turn
+    from morrow.agent.messages import Message
+    from morrow.agent.providers.openai import OpenAIProvider
+    from morrow.agent.safety.gate import ApprovalGate
+    from morrow.tools.base import ToolRegistry
 
     provider = OpenAIProvider(
         name="bench", model=MODEL, api_key="x", base_url=url + "/v1", kind="openai"

@@ -32,12 +32,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.approvals import ApprovalRequest, Decision
-from agent.errors import UsageError
-from evals.scorers import Expectations
-from evals.script import ScriptedStep
-from evals.trajectory import Settings
-from evals.world import World
+from morrow.agent.errors import UsageError
+from morrow.agent.safety.gate import ApprovalRequest, Decision
+from morrow.evals.scoring.scorers import Expectations
+from morrow.evals.script import ScriptedStep
+from morrow.evals.trajectory import Settings
+from morrow.evals.world import World
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -109,56 +109,6 @@ class Suite:
         return self.path / "trajectories" / f"{case.id}.json"
 
 
-def suite_names() -> list[str]:
-    """The suites shipped with morrow."""
-    return sorted(p.name for p in SUITES_DIR.iterdir() if (p / "suite.yaml").exists())
-
-
-def load_suite(name: str) -> Suite:
-    """A shipped suite by name, or a suite folder by path.
-
-    Raises:
-        UsageError: no such suite, or a case file that does not validate.
-    """
-    path = Path(name)
-    if not (path / "suite.yaml").exists():
-        path = SUITES_DIR / name
-    if not (path / "suite.yaml").exists():
-        known = ", ".join(suite_names())
-        raise UsageError(f"no eval suite {name!r} (shipped suites: {known}; or give a folder)")
-    meta = _read_yaml(path / "suite.yaml")
-    suite = Suite(
-        name=meta.get("name", path.name),
-        path=path,
-        description=meta.get("description", ""),
-        min_agreement=meta.get("min_agreement"),
-        known_disagreements=dict(meta.get("known_disagreements") or {}),
-    )
-    defaults = _defaults(meta, path)
-    loader = meta.get("loader", "cases")
-    if loader == "cases":
-        files = sorted((path / "cases").glob("*.yaml"))
-        suite.cases = [case_from(_read_yaml(f), defaults, f) for f in files]
-    else:
-        from evals.agentdojo_suites import LOADERS
-
-        if loader not in LOADERS:
-            raise UsageError(f"{path / 'suite.yaml'}: unknown loader {loader!r}")
-        suite.cases = LOADERS[loader](path, defaults)
-    _check_unique(suite)
-    return suite
-
-
-def _defaults(meta: dict[str, Any], path: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"settings": meta.get("settings", {}), "now": meta.get("now")}
-    world = meta.get("world")
-    if isinstance(world, str):
-        out["world"] = World(ref=str((path / world).resolve()))
-    elif isinstance(world, dict):
-        out["world"] = World.model_validate(world).resolved(path)
-    return out
-
-
 def case_from(raw: dict[str, Any], defaults: dict[str, Any], source: Path | str) -> Case:
     """Build a case from its file's data over the suite's defaults.
 
@@ -179,15 +129,8 @@ def case_from(raw: dict[str, Any], defaults: dict[str, Any], source: Path | str)
         raise UsageError(f"{source}: {where}: {first['msg']}") from None
 
 
-def _check_unique(suite: Suite) -> None:
-    seen: set[str] = set()
-    for case in suite.cases:
-        if case.id in seen:
-            raise UsageError(f"suite {suite.name}: two cases have the id {case.id!r}")
-        seen.add(case.id)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping at the top of a YAML file (a clear UsageError when it is not one)."""
     import yaml
 
     try:

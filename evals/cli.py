@@ -69,15 +69,15 @@ def register_replay(commands: Any) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     """``morrow eval run``."""
-    from agent.errors import UsageError
-    from evals.cases import load_suite
-    from evals.report import render, to_json
-    from evals.runner import RunOptions, run_suite
+    from morrow.agent.errors import UsageError
+    from morrow.evals.catalog import load_suite
+    from morrow.evals.report import render, to_json
+    from morrow.evals.runner import RunOptions, run_suite
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
     if args.suite == "injection" and not args.provider:  # its own runner: every mode, a table
-        from evals.injection import run_command
+        from morrow.evals.agentdojo.injection import run_command
 
         return run_command(args)
     suite = load_suite(args.suite)
@@ -96,7 +96,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8")
     if suite.min_agreement is not None:
-        from evals.report import group_summary
+        from morrow.evals.report import group_summary
 
         rows = group_summary(result).values()
         agreed = sum(r["agree"] for r in rows)
@@ -107,9 +107,9 @@ def run_eval(args: argparse.Namespace) -> int:
 def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
     from datetime import UTC, datetime
 
-    from agent.app import App
-    from agent.costs import PriceTable
-    from evals.judge import Judge
+    from morrow.agent.app import App
+    from morrow.agent.providers.prices import PriceTable
+    from morrow.evals.scoring.judge import Judge
 
     app = App.load(home=args.home, config=args.config)
     prices = PriceTable(app.config.prices)
@@ -129,8 +129,8 @@ def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
 
 def run_record(args: argparse.Namespace) -> int:
     """``morrow eval record``: run each case's script and keep it as the golden trajectory."""
-    from evals.cases import load_suite
-    from evals.runner import RunOptions, run_case
+    from morrow.evals.catalog import load_suite
+    from morrow.evals.runner import RunOptions, run_case
 
     suite = load_suite(args.suite)
     options = RunOptions(mode="script")
@@ -156,7 +156,7 @@ def run_record(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """``morrow eval compare A B``."""
-    from evals.report import compare, load_result
+    from morrow.evals.report import compare, load_result
 
     text, ok = compare(load_result(Path(args.before)), load_result(Path(args.after)))
     print(text)
@@ -165,7 +165,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """``morrow eval list``."""
-    from evals.cases import load_suite, suite_names
+    from morrow.evals.catalog import load_suite, suite_names
 
     for name in suite_names():
         suite = load_suite(name)
@@ -175,8 +175,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     """``morrow replay FILE``: replay offline; exit 1 with a diff when it diverges."""
-    from evals.replay import replay
-    from evals.trajectory import load_trajectory
+    from morrow.evals.replay import replay
+    from morrow.evals.trajectory import load_trajectory
 
     trajectory = load_trajectory(Path(args.file))
     result = asyncio.run(replay(trajectory, compare_system=not args.ignore_system))

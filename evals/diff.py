@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from evals.world import EventDigest, MailDigest, WorldDigest
+from morrow.evals.world import EventDigest, MailDigest, WorldDigest
 
 ChangeKind = Literal[
     "event_added",

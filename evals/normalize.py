@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, ToolSpec
+from morrow.agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, ToolSpec
 
 _NOW_LINE = re.compile(r"^Now: .*$", re.MULTILINE)
 _FACTS_HEADING = "The user told you before (remembered from their own words):"

@@ -19,17 +19,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.approvals import ApprovalGate
-from agent.errors import UsageError
-from agent.messages import (
+from morrow.agent.errors import UsageError
+from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
     ResponseDone,
     StreamEvent,
 )
-from evals.normalize import tools_digest
-from evals.trajectory import (
+from morrow.agent.safety.gate import ApprovalGate
+from morrow.evals.normalize import tools_digest
+from morrow.evals.trajectory import (
     Approval,
     Metadata,
     Settings,
@@ -39,11 +39,11 @@ from evals.trajectory import (
     Trajectory,
     Turn,
 )
-from evals.world import World, WorldDigest, digest_calendar, digest_maildir, snapshot
+from morrow.evals.world import World, WorldDigest, digest_calendar, digest_maildir, snapshot
 
 if TYPE_CHECKING:
-    from agent.app import App
-    from agent.providers.base import Provider
+    from morrow.agent.app import App
+    from morrow.agent.providers.base import Provider
 
 
 def morrow_version() -> str:

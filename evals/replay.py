@@ -2,12 +2,12 @@
 
 :class:`ReplayProvider` builds on the idea of the scripted provider: it answers each request
 with the next recorded response. Before answering, it checks that the request is the one that
-was recorded (see :mod:`evals.normalize` for what is compared and what is masked). When morrow
-now sends something else (a tool returned other data, a tool's schema changed, the history
-differs) it raises :class:`~evals.trajectory.ReplayDivergence` with a unified diff, recorded
+was recorded (see :mod:`morrow.evals.normalize` for what is compared and what is masked). When
+morrow now sends something else (a tool returned other data, a tool's schema changed, the history
+differs) it raises :class:`~morrow.evals.trajectory.ReplayDivergence` with a unified diff, recorded
 (``-``) against replayed (``+``), so the cause is on screen.
 
-:func:`replay` runs a whole trajectory in a fresh :class:`~evals.session.EvalSession`: the
+:func:`replay` runs a whole trajectory in a fresh :class:`~morrow.evals.session.EvalSession`: the
 recorded world, settings and clock, the recorded approvals, and at the end a comparison of the
 final world (with minted ids made canonical).
 """
@@ -19,9 +19,8 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from agent.approvals import ApprovalRequest, Decision
-from agent.errors import ProviderUnavailable
-from agent.messages import (
+from morrow.agent.errors import ProviderUnavailable
+from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
@@ -31,8 +30,9 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
 )
-from evals.diff import canonical
-from evals.normalize import (
+from morrow.agent.safety.gate import ApprovalRequest, Decision
+from morrow.evals.diff import canonical
+from morrow.evals.normalize import (
     IdMap,
     normalize_system,
     normalize_tools,
@@ -40,15 +40,15 @@ from evals.normalize import (
     render_messages,
     tools_digest,
 )
-from evals.session import EvalSession, TurnInput
-from evals.trajectory import (
+from morrow.evals.session import EvalSession, TurnInput
+from morrow.evals.trajectory import (
     Approval,
     Metadata,
     ReplayDivergence,
     Trajectory,
     expected_requests,
 )
-from evals.world import WorldDigest
+from morrow.evals.world import WorldDigest
 
 CONTEXT_LINES = 3
 MAX_DIFF_LINES = 80

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.errors import UsageError
-from evals.runner import Attempt, CaseResult, SuiteResult
+from morrow.agent.errors import UsageError
+from morrow.evals.runner import Attempt, CaseResult, SuiteResult
 
 FORMAT = "morrow.eval-result"
 _MAX_REASON = 160

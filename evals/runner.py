@@ -3,8 +3,8 @@
 Modes:
 
 - ``replay`` (offline, the default): a case with a recorded trajectory in its suite replays it
-  through :func:`evals.replay.replay` (divergence is a failure with a diff); a case without one
-  runs its script;
+  through :func:`morrow.evals.replay.replay` (divergence is a failure with a diff); a case without
+  one runs its script;
 - ``script`` (offline): every case runs its reference script, ignoring recordings;
 - ``live``: a configured provider answers; each case runs ``k`` times, each attempt is recorded
   as a trajectory (so any of them can be replayed later), and pass^1..pass^k are estimated as
@@ -20,21 +20,21 @@ from math import comb
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.errors import AssistantError
-from agent.providers.base import Provider
-from evals.cases import Case, Suite
-from evals.replay import replay
-from evals.scorers import (
+from morrow.agent.errors import AssistantError
+from morrow.agent.providers.base import Provider
+from morrow.evals.cases import Case, Suite
+from morrow.evals.replay import replay
+from morrow.evals.scoring.scorers import (
     ScoreResult,
     score_answer,
     score_efficiency,
     score_outcome,
     score_tool_calls,
 )
-from evals.script import ScriptError, ScriptProvider
-from evals.session import EvalSession, TurnInput
-from evals.trajectory import Metadata, Trajectory, load_trajectory
-from evals.world import WorldDigest
+from morrow.evals.script import ScriptError, ScriptProvider
+from morrow.evals.session import EvalSession, TurnInput
+from morrow.evals.trajectory import Metadata, Trajectory, load_trajectory
+from morrow.evals.world import WorldDigest
 
 Mode = Literal["replay", "script", "live"]
 Judge = Callable[[str, str, str], "JudgeVerdict"]

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.messages import (
+from morrow.agent.messages import (
     ModelRequest,
     ModelResponse,
     Part,

@@ -1,15 +1,14 @@
 """A throwaway morrow set up for one eval run: a temporary home, the world, a fixed clock.
 
-:class:`EvalSession` writes the world into a fresh home, builds the real :class:`~agent.app.App`
-over it (the same workspace, tools and system prompt a user gets), and runs user turns through
-``run_turn`` with whatever provider it is given: a case's script, a replay of a recording, or a
-live model. A :class:`~evals.recorder.Recorder` watches every run, so each one yields a
-trajectory that can be scored, saved and replayed.
+:class:`EvalSession` writes the world into a fresh home, builds the real
+:class:`~morrow.agent.app.App` over it (the same workspace, tools and system prompt a user gets),
+and runs user turns through ``run_turn`` with whatever provider it is given: a case's script, a
+replay of a recording, or a live model. A :class:`~morrow.evals.recorder.Recorder` watches every
+run, so each one yields a trajectory that can be scored, saved and replayed.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,9 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from agent.app import App
-from agent.approvals import ApprovalGate, ApprovalRequest, Decision
-from agent.config import (
+from morrow.agent.app import App
+from morrow.agent.config import (
     AgentConfig,
     ApprovalsConfig,
     CalendarConfig,
@@ -29,31 +27,19 @@ from agent.config import (
     Paths,
     UserConfig,
 )
-from agent.errors import AssistantError
-from agent.loop import Limits, run_turn
-from agent.messages import Message
-from agent.providers.base import Provider
-from evals.recorder import Recorder
-from evals.trajectory import Metadata, ReplayDivergence, Settings, Trajectory
-from evals.world import CALENDAR_FILE, MAIL_DIR, World, WorldDigest, digest
-from memory.records import UserText
-from memory.store import Store
-from tools.workspace import Workspace
+from morrow.agent.errors import AssistantError
+from morrow.agent.loop import Limits, run_turn
+from morrow.agent.messages import Message
+from morrow.agent.providers.base import Provider
+from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
+from morrow.evals.recorder import Recorder
+from morrow.evals.trajectory import Metadata, ReplayDivergence, Settings, Trajectory
+from morrow.evals.world import CALENDAR_FILE, MAIL_DIR, World, WorldDigest, digest, scratch_dir
+from morrow.memory.records import UserText
+from morrow.memory.store import Store
+from morrow.tools.workspace import Workspace
 
 AskFor = Callable[[int], Callable[[ApprovalRequest], Awaitable[Decision]] | None]
-
-
-def scratch_dir() -> str | None:
-    """Where throwaway homes go: ``$MORROW_EVAL_TMP``, else RAM (/dev/shm) when there is one.
-
-    A run writes and deletes a few hundred small files (the world, the mail index); on a busy
-    disk that costs more than the run itself.
-    """
-    chosen = os.environ.get("MORROW_EVAL_TMP")
-    if chosen:
-        return chosen
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
 class FixedClock:
@@ -132,7 +118,7 @@ class EvalSession:
         """Run ``turns`` in order with ``provider``; returns the recorded trajectory.
 
         A turn that raises (a provider error, the step limit, a replay divergence) is recorded
-        with its error and ends the run; :class:`~evals.replay.ReplayDivergence` propagates.
+        with its error and ends the run; :class:`~morrow.evals.replay.ReplayDivergence` propagates.
         """
         recording = self.recorder.wrap(provider)
         settings = self.recorder.trajectory.settings
@@ -168,7 +154,7 @@ class EvalSession:
         return self.recorder.trajectory
 
     def _open_memory(self, workspace: Workspace) -> None:
-        """Give the memory tools a conversation, as ``agent.sessions`` does for a real chat."""
+        """Give the memory tools a conversation, as a real chat's session does."""
         access = workspace.memory
         if access is None or access.session_id is not None:
             return

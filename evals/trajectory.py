@@ -4,7 +4,7 @@ A trajectory holds what went in (the initial world, the settings, the user's tur
 model did (each step's request essentials and its response, in the neutral vocabulary of
 ``agent/messages.py``), what the tools answered, which effects were approved, and what came out
 (the final world digest, usage). It is a versioned JSON document; ``docs/trajectory.schema.json``
-is generated from these models (``python -m evals.trajectory --schema``) and
+is generated from these models (``python -m morrow.evals.trajectory --schema``) and
 ``docs/evals.md`` explains each field.
 
 Requests are stored incrementally: each step keeps only the messages appended since the previous
@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.errors import AssistantError
-from agent.messages import Message, ModelResponse, ToolSpec, Usage
-from evals.world import World, WorldDigest
+from morrow.agent.errors import AssistantError
+from morrow.agent.messages import Message, ModelResponse, ToolSpec, Usage
+from morrow.evals.world import World, WorldDigest
 
 FORMAT: Literal["morrow.trajectory"] = "morrow.trajectory"
 VERSION = 1
@@ -92,7 +92,7 @@ class StepRequest(_Doc):
 
     Attributes:
         system: the system prompt.
-        tools_sha256: digest of the tool specs (see :func:`evals.replay.tools_digest`).
+        tools_sha256: digest of the tool specs (see :func:`morrow.evals.replay.tools_digest`).
         keep: how many messages of the previous step's request this one starts with.
         new_messages: the messages after those.
     """
@@ -218,7 +218,7 @@ class Trajectory(_Doc):
         """Write the trajectory atomically (a crash never leaves half a file)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        from agent.logs import scrub  # no key or token in a file that gets shared
+        from morrow.agent.logs import scrub  # no key or token in a file that gets shared
 
         partial.write_text(scrub(self.dump()), encoding="utf-8")
         partial.replace(path)
@@ -288,9 +288,9 @@ def json_schema() -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m evals.trajectory --schema [FILE]``: write the JSON schema."""
+    """``python -m morrow.evals.trajectory --schema [FILE]``: write the JSON schema."""
     if not argv or argv[0] != "--schema":
-        sys.stderr.write("usage: python -m evals.trajectory --schema [FILE]\n")
+        sys.stderr.write("usage: python -m morrow.evals.trajectory --schema [FILE]\n")
         return 2
     text = json.dumps(json_schema(), indent=2) + "\n"
     if len(argv) > 1:

@@ -8,7 +8,7 @@ config of the run expects it (``<home>/calendar.ics`` and ``<home>/Mail``).
 :func:`digest` reads a home back into a :class:`WorldDigest`: every VEVENT as written (masters
 and overridden occurrences, not expanded) and every message per folder with its flags. The
 digest is built from the files directly, not through the tools, so it is the ground truth the
-outcome scorers and the replay's final check compare. :mod:`evals.diff` compares two digests.
+outcome scorers and the replay's final check compare. :mod:`morrow.evals.diff` compares two digests.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 import icalendar
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.email import mime
+from morrow.tools.email import mime
 
 CALENDAR_FILE = "calendar.ics"
 MAIL_DIR = "Mail"
@@ -161,6 +161,19 @@ _templates: dict[str, Path] = {}
 _templates_lock = threading.Lock()
 
 
+def scratch_dir() -> str | None:
+    """Where throwaway homes go: ``$MORROW_EVAL_TMP``, else RAM (/dev/shm) when there is one.
+
+    A run writes and deletes a few hundred small files (the world, the mail index); on a busy
+    disk that costs more than the run itself.
+    """
+    chosen = os.environ.get("MORROW_EVAL_TMP")
+    if chosen:
+        return chosen
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 def _template(world: World) -> Path:
     """A directory holding ``world`` written out, with its Maildir already indexed.
 
@@ -175,8 +188,6 @@ def _template(world: World) -> Path:
             return _templates[key]
         if len(_templates) >= _TEMPLATES_KEPT:
             shutil.rmtree(_templates.pop(next(iter(_templates))), ignore_errors=True)
-        from evals.session import scratch_dir  # here: evals.session imports this module
-
         template = Path(tempfile.mkdtemp(prefix="morrow-eval-world-", dir=scratch_dir()))
         world.write(template)
         _index_maildir(template)
@@ -195,7 +206,7 @@ def _world_key(world: World) -> str:
 
 def _index_maildir(home: Path) -> None:
     """Build the Maildir's search index where a run over ``home`` will look for it."""
-    from tools.email.maildir import MaildirMailbox
+    from morrow.tools.email.maildir import MaildirMailbox
 
     mailbox = MaildirMailbox(home / MAIL_DIR, index_path=home / INDEX_FILE)
     try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from memory.errors import NotStoredError
-from memory.store import Store
+from morrow.memory.errors import NotStoredError
+from morrow.memory.store import Store
 
 FORMAT = "morrow-memory-export/1"
 

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from memory.errors import NotStoredError
-from memory.records import UserText
-from memory.store import Store
+from morrow.memory.errors import NotStoredError
+from morrow.memory.records import UserText
+from morrow.memory.store import Store
 
 MAX_FACT_CHARS = 500
 MAX_QUOTE_CHARS = 500

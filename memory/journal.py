@@ -24,7 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
-from memory.store import Store
+from morrow.memory.store import Store
 
 Status = Literal["refused", "pending", "done", "failed", "unknown"]
 OPEN: tuple[Status, ...] = ("pending", "unknown")
@@ -83,7 +83,7 @@ class Entry:
 
 
 class Journal:
-    """The ``effects`` table of an open :class:`~memory.store.Store`."""
+    """The ``effects`` table of an open :class:`~morrow.memory.store.Store`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -75,7 +75,7 @@ class StoredSummary:
 class Resumed:
     """What a session needs to continue: its latest summary and the outline of what follows.
 
-    The documents themselves are read with :meth:`~memory.store.Store.documents`, only for
+    The documents themselves are read with :meth:`~morrow.memory.store.Store.documents`, only for
     the messages that are needed.
     """
 

@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from memory.errors import MemoryStoreError, SessionExistsError
-from memory.migrations import SchemaTooNewError, migrate
-from memory.records import (
+from morrow.memory.errors import MemoryStoreError, SessionExistsError
+from morrow.memory.migrations import SchemaTooNewError, migrate
+from morrow.memory.records import (
     Purged,
     Resumed,
     SessionInfo,

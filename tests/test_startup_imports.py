@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import PLUGIN_COMMANDS, build_parser, needs_plugins
+from morrow.agent.cli import PLUGIN_COMMANDS, build_parser, needs_plugins
 
 ROOT = Path(__file__).parents[1]
 SDKS = {"anthropic", "openai", "google", "googleapiclient", "httpx2", "httpx"}
@@ -24,7 +24,7 @@ def modules_after(argv: list[str], home: Path) -> set[str]:
     """The modules loaded by ``morrow ARGV`` run in a fresh interpreter."""
     code = (
         "import contextlib, io, json, sys\n"
-        "from agent.cli import main\n"
+        "from morrow.agent.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n"
         f"        code = main({argv!r})\n"
@@ -37,7 +37,7 @@ def modules_after(argv: list[str], home: Path) -> set[str]:
         capture_output=True,
         text=True,
         check=True,
-        cwd=ROOT,
+        cwd=home,  # not the checkout: only the installed package may be imported
         env={"MORROW_HOME": str(home), "PATH": "/usr/bin:/bin"},
     )
     code, loaded = json.loads(done.stdout.splitlines()[-1])
@@ -46,22 +46,26 @@ def modules_after(argv: list[str], home: Path) -> set[str]:
 
 
 def tops(modules: set[str]) -> set[str]:
-    return {name.split(".")[0] for name in modules}
+    """The top-level names, with morrow's own floors as ``morrow.agent`` ..."""
+    return {
+        ".".join(name.split(".")[:2]) if name.startswith("morrow.") else name.split(".")[0]
+        for name in modules
+    }
 
 
 def test_help_imports_neither_sdks_nor_pydantic_nor_the_plugins(tmp_path):
     loaded = modules_after(["--help"], tmp_path)
-    assert not tops(loaded) & (SDKS | {"pydantic", "structlog", "rich", "evals", "asyncio"})
+    assert not tops(loaded) & (SDKS | {"pydantic", "structlog", "rich", "morrow.evals", "asyncio"})
     assert "importlib.metadata" not in loaded  # the entry point scan is skipped
 
 
 def test_a_no_model_briefing_imports_no_sdk_and_not_rich(tmp_path):
-    from tools.demo import main as demo
+    from morrow.tools.demo import main as demo
 
     demo([str(tmp_path)])
     loaded = modules_after(["brief", "--force"], tmp_path)
-    assert not tops(loaded) & (SDKS | {"rich", "pygments", "evals"})
-    assert "agent.providers.openai" not in loaded
+    assert not tops(loaded) & (SDKS | {"rich", "pygments", "morrow.evals"})
+    assert "morrow.agent.providers.openai" not in loaded
 
 
 def test_the_static_plugin_list_matches_the_entry_points():
@@ -73,7 +77,7 @@ def test_the_static_plugin_list_matches_the_entry_points():
 
 def test_every_built_in_command_is_known_as_one():
     """A command missing from the list would still work, loading the plugins for nothing."""
-    from agent.cli import _BUILT_IN
+    from morrow.agent.cli import _BUILT_IN
 
     parser = build_parser(plugins=False)
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]

@@ -3,8 +3,8 @@
 ``@tool(effect=...)`` reads the function's signature and Google-style docstring and builds a
 :class:`Tool`: its name, its model-facing description, a pydantic model that validates the
 arguments (unknown keys, wrong types and naive datetimes are rejected) and the JSON schema the
-model sees. The first parameter of every tool function is the :class:`~tools.workspace.Workspace`
-it acts on; it is not part of the schema.
+model sees. The first parameter of every tool function is the
+:class:`~morrow.tools.workspace.Workspace` it acts on; it is not part of the schema.
 
 Each tool declares its effect: ``read`` (no change), ``write`` (a reversible change: create,
 move, label) or ``send`` (irreversible: mail out, invitations out). Where the effect depends on
@@ -25,7 +25,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
-from tools.errors import ToolRetry
+from morrow.tools.errors import ToolRetry
 
 Effect = Literal["read", "write", "send"]
 EFFECT_RANK: dict[Effect, int] = {"read": 0, "write": 1, "send": 2}

@@ -6,10 +6,10 @@ this module only puts them together. Names and arguments are a contract (DESIGN.
 
 from __future__ import annotations
 
-from tools.base import Tool
-from tools.calendar.tools import CALENDAR_TOOLS
-from tools.email.tools import EMAIL_TOOLS
-from tools.memory import MEMORY_TOOLS
+from morrow.tools.base import Tool
+from morrow.tools.calendar.tools import CALENDAR_TOOLS
+from morrow.tools.email.tools import EMAIL_TOOLS
+from morrow.tools.memory import MEMORY_TOOLS
 
 
 def all_tools() -> list[Tool]:

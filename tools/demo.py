@@ -480,11 +480,11 @@ _CONF = "Your PyCon ticket is attached to your account. See you there!\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.demo DIR``: build the demo for today in DIR and a config if none exists."""
+    """``python -m morrow.tools.demo DIR``: the demo for today in DIR, and a config if none."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m morrow.tools.demo", description=main.__doc__)
     parser.add_argument("root", type=Path, help="the demo home to write")
     parser.add_argument("--timezone", default="Europe/Berlin", help="IANA zone of the demo user")
     parser.add_argument("--date", type=date.fromisoformat, help="the demo's today (YYYY-MM-DD)")

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tools.errors import BackendError
+from morrow.tools.errors import BackendError
 
 if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials

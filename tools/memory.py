@@ -13,42 +13,14 @@ connection belongs to the thread that opened it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from memory.errors import MemoryStoreError, NotStoredError
-from memory.facts import Fact, FactRejected, Facts
-from memory.records import UserText
-from memory.store import Store
-from tools.base import tool
-from tools.errors import NotFoundError, ToolError, ToolRetry
-from tools.workspace import Workspace
-
-
-@dataclass
-class MemoryAccess:
-    """What the memory tools may use in this run.
-
-    Attributes:
-        path: the store file (``<home>/morrow.sqlite``).
-        session_id: the session under way; None outside a conversation (``morrow tools call``),
-            where nothing can be remembered because the user said nothing.
-        said: the user's messages of the turn under way, which are not in the store yet; the
-            caller of the loop sets it before each turn.
-    """
-
-    path: Path
-    session_id: str | None = None
-    said: list[UserText] = field(default_factory=list)
-
-    def user_words(self, store: Store) -> list[UserText]:
-        """Everything the user wrote in this session: stored messages and the turn under way."""
-        if self.session_id is None:
-            return list(self.said)
-        stored = store.user_texts(self.session_id)
-        known = {s.ref for s in stored}
-        return stored + [s for s in self.said if s.ref not in known]
+from morrow.memory.errors import MemoryStoreError, NotStoredError
+from morrow.memory.facts import Fact, FactRejected, Facts
+from morrow.memory.store import Store
+from morrow.tools.base import tool
+from morrow.tools.errors import NotFoundError, ToolError, ToolRetry
+from morrow.tools.workspace import MemoryAccess, Workspace
 
 
 def _access(workspace: Workspace) -> MemoryAccess:

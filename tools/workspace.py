@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from morrow.memory.records import UserText
+
 if TYPE_CHECKING:
-    from tools.calendar.backend import CalendarBackend
-    from tools.email.backend import MailBackend
-    from tools.memory import MemoryAccess
+    from morrow.memory.store import Store
+    from morrow.tools.calendar.backend import CalendarBackend
+    from morrow.tools.email.backend import MailBackend
 
 
 def system_clock() -> datetime:
@@ -58,3 +60,28 @@ class Workspace:
     def now(self) -> datetime:
         """The current time in the user's zone."""
         return self.clock().astimezone(self.timezone)
+
+
+@dataclass
+class MemoryAccess:
+    """What the memory tools may use in this run.
+
+    Attributes:
+        path: the store file (``<home>/morrow.sqlite``).
+        session_id: the session under way; None outside a conversation (``morrow tools call``),
+            where nothing can be remembered because the user said nothing.
+        said: the user's messages of the turn under way, which are not in the store yet; the
+            caller of the loop sets it before each turn.
+    """
+
+    path: Path
+    session_id: str | None = None
+    said: list[UserText] = field(default_factory=list)
+
+    def user_words(self, store: Store) -> list[UserText]:
+        """Everything the user wrote in this session: stored messages and the turn under way."""
+        if self.session_id is None:
+            return list(self.said)
+        stored = store.user_texts(self.session_id)
+        known = {s.ref for s in stored}
+        return stored + [s for s in self.said if s.ref not in known]

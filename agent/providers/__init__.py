@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.config import ProviderConfig, api_key_for
-from agent.providers.base import Provider
+from morrow.agent.config import ProviderConfig, api_key_for
+from morrow.agent.providers.base import Provider
 
 if TYPE_CHECKING:
     import httpx2
@@ -27,7 +27,7 @@ def build_provider(
     """
     api_key = api_key_for(config, index, source)
     if config.kind == "anthropic":
-        from agent.providers.anthropic import AnthropicProvider
+        from morrow.agent.providers.anthropic import AnthropicProvider
 
         return AnthropicProvider(
             name=config.name,
@@ -37,7 +37,7 @@ def build_provider(
             http_client=http_client,
             timeout=config.timeout_seconds,
         )
-    from agent.providers.openai import OpenAIProvider
+    from morrow.agent.providers.openai import OpenAIProvider
 
     return OpenAIProvider(
         name=config.name,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 529})
 

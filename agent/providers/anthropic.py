@@ -1,11 +1,12 @@
 """The Anthropic Messages adapter: neutral requests out, neutral responses and errors back in.
 
-``to_wire`` turns a :class:`~agent.messages.ModelRequest` into the keyword arguments of
+``to_wire`` turns a :class:`~morrow.agent.messages.ModelRequest` into the keyword arguments of
 ``messages.create``; ``from_wire`` turns the API's message into a
-:class:`~agent.messages.ModelResponse`. Streaming rebuilds, from the raw events, the same message
-the non-streamed API returns and hands it to the same ``from_wire``, so both paths give identical
-parts. Every SDK or transport failure leaves as a :class:`~agent.errors.ProviderError`
-(:func:`map_error`); the SDK never retries (``max_retries=0``), ``resilience.py`` does.
+:class:`~morrow.agent.messages.ModelResponse`. Streaming rebuilds, from the raw events, the same
+message the non-streamed API returns and hands it to the same ``from_wire``, so both paths give
+identical parts. Every SDK or transport failure leaves as a
+:class:`~morrow.agent.errors.ProviderError` (:func:`map_error`); the SDK never retries
+(``max_retries=0``), ``resilience.py`` does.
 
 The SDK sends ``anthropic-version: 2026-10-21``, which removed ``temperature`` (and ``top_p``,
 ``top_k``): a request's temperature is not sent. The key goes out as ``Authorization: Bearer``.
@@ -27,8 +28,8 @@ from typing import Any
 import anthropic
 import httpx2
 
-from agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
-from agent.messages import (
+from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
@@ -42,7 +43,7 @@ from agent.messages import (
     ToolResultPart,
     Usage,
 )
-from agent.providers import _failures
+from morrow.agent.providers import _failures
 
 _STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -242,7 +243,7 @@ class AnthropicProvider:
 
 
 def map_error(exc: Exception, *, provider: str = "anthropic") -> ProviderError:
-    """The :class:`~agent.errors.ProviderError` for an exception of the SDK or its transport.
+    """The :class:`~morrow.agent.errors.ProviderError` for an exception of the SDK or its transport.
 
     Args:
         exc: what ``messages.create`` or iterating its stream raised.

@@ -1,7 +1,7 @@
 """The Provider protocol: what the loop needs from a model, whatever API serves it.
 
-An adapter (``anthropic.py``, ``openai.py``) translates :class:`~agent.messages.ModelRequest`
-to its wire format and the answer back to :class:`~agent.messages.ModelResponse`. No SDK type
+An adapter (``anthropic.py``, ``openai.py``) translates :class:`~morrow.agent.messages.ModelRequest`
+to its wire format and the answer back to :class:`~morrow.agent.messages.ModelResponse`. No SDK type
 crosses this boundary, and adapters never retry: SDK retries are off and
 ``resilience.py`` owns the one retry policy.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from agent.messages import ModelRequest, ModelResponse, StreamEvent
+from morrow.agent.messages import ModelRequest, ModelResponse, StreamEvent
 
 
 @runtime_checkable

@@ -4,11 +4,11 @@ One class, :class:`OpenAIProvider`, serves ``kind = "openai"``, ``kind = "gemini
 ``https://generativelanguage.googleapis.com/v1beta/openai/``) and any server that speaks Chat
 Completions behind ``base_url`` (Ollama, vLLM, llama.cpp, OpenRouter).
 
-- ``to_wire`` maps a :class:`~agent.messages.ModelRequest` to the keyword arguments of
+- ``to_wire`` maps a :class:`~morrow.agent.messages.ModelRequest` to the keyword arguments of
   ``chat.completions.create``; a part it cannot send raises instead of being dropped.
 - ``from_wire`` maps a completion (the SDK object or the same shape as plain dicts) back to a
-  :class:`~agent.messages.ModelResponse`. The streamed path assembles its chunks into that shape
-  first, so one function produces the parts either way.
+  :class:`~morrow.agent.messages.ModelResponse`. The streamed path assembles its chunks into that
+  shape first, so one function produces the parts either way.
 - ``map_error`` turns what the SDK (or httpx2 underneath it) raises into a ``ProviderError``.
 
 The SDK parses responses without validating them, so everything read back is treated as
@@ -26,8 +26,8 @@ import httpx2
 import openai
 import pydantic
 
-from agent.errors import ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
-from agent.messages import (
+from morrow.agent.errors import ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
+from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
@@ -42,7 +42,7 @@ from agent.messages import (
     ToolResultPart,
     Usage,
 )
-from agent.providers._failures import error_message, from_status, is_retryable_status
+from morrow.agent.providers._failures import error_message, from_status, is_retryable_status
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/chat/completions"

@@ -1,8 +1,8 @@
 """The one retry policy, and fallback across providers: both are providers wrapping providers.
 
 :class:`RetryingProvider` owns every retry (the SDKs' own retries are off). The adapters turn
-every failure into a :class:`~agent.errors.ProviderError`: ``ProviderUnavailable`` for what may
-pass (connection errors, timeouts, 408, 409, 429, 5xx, 529, an overloaded event inside a
+every failure into a :class:`~morrow.agent.errors.ProviderError`: ``ProviderUnavailable`` for what
+may pass (connection errors, timeouts, 408, 409, 429, 5xx, 529, an overloaded event inside a
 stream, a stream cut short) and ``ProviderRejected`` for what will not (400, 401, 403, 404,
 413, 422, a malformed response). Only the former is retried, on tenacity: exponential backoff
 with full jitter (a random wait between 0 and ``initial * 2**(n-1)``, capped), or exactly the
@@ -15,11 +15,11 @@ and no attempt waits for its first event past it.
 ``agent/health.py``); one is left for the next when its retries are exhausted or it failed in a
 way retrying cannot fix. Every provider receives the same neutral request, the whole history;
 each adapter translates it (tool call ids included) to its own wire format. When all fail, the
-error is :class:`~agent.errors.AllProvidersFailed`, one line per provider.
+error is :class:`~morrow.agent.errors.AllProvidersFailed`, one line per provider.
 
 Streams have a commit point: the first event handed to the caller. A failure before it is
 retried or failed over silently; after it, the next attempt begins with a
-:class:`~agent.messages.StepRestarted` event, so the caller discards what it showed. A step's
+:class:`~morrow.agent.messages.StepRestarted` event, so the caller discards what it showed. A step's
 tool calls exist only in its final ``ResponseDone``, so no retry can run a tool twice.
 
 The sleep, the clock and the jitter are injectable (:class:`Timing`): tests never sleep and can
@@ -38,17 +38,17 @@ from dataclasses import dataclass, field
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from agent.config import ProviderConfig
-from agent.errors import (
+from morrow.agent.config import ProviderConfig
+from morrow.agent.errors import (
     AllProvidersFailed,
     ConfigError,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
 )
-from agent.health import HealthStore
-from agent.messages import ModelRequest, ModelResponse, StepRestarted, StreamEvent
-from agent.providers.base import Provider
+from morrow.agent.messages import ModelRequest, ModelResponse, StepRestarted, StreamEvent
+from morrow.agent.providers.base import Provider
+from morrow.agent.providers.health import HealthStore
 
 log = structlog.get_logger("morrow.resilience")
 

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from agent.messages import (
+from morrow.agent.messages import (
     ModelRequest,
     ModelResponse,
     Part,

@@ -13,16 +13,16 @@ from pathlib import Path
 from support import canaries
 from support.safety_world import CONTACT, build
 
-from agent import logs
-from agent.approvals import ApprovalGate
-from agent.cli import main
-from agent.loop import run_turn
-from agent.messages import Message
-from agent.providers.scripted import ScriptedProvider, call, calls, text
-from evals.trajectory import load_trajectory
-from tools.base import ToolRegistry
-from tools.catalog import all_tools
-from tools.google_auth import write_token
+from morrow.agent import logs
+from morrow.agent.cli import main
+from morrow.agent.loop import run_turn
+from morrow.agent.messages import Message
+from morrow.agent.providers.scripted import ScriptedProvider, call, calls, text
+from morrow.agent.safety.gate import ApprovalGate
+from morrow.evals.trajectory import load_trajectory
+from morrow.tools.base import ToolRegistry
+from morrow.tools.catalog import all_tools
+from morrow.tools.google_auth import write_token
 
 CORE = Path(__file__).parents[2] / "evals" / "suites" / "core" / "trajectories"
 

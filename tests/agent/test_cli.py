@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from support.fake_api import Call, Say, serve
 
-from agent.cli import main
-from tools.demo import build_demo_workspace
+from morrow.agent.cli import main
+from morrow.tools.demo import build_demo_workspace
 
 DAY = date(2026, 3, 4)  # a Wednesday
 ZONE = "Europe/Berlin"
@@ -40,7 +40,7 @@ def morrow(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env["MORROW_HOME"] = str(home)
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "morrow.agent.cli", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -177,7 +177,7 @@ def test_logs_are_json_lines_without_secrets(home, monkeypatch):
         )
         env_home = home
         done = subprocess.run(
-            [sys.executable, "-m", "agent.cli", "--log-level", "info", "ask", "hi"],
+            [sys.executable, "-m", "morrow.agent.cli", "--log-level", "info", "ask", "hi"],
             capture_output=True,
             text=True,
             timeout=60,

@@ -1,8 +1,8 @@
 import pytest
 
-from agent.cli import main
-from agent.config import Paths, load_config, parse_config, parse_hours
-from agent.errors import ConfigError
+from morrow.agent.cli import main
+from morrow.agent.config import Paths, load_config, parse_config, parse_hours
+from morrow.agent.errors import ConfigError
 
 GOOD = """
 [user]

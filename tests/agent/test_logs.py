@@ -3,7 +3,7 @@ import json
 
 import structlog
 
-from agent import logs
+from morrow.agent import logs
 
 
 def test_redact_known_shapes_and_values():

@@ -5,19 +5,19 @@ from datetime import datetime
 import pytest
 from pydantic import AwareDatetime
 
-from agent.approvals import ApprovalGate, ApprovalRequest, Decision
-from agent.errors import ProviderUnavailable, TurnLimitExceeded
-from agent.loop import Limits, Observer, run_turn
-from agent.messages import (
+from morrow.agent.errors import ProviderUnavailable, TurnLimitExceeded
+from morrow.agent.loop import Limits, Observer, run_turn
+from morrow.agent.messages import (
     Message,
     TextPart,
     ToolCallPart,
     Usage,
     dangling_tool_calls,
 )
-from agent.providers.scripted import Reply, ScriptedProvider, call, calls, text
-from tools.base import ToolRegistry, tool
-from tools.errors import ToolError
+from morrow.agent.providers.scripted import Reply, ScriptedProvider, call, calls, text
+from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
+from morrow.tools.base import ToolRegistry, tool
+from morrow.tools.errors import ToolError
 
 LOG: list[str] = []
 

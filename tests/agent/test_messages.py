@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.messages import (
+from morrow.agent.messages import (
     Message,
     ModelResponse,
     TextPart,

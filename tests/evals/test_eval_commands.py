@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from support.fake_api import Call, Say, serve
 
-from agent.app import App
-from agent.cli import main
-from agent.repl import chat
-from evals.trajectory import load_trajectory
-from tools.demo import build_demo_workspace
+from morrow.agent.app import App
+from morrow.agent.chat.repl import chat
+from morrow.agent.cli import main
+from morrow.evals.trajectory import load_trajectory
+from morrow.tools.demo import build_demo_workspace
 
 WINDOW = {"start": "2026-03-05T00:00:00+01:00", "end": "2026-03-06T00:00:00+01:00"}
 SCRIPT = [[Say("Let me check."), Call("list_events", WINDOW)], [Say("A 1:1 with Priya at 09:00.")]]

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from evals.cases import load_suite
-from evals.replay import replay
-from evals.runner import RunOptions, run_case
-from evals.trajectory import ReplayDivergence, load_trajectory
-from tools import catalog
-from tools.calendar import tools as calendar_tools
+from morrow.evals.catalog import load_suite
+from morrow.evals.replay import replay
+from morrow.evals.runner import RunOptions, run_case
+from morrow.evals.trajectory import ReplayDivergence, load_trajectory
+from morrow.tools import catalog
+from morrow.tools.calendar import tools as calendar_tools
 
 CORE = load_suite("core")
 

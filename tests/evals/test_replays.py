@@ -9,9 +9,9 @@ import asyncio
 
 import pytest
 
-from evals.cases import load_suite
-from evals.report import render
-from evals.runner import CaseResult, RunOptions, SuiteResult, run_case
+from morrow.evals.catalog import load_suite
+from morrow.evals.report import render
+from morrow.evals.runner import CaseResult, RunOptions, SuiteResult, run_case
 
 SUITES = {name: load_suite(name) for name in ("core", "agentdojo", "agentdojo-runs")}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.trajectory import (
+from morrow.evals.trajectory import (
     VERSION,
     Metadata,
     Trajectory,
@@ -15,7 +15,7 @@ from evals.trajectory import (
     load_trajectory,
     parse_trajectory,
 )
-from evals.world import World
+from morrow.evals.world import World
 
 ROOT = Path(__file__).parents[2]
 
@@ -66,5 +66,5 @@ def test_save_is_atomic_and_relative_world_refs_resolve(tmp_path):
 def test_the_published_schema_is_current():
     published = json.loads((ROOT / "docs" / "trajectory.schema.json").read_text())
     assert published == json_schema(), (
-        "run: python -m evals.trajectory --schema docs/trajectory.schema.json"
+        "run: python -m morrow.evals.trajectory --schema docs/trajectory.schema.json"
     )

@@ -16,14 +16,14 @@ import time
 import pytest
 from support.turns import make_app
 
-from agent.approvals import ApprovalGate
-from agent.loop import run_turn
-from agent.providers.scripted import ScriptedProvider, call, calls, text
-from agent.sessions import Session
-from memory.facts import Facts
-from memory.records import NewMessage, TurnRecord
-from memory.store import Store
-from tools.base import ToolRegistry, tool
+from morrow.agent.context.sessions import Session
+from morrow.agent.loop import run_turn
+from morrow.agent.providers.scripted import ScriptedProvider, call, calls, text
+from morrow.agent.safety.gate import ApprovalGate
+from morrow.memory.facts import Facts
+from morrow.memory.records import NewMessage, TurnRecord
+from morrow.memory.store import Store
+from morrow.tools.base import ToolRegistry, tool
 
 SECONDS = float(os.environ.get("MORROW_CONCURRENCY_SECONDS", "5"))
 

@@ -19,13 +19,13 @@ import time
 import pytest
 from support.turns import make_app
 
-from agent.approvals import ApprovalGate
-from agent.loop import run_turn
-from agent.messages import dangling_tool_calls, load_messages
-from agent.providers.scripted import ScriptedProvider, call, calls, text
-from agent.sessions import Session
-from memory.store import Store
-from tools.base import ToolRegistry, tool
+from morrow.agent.context.sessions import Session
+from morrow.agent.loop import run_turn
+from morrow.agent.messages import dangling_tool_calls, load_messages
+from morrow.agent.providers.scripted import ScriptedProvider, call, calls, text
+from morrow.agent.safety.gate import ApprovalGate
+from morrow.memory.store import Store
+from morrow.tools.base import ToolRegistry, tool
 
 RUNS = int(os.environ.get("MORROW_CRASH_RUNS", "50"))
 SHAPE = ["user", "assistant", "tool", "assistant", "tool", "assistant"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from memory.ledger import Entry, Ledger, LedgerError, Totals
+from morrow.memory.ledger import Entry, Ledger, LedgerError, Totals
 
 DAY = date(2026, 3, 4)
 
@@ -63,7 +63,7 @@ def test_totals_by_day_session_and_model(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from datetime import date
-from memory.ledger import Entry, Ledger
+from morrow.memory.ledger import Entry, Ledger
 with Ledger(__import__("pathlib").Path(sys.argv[1])) as ledger:
     for _ in range(50):
         ledger.record(Entry(day=date(2026, 3, 4), provider="p", model="m",

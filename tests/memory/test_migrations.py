@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from memory.errors import MemoryStoreError
-from memory.migrations import MIGRATIONS, applied, migrate
-from memory.store import Store
+from morrow.memory.errors import MemoryStoreError
+from morrow.memory.migrations import MIGRATIONS, applied, migrate
+from morrow.memory.store import Store
 
 
 def connect(path):

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memory.errors import NotStoredError, SessionExistsError
-from memory.export import export
-from memory.facts import Facts
-from memory.records import NewMessage, NewSummary, TurnRecord, UsageRecord, UserText
-from memory.store import Store
+from morrow.memory.errors import NotStoredError, SessionExistsError
+from morrow.memory.export import export
+from morrow.memory.facts import Facts
+from morrow.memory.records import NewMessage, NewSummary, TurnRecord, UsageRecord, UserText
+from morrow.memory.store import Store
 
 T0 = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
 

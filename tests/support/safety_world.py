@@ -9,11 +9,10 @@ from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from memory.store import Store
-from tools.calendar.ics import IcsCalendar
-from tools.email.maildir import MaildirMailbox
-from tools.memory import MemoryAccess
-from tools.workspace import Workspace
+from morrow.memory.store import Store
+from morrow.tools.calendar.ics import IcsCalendar
+from morrow.tools.email.maildir import MaildirMailbox
+from morrow.tools.workspace import MemoryAccess, Workspace
 
 ME = "alex@example.com"
 CONTACT = "sam@northwind.example"  # the user wrote to Sam before (Sent)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.app import App
-from agent.approvals import ApprovalGate
-from agent.config import Config, Paths, parse_config
-from agent.loop import TurnResult, run_turn
-from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
-from agent.providers.base import Provider
-from agent.sessions import Session
+from morrow.agent.app import App
+from morrow.agent.config import Config, Paths, parse_config
+from morrow.agent.context.sessions import Session
+from morrow.agent.loop import TurnResult, run_turn
+from morrow.agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from morrow.agent.providers.base import Provider
+from morrow.agent.safety.gate import ApprovalGate
 
 
 def make_app(home: Path, config: dict | None = None) -> App:

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tools.base import Tool
-from tools.calendar.ics import IcsCalendar
-from tools.email.maildir import MaildirMailbox
-from tools.workspace import Workspace
+from morrow.tools.base import Tool
+from morrow.tools.calendar.ics import IcsCalendar
+from morrow.tools.email.maildir import MaildirMailbox
+from morrow.tools.workspace import Workspace
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 3, 28, 7, 0, tzinfo=UTC)

@@ -6,9 +6,9 @@ from datetime import datetime
 import pytest
 from pydantic import AwareDatetime, BaseModel
 
-from tools.base import Tool, parse_docstring, tool
-from tools.catalog import core_tools
-from tools.errors import ToolRetry
+from morrow.tools.base import Tool, parse_docstring, tool
+from morrow.tools.catalog import core_tools
+from morrow.tools.errors import ToolRetry
 
 
 @tool(effect="read")

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import caldav
 import pytest
 
-from tools.calendar.backend import EventChanges, NewEvent
-from tools.calendar.caldav import CalDavCalendar
-from tools.errors import BackendError, NotFoundError
+from morrow.tools.calendar.backend import EventChanges, NewEvent
+from morrow.tools.calendar.caldav import CalDavCalendar
+from morrow.tools.errors import BackendError, NotFoundError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

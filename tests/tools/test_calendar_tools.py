@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from agent.cli import main
-from tools.calendar.tools import CALENDAR_TOOLS, create_event, update_event
-from tools.errors import ToolRetry
+from morrow.agent.cli import main
+from morrow.tools.calendar.tools import CALENDAR_TOOLS, create_event, update_event
+from morrow.tools.errors import ToolRetry
 
 CONTRACT = {
     "list_events": ["start", "end", "query"],

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from tools.email.contacts import load_vcards
-from tools.email.maildir import MaildirMailbox
-from tools.email.tools import search_contacts
-from tools.errors import BackendError, ToolError, ToolRetry
+from morrow.tools.email.contacts import load_vcards
+from morrow.tools.email.maildir import MaildirMailbox
+from morrow.tools.email.tools import search_contacts
+from morrow.tools.errors import BackendError, ToolError, ToolRetry
 
 T0 = datetime(2025, 3, 20, 9, 0, tzinfo=UTC)
 VCARDS = """\

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tools.calendar.tools import list_events
-from tools.demo import ATTACKER, build_demo_workspace, demo_config
-from tools.email.tools import read_email, search_emails
+from morrow.tools.calendar.tools import list_events
+from morrow.tools.demo import ATTACKER, build_demo_workspace, demo_config
+from morrow.tools.email.tools import read_email, search_emails
 
 TODAY = date(2025, 3, 28)  # a Friday before the DST switch in Europe
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -123,6 +123,6 @@ def test_demo_config_points_at_the_demo(tmp_path: Path) -> None:
     }
     assert config["email"] == {"backend": "maildir", "path": str(tmp_path.resolve() / "Mail")}
     assert "providers" not in config
-    from agent.config import parse_config
+    from morrow.agent.config import parse_config
 
     parse_config(config, source="demo")  # the config morrow itself accepts

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from support.mail_servers import run_smtp_sink
 
-from agent.cli import main
-from tools.email.maildir import MaildirMailbox
-from tools.email.smtp import SmtpSettings
-from tools.email.tools import (
+from morrow.agent.cli import main
+from morrow.tools.email.maildir import MaildirMailbox
+from morrow.tools.email.smtp import SmtpSettings
+from morrow.tools.email.tools import (
     EMAIL_TOOLS,
     archive_email,
     draft_email,
@@ -27,7 +27,7 @@ from tools.email.tools import (
     send_email,
     wrap_untrusted,
 )
-from tools.errors import NotFoundError, ToolError, ToolRetry
+from morrow.tools.errors import NotFoundError, ToolError, ToolRetry
 
 ME = "Alex Morgan <alex@example.com>"
 T0 = datetime(2025, 3, 27, 9, 0, tzinfo=UTC)  # a day before the workspace clock
@@ -387,7 +387,7 @@ def test_every_documented_email_key_is_valid(tmp_path: Path) -> None:
     import re
     import tomllib
 
-    from agent.config import parse_config
+    from morrow.agent.config import parse_config
 
     text = (Path(__file__).parents[2] / "config.example.toml").read_text()
     block = text[text.index("[email]") : text.index("[approvals]")]

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tools.calendar.ics import IcsCalendar
-from tools.calendar.tools import find_free_slots
-from tools.errors import ToolRetry
-from tools.workspace import Workspace
+from morrow.tools.calendar.ics import IcsCalendar
+from morrow.tools.calendar.tools import find_free_slots
+from morrow.tools.errors import ToolRetry
+from morrow.tools.workspace import Workspace
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

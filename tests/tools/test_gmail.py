@@ -12,10 +12,10 @@ import pytest
 from googleapiclient.discovery import build
 from googleapiclient.http import HttpMockSequence
 
-from tools.email.backend import OutcomeUnknownError
-from tools.email.compose import build_message
-from tools.email.gmail import GmailMailbox, folder_of, gmail_query
-from tools.email.tools import (
+from morrow.tools.email.backend import OutcomeUnknownError
+from morrow.tools.email.compose import build_message
+from morrow.tools.email.gmail import GmailMailbox, folder_of, gmail_query
+from morrow.tools.email.tools import (
     archive_email,
     draft_email,
     mark_email,
@@ -26,7 +26,7 @@ from tools.email.tools import (
     send_draft,
     send_email,
 )
-from tools.errors import BackendError, NotFoundError
+from morrow.tools.errors import BackendError, NotFoundError
 
 API = "https://gmail.googleapis.com/gmail/v1/users/me"
 OK = {"status": "200"}

@@ -14,9 +14,9 @@ import pytest
 from googleapiclient.discovery import build
 from googleapiclient.http import HttpMockSequence
 
-from tools.base import Tool
-from tools.calendar.google import GoogleCalendar
-from tools.calendar.tools import (
+from morrow.tools.base import Tool
+from morrow.tools.calendar.google import GoogleCalendar
+from morrow.tools.calendar.tools import (
     cancel_event,
     create_event,
     find_free_slots,
@@ -25,8 +25,8 @@ from tools.calendar.tools import (
     respond_to_event,
     update_event,
 )
-from tools.errors import BackendError, NotFoundError, ToolError
-from tools.workspace import Workspace
+from morrow.tools.errors import BackendError, NotFoundError, ToolError
+from morrow.tools.workspace import Workspace
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 3, 9, 12, 0, tzinfo=UTC)
@@ -253,7 +253,7 @@ def test_create_event_409_means_an_earlier_try_succeeded() -> None:
     google = Google(
         error(409, "duplicate", "The requested identifier already exists."), ok(existing)
     )
-    from tools.calendar.backend import NewEvent
+    from morrow.tools.calendar.backend import NewEvent
 
     new = NewEvent(
         uid="fixedid1",

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from tools.calendar.ics import IcsCalendar
-from tools.calendar.tools import get_event, list_events
-from tools.errors import BackendError, NotFoundError
+from morrow.tools.calendar.ics import IcsCalendar
+from morrow.tools.calendar.tools import get_event, list_events
+from morrow.tools.errors import BackendError, NotFoundError
 
 DATA = Path(__file__).parents[1] / "data" / "calendar"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -394,7 +394,7 @@ def test_list_events_query_filters_case_insensitively(calendar_workspace: Any, c
 def test_list_events_rejects_bad_windows(
     calendar_workspace: Any, call: Any, start: str, end: str, message: str
 ) -> None:
-    from tools.errors import ToolRetry
+    from morrow.tools.errors import ToolRetry
 
     with pytest.raises(ToolRetry, match=message):
         call(list_events, calendar_workspace, start=start, end=end)

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.calendar.backend import EventChanges, NewEvent
-from tools.calendar.ics import IcsCalendar
-from tools.errors import BackendError, NotFoundError, ToolError
+from morrow.tools.calendar.backend import EventChanges, NewEvent
+from morrow.tools.calendar.ics import IcsCalendar
+from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 DATA = Path(__file__).parents[1] / "data" / "calendar"
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,9 +10,9 @@ import pytest
 from imapclient import IMAPClient
 from support.mail_servers import Dovecot, SmtpSink, run_dovecot, run_smtp_sink
 
-from tools.email.imap import ImapMailbox, ImapSettings
-from tools.email.smtp import SmtpSettings
-from tools.email.tools import (
+from morrow.tools.email.imap import ImapMailbox, ImapSettings
+from morrow.tools.email.smtp import SmtpSettings
+from morrow.tools.email.tools import (
     archive_email,
     draft_email,
     mark_email,
@@ -23,7 +23,7 @@ from tools.email.tools import (
     send_draft,
     send_email,
 )
-from tools.errors import NotFoundError
+from morrow.tools.errors import NotFoundError
 
 ME = "Alex Morgan <alex@example.com>"
 T0 = datetime(2025, 3, 27, 9, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tools.email import index as index_module
-from tools.email.maildir import MaildirMailbox
+from morrow.tools.email import index as index_module
+from morrow.tools.email.maildir import MaildirMailbox
 
 T0 = datetime(2025, 3, 28, 9, 0, tzinfo=UTC)
 
@@ -143,7 +143,7 @@ def test_query_shapes(tmp_path: Path) -> None:
 SCRIPT = """
 import sys
 from pathlib import Path
-from tools.email.maildir import MaildirMailbox
+from morrow.tools.email.maildir import MaildirMailbox
 box = MaildirMailbox(Path(sys.argv[1]), index_path=Path(sys.argv[2]))
 for _ in range(20):
     assert len(box.search(limit=100)) == int(sys.argv[3])

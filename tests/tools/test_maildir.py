@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tools.email.maildir import MaildirMailbox
-from tools.email.reading import MAX_BODY_CHARS
-from tools.errors import NotFoundError
+from morrow.tools.email.maildir import MaildirMailbox
+from morrow.tools.email.reading import MAX_BODY_CHARS
+from morrow.tools.errors import NotFoundError
 
 DATA = Path(__file__).parents[1] / "data" / "email"
 REAL = sorted(

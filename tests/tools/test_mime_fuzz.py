@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.email import mime
-from tools.email.reading import parse_message, to_email
-from tools.email.untrusted import email_item, strip_quoted
+from morrow.tools.email import mime
+from morrow.tools.email.reading import parse_message, to_email
+from morrow.tools.email.untrusted import email_item, strip_quoted
 
 DATA = Path(__file__).parents[1] / "data" / "email"
 REAL = sorted(p.read_bytes() for p in DATA.rglob("*") if p.suffix in (".eml", ".txt"))

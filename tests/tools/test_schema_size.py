@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from tools.base import tool
-from tools.catalog import all_tools
-from tools.errors import ToolRetry
+from morrow.tools.base import tool
+from morrow.tools.catalog import all_tools
+from morrow.tools.errors import ToolRetry
 
 
 @tool(effect="read")

@@ -4,7 +4,7 @@ Event ids are opaque strings chosen by the backend. Whatever their shape, an id 
 ``list_events`` must be accepted by ``get_event`` and by the write tools and must name the same
 occurrence. For the iCalendar backends (a local .ics file, CalDAV) an ordinary event's id is its
 UID, and one occurrence of a recurring series is ``"<UID>@<RECURRENCE-ID>"`` (see
-:mod:`tools.calendar.ical`); Google's ids are its own (an occurrence is ``<id>_<time>``).
+:mod:`morrow.tools.calendar.ical`); Google's ids are its own (an occurrence is ``<id>_<time>``).
 
 Recurring events: an occurrence carries ``series_id``, the id of the whole series. A write to an
 occurrence's id changes that occurrence only; a write to the ``series_id`` changes every

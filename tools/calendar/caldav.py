@@ -2,8 +2,8 @@
 
 Each event is one calendar object resource holding the VEVENTs of one UID (the rule and its
 overrides). Reading fetches the objects in the time range and expands them with the same code
-as the local file (:mod:`tools.calendar.ical`), so ids have the same shape: ``<UID>`` and
-``<UID>@<RECURRENCE-ID>``. Writing edits the object with :mod:`tools.calendar.ical_edit` and
+as the local file (:mod:`morrow.tools.calendar.ical`), so ids have the same shape: ``<UID>`` and
+``<UID>@<RECURRENCE-ID>``. Writing edits the object with :mod:`morrow.tools.calendar.ical_edit` and
 PUTs it back with its ETag (``If-Match``): a change made elsewhere in the meantime is refused
 rather than overwritten.
 
@@ -23,17 +23,17 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
-from tools.calendar.ical import IcalView, split_id
-from tools.calendar.ical_edit import IcalEditor
-from tools.errors import BackendError, NotFoundError
-from tools.workspace import system_clock
+from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
+from morrow.tools.calendar.ical import IcalView, split_id
+from morrow.tools.calendar.ical_edit import IcalEditor
+from morrow.tools.errors import BackendError, NotFoundError
+from morrow.tools.workspace import system_clock
 
 _EMPTY = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//morrow//calendar//EN\r\nEND:VCALENDAR\r\n"
 
 
 class CalDavCalendar:
-    """A :class:`~tools.calendar.backend.CalendarBackend` on one CalDAV calendar.
+    """A :class:`~morrow.tools.calendar.backend.CalendarBackend` on one CalDAV calendar.
 
     Args:
         client_factory: makes a connected ``caldav.DAVClient`` (on first use).

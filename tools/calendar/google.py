@@ -7,9 +7,9 @@
 - ``insert``/``patch``/``delete`` with ``sendUpdates`` ``all`` or ``none``. Inserts carry an
   id the client chose (base32hex: a uuid4 in hex qualifies), so a retried insert cannot make a
   duplicate: HTTP 409 means it is already there, and the existing event is returned.
-- 404 and 410 (gone: deleted) become :class:`~tools.errors.NotFoundError`; other failures a
-  :class:`~tools.errors.BackendError` with Google's reason. Requests are retried by the client
-  library (``num_retries``) on 429, 5xx and connection errors.
+- 404 and 410 (gone: deleted) become :class:`~morrow.tools.errors.NotFoundError`; other failures a
+  :class:`~morrow.tools.errors.BackendError` with Google's reason. Requests are retried by the
+  client library (``num_retries``) on 429, 5xx and connection errors.
 
 The service is built on first use (loading the OAuth token), and used under a lock: httplib2
 connections are not thread-safe, and the loop runs read-only tools concurrently in threads.
@@ -23,8 +23,8 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
-from tools.errors import BackendError, NotFoundError, ToolError
+from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
+from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 NUM_RETRIES = 2
 PAGE_SIZE = 250
@@ -33,7 +33,7 @@ _RESPONSES = {"needsAction": "needs-action"}
 
 
 class GoogleCalendar:
-    """A :class:`~tools.calendar.backend.CalendarBackend` on one Google calendar.
+    """A :class:`~morrow.tools.calendar.backend.CalendarBackend` on one Google calendar.
 
     Args:
         service_factory: builds the googleapiclient ``calendar`` v3 service (tests pass one on

@@ -32,8 +32,8 @@ import recurring_ical_events
 import x_wr_timezone
 from icalendar.timezone import tzid_from_dt
 
-from tools.calendar.backend import Event
-from tools.errors import BackendError, NotFoundError
+from morrow.tools.calendar.backend import Event
+from morrow.tools.errors import BackendError, NotFoundError
 
 RID_SHAPE = re.compile(r"\d{8}(T\d{6}Z?)?")
 _SINGLE_VALUED = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "SUMMARY", "STATUS")

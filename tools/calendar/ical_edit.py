@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from tools.calendar.backend import EventChanges, NewEvent, Response
-from tools.calendar.ical import IcalView, address, as_list, dt, raw_end_of, split_id
-from tools.errors import BackendError, NotFoundError, ToolError
+from morrow.tools.calendar.backend import EventChanges, NewEvent, Response
+from morrow.tools.calendar.ical import IcalView, address, as_list, dt, raw_end_of, split_id
+from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 # A VTIMEZONE morrow added for an event it created; removed again when nothing uses it, so that
 # creating and cancelling an event leaves the file as it was.

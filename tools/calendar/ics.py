@@ -1,6 +1,6 @@
 """A calendar kept in one local iCalendar (.ics) file.
 
-Reading (expansion, ids) is :mod:`tools.calendar.ical`; the parsed file is cached and parsed
+Reading (expansion, ids) is :mod:`morrow.tools.calendar.ical`; the parsed file is cached and parsed
 again only when its modification time or size changes. Parsed files are also shared by content
 within the process (a few, bounded by size): evals open the same world in many fresh homes, and
 a calendar opened twice is parsed once. After a write, the edited (and verified) calendar is
@@ -38,17 +38,17 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
-from tools.calendar.ical import IcalView
-from tools.calendar.ical_edit import IcalEditor
-from tools.errors import BackendError, NotFoundError
-from tools.workspace import system_clock
+from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
+from morrow.tools.calendar.ical import IcalView
+from morrow.tools.calendar.ical_edit import IcalEditor
+from morrow.tools.errors import BackendError, NotFoundError
+from morrow.tools.workspace import system_clock
 
 NO_EMAIL = "the local calendar file sends no email: nobody was notified"
 
 
 class IcsCalendar:
-    """A :class:`~tools.calendar.backend.CalendarBackend` over one .ics file.
+    """A :class:`~morrow.tools.calendar.backend.CalendarBackend` over one .ics file.
 
     A missing file is an empty calendar (created by the first write); a file that cannot be
     parsed raises BackendError.

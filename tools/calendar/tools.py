@@ -1,6 +1,6 @@
 """The calendar tools that read: ``list_events``, ``get_event``, ``find_free_slots``.
 
-The tools that change the calendar are in :mod:`tools.calendar.writes`; ``CALENDAR_TOOLS``
+The tools that change the calendar are in :mod:`morrow.tools.calendar.writes`; ``CALENDAR_TOOLS``
 holds all seven in the contract's order (DESIGN.md, "The tools the model sees").
 """
 
@@ -11,14 +11,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from tools.base import tool
-from tools.calendar.backend import Event
-from tools.calendar.labels import label_event
-from tools.calendar.slots import WorkingHours, ceil_to, free_slots
-from tools.calendar.times import Email, When, localize
-from tools.calendar.writes import cancel_event, create_event, respond_to_event, update_event
-from tools.errors import ToolRetry
-from tools.workspace import Workspace
+from morrow.tools.base import tool
+from morrow.tools.calendar.backend import Event
+from morrow.tools.calendar.labels import label_event
+from morrow.tools.calendar.slots import WorkingHours, ceil_to, free_slots
+from morrow.tools.calendar.times import Email, When, localize
+from morrow.tools.calendar.writes import cancel_event, create_event, respond_to_event, update_event
+from morrow.tools.errors import ToolRetry
+from morrow.tools.workspace import Workspace
 
 MAX_WINDOW = timedelta(days=366)
 MAX_SLOT_WINDOW = timedelta(days=62)

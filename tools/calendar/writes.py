@@ -20,12 +20,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tools.base import Effect, Idempotency, effect_key, tool
-from tools.calendar.backend import Change, Event, EventChanges, NewEvent, Response
-from tools.calendar.labels import label_change
-from tools.calendar.times import Email, When, localize
-from tools.errors import NotFoundError, ToolRetry
-from tools.workspace import Workspace
+from morrow.tools.base import Effect, Idempotency, effect_key, tool
+from morrow.tools.calendar.backend import Change, Event, EventChanges, NewEvent, Response
+from morrow.tools.calendar.labels import label_change
+from morrow.tools.calendar.times import Email, When, localize
+from morrow.tools.errors import NotFoundError, ToolRetry
+from morrow.tools.workspace import Workspace
 
 MAX_LENGTH = timedelta(days=366)
 

@@ -6,7 +6,7 @@ the backend's own thread id where it has one (Gmail), else the Message-ID (witho
 brackets) of the first message of the chain as far as References / In-Reply-To tell.
 
 Writes take a complete :class:`email.message.EmailMessage` built by
-:mod:`tools.email.compose` (with its own Message-ID), so every backend sends the same bytes.
+:mod:`morrow.tools.email.compose` (with its own Message-ID), so every backend sends the same bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from tools.errors import BackendError
+from morrow.tools.errors import BackendError
 
 
 class OutcomeUnknownError(BackendError):
@@ -180,7 +180,7 @@ class MailBackend(Protocol):
         ...
 
     def read(self, email_id: str) -> Email:
-        """The whole message; raise :class:`~tools.errors.NotFoundError` for an unknown id."""
+        """The whole message; raise :class:`~morrow.tools.errors.NotFoundError` if unknown."""
         ...
 
     def read_thread(self, thread_id: str) -> list[Email]:

@@ -22,8 +22,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 
-from tools.email.backend import Email
-from tools.errors import ToolRetry
+from morrow.tools.email.backend import Email
+from morrow.tools.errors import ToolRetry
 
 MAX_QUOTED_CHARS = 10_000
 # "Re:", and the same word in the languages mail clients most often write it in.

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tools.email.backend import Contact
-from tools.email.reading import address_of, name_of
-from tools.errors import BackendError
+from morrow.tools.email.backend import Contact
+from morrow.tools.email.reading import address_of, name_of
+from morrow.tools.errors import BackendError
 
 MAX_CONTACTS = 10
 # Weights within a group of the ranking (see _score).

@@ -1,7 +1,7 @@
 """Gmail through the Gmail v1 API (google-api-python-client, static discovery document).
 
 The backend takes a ready ``service`` (``build("gmail", "v1", ..., static_discovery=True)``):
-the app builds it from the OAuth token (:mod:`tools.google_auth`), tests build it over
+the app builds it from the OAuth token (:mod:`morrow.tools.google_auth`), tests build it over
 ``HttpMockSequence``. Ids are Gmail's: message ids, thread ids (``threadId``) and draft ids.
 
 Folders are Gmail's system labels: ``INBOX``, ``Sent``, ``Drafts``, ``Trash``, ``Spam``;
@@ -11,7 +11,7 @@ Archiving removes the ``INBOX`` label, marking read removes ``UNREAD``.
 Reads are retried by the client library on 429 and 5xx. ``messages.send``, ``drafts.send``
 and ``drafts.create`` are never retried: they have no idempotency key, so a retry could send
 twice. A send that fails without a clear answer raises
-:class:`~tools.email.backend.OutcomeUnknownError`.
+:class:`~morrow.tools.email.backend.OutcomeUnknownError`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-from tools.email import compose, mime
-from tools.email.backend import (
+from morrow.tools.email import compose, mime
+from morrow.tools.email.backend import (
     Attachment,
     Contact,
     DraftResult,
@@ -33,9 +33,9 @@ from tools.email.backend import (
     OutcomeUnknownError,
     SendResult,
 )
-from tools.email.contacts import Exchange, tally
-from tools.email.reading import address_of, from_headers, parse_message, to_email
-from tools.errors import BackendError, NotFoundError
+from morrow.tools.email.contacts import Exchange, tally
+from morrow.tools.email.reading import address_of, from_headers, parse_message, to_email
+from morrow.tools.errors import BackendError, NotFoundError
 
 ME = "me"
 MAX_PAGE = 100
@@ -56,7 +56,7 @@ _FOLDER_QUERIES = {
 
 
 class GmailMailbox:
-    """A :class:`~tools.email.backend.MailBackend` over the Gmail API.
+    """A :class:`~morrow.tools.email.backend.MailBackend` over the Gmail API.
 
     Args:
         service: a Gmail v1 service resource, or a function that builds one (called once,

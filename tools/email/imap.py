@@ -23,8 +23,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
-from tools.email import compose
-from tools.email.backend import (
+from morrow.tools.email import compose
+from morrow.tools.email.backend import (
     Contact,
     DraftResult,
     Email,
@@ -32,8 +32,8 @@ from tools.email.backend import (
     SendResult,
     require_address,
 )
-from tools.email.contacts import Exchange, tally
-from tools.email.imap_wire import (
+from morrow.tools.email.contacts import Exchange, tally
+from morrow.tools.email.imap_wire import (
     ImapSettings,
     flat,
     internal_date,
@@ -42,9 +42,9 @@ from tools.email.imap_wire import (
     session,
     summary_from_fetch,
 )
-from tools.email.reading import address_of, parse_message, to_email
-from tools.email.smtp import SmtpSettings, submit
-from tools.errors import BackendError, NotFoundError, ToolError
+from morrow.tools.email.reading import address_of, parse_message, to_email
+from morrow.tools.email.smtp import SmtpSettings, submit
+from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 MAX_LIMIT = 100
 SUMMARY_BYTES = 32_768
@@ -60,7 +60,7 @@ _UIDPLUS = re.compile(rb"\[(?:APPENDUID|COPYUID) (\d+) (?:[\d:,]+ )?(\d+)\]")
 
 
 class ImapMailbox:
-    """A :class:`~tools.email.backend.MailBackend` over IMAP, sending through SMTP.
+    """A :class:`~morrow.tools.email.backend.MailBackend` over IMAP, sending through SMTP.
 
     Args:
         settings: the IMAP server and login.

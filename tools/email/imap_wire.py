@@ -1,8 +1,8 @@
-"""IMAP plumbing for :mod:`tools.email.imap`: settings, sessions, search keys, fetched data.
+"""IMAP plumbing for :mod:`morrow.tools.email.imap`: settings, sessions, search keys, fetched data.
 
 A session is one connection: TLS (implicit or STARTTLS, verified with the system's trust
 store) unless the server is on this machine, a login, and a logout at the end whatever
-happens. Errors of the connection or the protocol become :class:`~tools.errors.BackendError`.
+happens. Errors of the connection or the protocol become :class:`~morrow.tools.errors.BackendError`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from tools.email.backend import EmailSummary
-from tools.email.reading import parse_message, snippet
-from tools.errors import BackendError, NotFoundError
+from morrow.tools.email.backend import EmailSummary
+from morrow.tools.email.reading import parse_message, snippet
+from morrow.tools.errors import BackendError, NotFoundError
 
 
 @dataclass(frozen=True)

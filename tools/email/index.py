@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tools.email.index_query import CJK_RUNS, COLUMNS, Indexed, Query, where
-from tools.email.reading import Parsed, parse_message, snippet
-from tools.errors import BackendError
+from morrow.tools.email.index_query import CJK_RUNS, COLUMNS, Indexed, Query, where
+from morrow.tools.email.reading import Parsed, parse_message, snippet
+from morrow.tools.errors import BackendError
 
 SCHEMA_VERSION = "2"
 INFO_SEPARATOR = ":" if os.name != "nt" else "!"  # as in the stdlib's mailbox module

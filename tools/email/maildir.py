@@ -5,10 +5,10 @@ the leading dot (``Archive.2024``). An email's id is ``"<folder>/<key>"``, the k
 Maildir unique name (the file name up to the ``:2,`` info): it survives the message moving
 from ``new/`` to ``cur/`` and its flags changing. Unread means no ``S`` (seen) flag.
 
-Search, threads and contacts go through an SQLite FTS5 index (:mod:`tools.email.index`)
+Search, threads and contacts go through an SQLite FTS5 index (:mod:`morrow.tools.email.index`)
 refreshed before every query. Messages are written atomically: to ``tmp/``, fsynced, then
 renamed into ``cur/``. Sending saves the message in Sent and, when SMTP is configured, first
-submits it there (:mod:`tools.email.smtp`); without SMTP it is saved, not delivered, and the
+submits it there (:mod:`morrow.tools.email.smtp`); without SMTP it is saved, not delivered, and the
 result says so.
 """
 
@@ -25,8 +25,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
-from tools.email import compose
-from tools.email.backend import (
+from morrow.tools.email import compose
+from morrow.tools.email.backend import (
     Contact,
     DraftResult,
     Email,
@@ -34,12 +34,12 @@ from tools.email.backend import (
     SendResult,
     require_address,
 )
-from tools.email.contacts import Exchange, tally
-from tools.email.index import INFO_SEPARATOR, MailIndex
-from tools.email.index_query import Indexed, Query
-from tools.email.reading import address_of, parse_message, to_email
-from tools.email.smtp import SmtpSettings, submit
-from tools.errors import BackendError, NotFoundError, ToolError
+from morrow.tools.email.contacts import Exchange, tally
+from morrow.tools.email.index import INFO_SEPARATOR, MailIndex
+from morrow.tools.email.index_query import Indexed, Query
+from morrow.tools.email.reading import address_of, parse_message, to_email
+from morrow.tools.email.smtp import SmtpSettings, submit
+from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 INBOX = "INBOX"
 MAX_LIMIT = 100
@@ -56,7 +56,7 @@ _counter = 0
 
 
 class MaildirMailbox:
-    """A :class:`~tools.email.backend.MailBackend` over a Maildir directory.
+    """A :class:`~morrow.tools.email.backend.MailBackend` over a Maildir directory.
 
     A missing Maildir is an empty mailbox (created on the first write). Malformed messages
     are read as well as possible.

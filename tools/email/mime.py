@@ -18,7 +18,7 @@ from email.parser import BytesHeaderParser, BytesParser
 from html.parser import HTMLParser
 from typing import Any
 
-from tools.email.backend import Attachment
+from morrow.tools.email.backend import Attachment
 
 _UNQUOTED_BOUNDARY = re.compile(rb"(boundary=)([^\"\s;]*=[^\"\s;]*)", re.IGNORECASE)
 _MSGID = re.compile(r"<([^<>\s]+)>")

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 
-from tools.email import mime
-from tools.email.backend import Attachment, Email
+from morrow.tools.email import mime
+from morrow.tools.email.backend import Attachment, Email
 
 MAX_BODY_CHARS = 20_000
 SNIPPET_CHARS = 200

@@ -7,9 +7,9 @@ never with a password). Certificates are verified with the system's trust store.
 Nothing here retries. Failures are told apart by what they mean for the message:
 
 - the connection, TLS or login failed, or the server refused the sender, every recipient or
-  the data: it was **not sent** (:class:`~tools.errors.BackendError`);
+  the data: it was **not sent** (:class:`~morrow.tools.errors.BackendError`);
 - the connection broke or timed out after the data was handed over: it **may have been sent**
-  (:class:`~tools.email.backend.OutcomeUnknownError`): look in Sent before sending again.
+  (:class:`~morrow.tools.email.backend.OutcomeUnknownError`): look in Sent before sending again.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Literal
 
-from tools.email.backend import OutcomeUnknownError
-from tools.email.compose import message_id_of, recipients_of
-from tools.errors import BackendError
+from morrow.tools.email.backend import OutcomeUnknownError
+from morrow.tools.email.compose import message_id_of, recipients_of
+from morrow.tools.errors import BackendError
 
 Security = Literal["starttls", "tls", "none"]
 DEFAULT_PORTS: dict[Security, int] = {"starttls": 587, "tls": 465, "none": 25}

@@ -4,7 +4,7 @@ Reading: ``search_emails``, ``read_email``, ``read_thread``, ``search_contacts``
 ``draft_email``, ``archive_email``, ``mark_email`` (write: reversible) and ``send_email``,
 ``send_draft`` (send: irreversible); the loop puts every one of those through the approval
 gate. What a message's author wrote reaches the model inside ``<untrusted_content>`` blocks
-(:mod:`tools.email.untrusted`).
+(:mod:`morrow.tools.email.untrusted`).
 
 Every message morrow drafts or sends gets its own Message-ID, returned in the result, so a
 send whose outcome is unknown can be looked up in Sent before anything is tried again.
@@ -17,11 +17,11 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from tools.base import Idempotency, effect_key, tool
-from tools.email import compose
-from tools.email.backend import Email, SendResult
-from tools.email.contacts import MAX_CONTACTS, address_book, rank, search_address_book
-from tools.email.untrusted import (
+from morrow.tools.base import Idempotency, effect_key, tool
+from morrow.tools.email import compose
+from morrow.tools.email.backend import Email, SendResult
+from morrow.tools.email.contacts import MAX_CONTACTS, address_book, rank, search_address_book
+from morrow.tools.email.untrusted import (
     UNTRUSTED_TAG,
     contact_item,
     email_item,
@@ -29,8 +29,8 @@ from tools.email.untrusted import (
     thread_items,
     wrap_untrusted,
 )
-from tools.errors import NotFoundError, ToolRetry
-from tools.workspace import Workspace
+from morrow.tools.errors import NotFoundError, ToolRetry
+from morrow.tools.workspace import Workspace
 
 __all__ = ["EMAIL_TOOLS", "UNTRUSTED_TAG", "wrap_untrusted"]
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any
 
-from tools.email.backend import Attachment, Contact, Email, EmailSummary
+from morrow.tools.email.backend import Attachment, Contact, Email, EmailSummary
 
 UNTRUSTED_TAG = "untrusted_content"
 MAX_LISTED_RECIPIENTS = 5

@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx2
 
-from agent.loop import Observer
-from agent.messages import ToolCallPart, ToolResultPart
-from agent.providers.anthropic import AnthropicProvider
-from agent.providers.base import Provider
-from agent.providers.openai import OpenAIProvider
-from agent.providers.resilience import RetryingProvider, RetryPolicy, Timing
-from tools.base import ToolRegistry, tool
+from morrow.agent.loop import Observer
+from morrow.agent.messages import ToolCallPart, ToolResultPart
+from morrow.agent.providers.anthropic import AnthropicProvider
+from morrow.agent.providers.base import Provider
+from morrow.agent.providers.openai import OpenAIProvider
+from morrow.agent.providers.resilience import RetryingProvider, RetryPolicy, Timing
+from morrow.tools.base import ToolRegistry, tool
 
 ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"

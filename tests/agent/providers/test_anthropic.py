@@ -15,8 +15,8 @@ import pytest
 import respx
 from cassettes import Interaction, load_cassette
 
-from agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
-from agent.messages import (
+from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
@@ -30,7 +30,7 @@ from agent.messages import (
     ToolSpec,
     Usage,
 )
-from agent.providers.anthropic import AnthropicProvider, map_error, wire_id
+from morrow.agent.providers.anthropic import AnthropicProvider, map_error, wire_id
 
 RECORDINGS = Path(__file__).parents[2] / "data" / "provider-recordings" / "anthropic"
 BASE_URL = "https://api.anthropic.com"

@@ -20,19 +20,19 @@ import pytest
 import respx
 from faults import RUNS, TOOLS, URLS, FakeTime, adapter, error, ok, retrying
 
-from agent.approvals import ApprovalGate
-from agent.errors import AllProvidersFailed
-from agent.health import HealthStore
-from agent.loop import TurnResult, run_turn
-from agent.messages import (
+from morrow.agent.errors import AllProvidersFailed
+from morrow.agent.loop import TurnResult, run_turn
+from morrow.agent.messages import (
     Message,
     TextPart,
     ToolCallPart,
     ToolResultPart,
     dangling_tool_calls,
 )
-from agent.providers.base import Provider
-from agent.providers.resilience import FallbackProvider
+from morrow.agent.providers.base import Provider
+from morrow.agent.providers.health import HealthStore
+from morrow.agent.providers.resilience import FallbackProvider
+from morrow.agent.safety.gate import ApprovalGate
 
 
 @pytest.fixture(autouse=True)
@@ -437,7 +437,7 @@ def morrow_ask(home: Path, config: str) -> tuple[subprocess.CompletedProcess[str
     env["MORROW_HOME"] = str(home)
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "ask", "hello"],
+        [sys.executable, "-m", "morrow.agent.cli", "ask", "hello"],
         capture_output=True,
         text=True,
         env=env,

@@ -15,8 +15,8 @@ import pytest
 import respx
 from cassettes import Interaction, load_cassette
 
-from agent.errors import ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
-from agent.messages import (
+from morrow.agent.errors import ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
+from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
@@ -30,8 +30,8 @@ from agent.messages import (
     ToolSpec,
     Usage,
 )
-from agent.providers.base import Provider
-from agent.providers.openai import GEMINI_BASE_URL, OpenAIProvider, wire_tool_call_id
+from morrow.agent.providers.base import Provider
+from morrow.agent.providers.openai import GEMINI_BASE_URL, OpenAIProvider, wire_tool_call_id
 
 RECORDINGS = Path(__file__).parents[2] / "data" / "provider-recordings" / "openai-chat"
 URL = "https://api.openai.com/v1/chat/completions"

@@ -13,8 +13,8 @@ import json
 import httpx2
 import respx
 
-from agent.messages import Message, ModelRequest, ToolSpec
-from agent.providers.openai import OpenAIProvider
+from morrow.agent.messages import Message, ModelRequest, ToolSpec
+from morrow.agent.providers.openai import OpenAIProvider
 
 URL = "http://127.0.0.1:11434/v1/chat/completions"
 KEY = "sk-local-0123456789abcdef"

@@ -25,8 +25,8 @@ from faults import (
 )
 from structlog.testing import capture_logs
 
-from agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
-from agent.messages import (
+from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
@@ -35,13 +35,13 @@ from agent.messages import (
     StreamEvent,
     TextDelta,
 )
-from agent.providers.resilience import (
+from morrow.agent.providers.resilience import (
     RetryingProvider,
     RetryPolicy,
     Timing,
     full_jitter,
 )
-from agent.providers.scripted import ScriptedProvider, text
+from morrow.agent.providers.scripted import ScriptedProvider, text
 
 KINDS = ["anthropic", "openai"]
 RETRIED = [408, 409, 429, 500, 502, 503, 504, 529]
@@ -339,7 +339,7 @@ def test_backoff_ceilings_double_up_to_the_maximum() -> None:
 
 
 def test_policy_comes_from_the_provider_config() -> None:
-    from agent.config import ProviderConfig
+    from morrow.agent.config import ProviderConfig
 
     config = ProviderConfig(
         name="p",

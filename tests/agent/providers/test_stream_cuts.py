@@ -30,11 +30,11 @@ from faults import (
     streamed,
 )
 
-from agent.approvals import ApprovalGate
-from agent.loop import TurnResult, run_turn
-from agent.messages import Message, dangling_tool_calls
-from agent.providers.base import Provider
-from agent.providers.resilience import FallbackProvider
+from morrow.agent.loop import TurnResult, run_turn
+from morrow.agent.messages import Message, dangling_tool_calls
+from morrow.agent.providers.base import Provider
+from morrow.agent.providers.resilience import FallbackProvider
+from morrow.agent.safety.gate import ApprovalGate
 
 SAY = "Let me record that."
 DONE = "Recorded your visit to Oslo."

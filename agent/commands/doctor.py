@@ -1,0 +1,121 @@
+"""``morrow doctor``: one screen saying whether the setup can work.
+
+The config, each provider's key and whether its server answers, the providers' health and
+today's usage against the budget, the calendar and the mailbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from morrow.agent.app import App
+from morrow.agent.errors import ConfigError
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    """``morrow doctor``: one screen saying whether the setup can work."""
+    from morrow.agent.config import Paths, load_config
+
+    paths = Paths.resolve(home=args.home, config=args.config)
+    print(f"home:     {paths.home}")
+    print(f"logs:     {paths.logs / 'morrow.jsonl'}")
+    exists = "found" if paths.config.exists() else "not found, using defaults"
+    print(f"config:   {paths.config} ({exists})")
+    try:
+        config = load_config(paths)
+    except ConfigError as exc:
+        print(f"  invalid: {exc}")
+        return exc.exit_code
+    app = App(paths=paths, config=config)
+    print(f"timezone: {config.user.timezone}, working hours {config.user.working_hours}")
+    problems = _doctor_providers(app, offline=getattr(args, "offline", False))
+    problems += _doctor_backends(app)
+    print("ok" if not problems else f"{problems} problem(s) found")
+    return 0 if not problems else 1
+
+
+def _doctor_providers(app: App, *, offline: bool = False) -> int:
+    import time
+
+    from morrow.agent.config import api_key_for
+    from morrow.agent.providers.health import describe
+    from morrow.agent.providers.reachability import check
+
+    providers = app.config.providers
+    health, now = app.health(), time.time()
+    if not providers:
+        print("providers: none configured (briefings fall back to the offline digest)")
+        return 0
+    problems = 0
+    for index, provider in enumerate(providers):
+        where = f" at {provider.base_url}" if provider.base_url else ""
+        secret = None
+        try:
+            secret = api_key_for(provider, index, str(app.paths.config))
+            key = "key present" if provider.api_key_env else "no key needed"
+        except ConfigError:
+            key, problems = f"MISSING key: ${provider.api_key_env} is not set", problems + 1
+        print(f"provider {provider.name}: {provider.kind} {provider.model}{where}; {key}")
+        if secret is not None and not offline:  # one cheap request (the model list), 5 s
+            reach = check(provider, secret)
+            problems += not reach.ok
+            print(f"  {reach.detail}")
+        print(f"  health: {describe(health.get(provider.name), now)}")
+    order = health.order([p.name for p in providers])
+    if order != [p.name for p in providers]:
+        print(f"  next run tries them in this order: {', '.join(order)}")
+    _doctor_usage(app)
+    return problems
+
+
+def _doctor_usage(app: App) -> None:
+    """Today's usage from the ledger, against the day budget."""
+    from morrow.memory.ledger import Ledger, LedgerError
+
+    path = app.paths.home / "state" / "usage.sqlite"
+    budget = app.config.budget
+    limits = [
+        f"{name} {value:g}"
+        for name, value in (
+            ("per_day_usd", budget.per_day_usd),
+            ("per_day_tokens", budget.per_day_tokens),
+            ("per_run_usd", budget.per_run_usd),
+            ("per_run_tokens", budget.per_run_tokens),
+        )
+        if value is not None
+    ]
+    limit_text = f" (budget: {', '.join(limits)})" if limits else " (no budget set)"
+    if not path.exists():
+        print(f"usage:    nothing recorded yet{limit_text}")
+        return
+    try:
+        with Ledger(path) as ledger:
+            today = ledger.totals(day=app.today())
+    except LedgerError as error:
+        print(f"usage:    UNREADABLE: {error}")
+        return
+    print(
+        f"usage:    today {today.requests} requests, {today.tokens:,} tokens, "
+        f"${today.cost_usd:.4f}{limit_text}"
+    )
+
+
+def _doctor_backends(app: App) -> int:
+    from datetime import timedelta
+
+    workspace = app.workspace()
+    problems = 0
+    now = workspace.now()
+    try:
+        events = workspace.calendar.list_events(now, now + timedelta(days=7))
+        print(f"calendar: {app.config.calendar.backend}, {len(events)} events in the next 7 days")
+    except Exception as exc:  # doctor reports every failure instead of stopping at one
+        print(f"calendar: FAILED: {exc}")
+        problems += 1
+    try:
+        unread = workspace.mail.search(None, None, True, None, None, None, 100)
+        print(f"email:    {app.config.email.backend}, {len(unread)} unread")
+    except Exception as exc:  # same as above
+        print(f"email:    FAILED: {exc}")
+        problems += 1
+    return problems

@@ -1,0 +1,100 @@
+"""What `ask` prints when a step restarts: the discarded text never stays in the output."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+
+from morrow.agent.commands.ask import _erase, _Printer
+from morrow.agent.loop import run_turn
+from morrow.agent.messages import (
+    Message,
+    ModelRequest,
+    ModelResponse,
+    ResponseDone,
+    StepRestarted,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+)
+from morrow.agent.safety.gate import ApprovalGate
+from morrow.tools.base import ToolRegistry
+
+
+class Restarting:
+    """Streams half an answer, restarts, then streams the whole answer."""
+
+    name, model = "flaky", "m"
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        raise AssertionError("streamed only")
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        yield TextDelta(text="Tomorrow you ")
+        yield TextDelta(text="have")
+        yield StepRestarted(provider="backup", reason="primary: connection lost")
+        yield TextDelta(text="Tomorrow you have ")
+        yield TextDelta(text="one meeting.")
+        response = ModelResponse(
+            parts=(TextPart(text="Tomorrow you have one meeting."),),
+            stop_reason="end_turn",
+            provider="backup",
+            model="m",
+        )
+        yield ResponseDone(response=response)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def ask(printer: _Printer) -> None:
+    history: list[Message] = []
+    asyncio.run(
+        run_turn(
+            history,
+            "tomorrow?",
+            provider=Restarting(),
+            tools=ToolRegistry([]),
+            workspace=None,
+            gate=ApprovalGate(mode="deny"),
+            system="",
+            observer=printer,
+        )
+    )
+    printer.finish()
+    assert [m.text for m in history] == ["tomorrow?", "Tomorrow you have one meeting."]
+
+
+def test_to_a_pipe_only_the_final_text_is_written() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    ask(_Printer(out, err, live=False))
+    assert out.getvalue() == "Tomorrow you have one meeting."
+    assert err.getvalue() == "(restarting… backup: primary: connection lost)\n"
+
+
+def test_on_a_terminal_the_partial_text_is_erased() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    ask(_Printer(out, err, live=True))
+    erase = "\x1b[1G\x1b[J"  # back to the column the step began in, clear to the end
+    assert out.getvalue() == "Tomorrow you have" + erase + "Tomorrow you have one meeting."
+    assert "restarting" in err.getvalue()
+
+
+def test_erasing_counts_wrapped_and_broken_lines() -> None:
+    import os
+
+    os.environ["COLUMNS"] = "10"
+    try:
+        # 4 characters after column 3, then a newline, then 25 characters (wraps twice)
+        assert _erase("abcd\n" + "x" * 25, 3) == "\x1b[3A\x1b[4G\x1b[J"
+        assert _erase("short", 0) == "\x1b[1G\x1b[J"
+    finally:
+        del os.environ["COLUMNS"]
+
+
+def test_a_restart_before_any_text_is_silent() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    printer = _Printer(out, err, live=True)
+    printer.step_restarted(1, "backup", "primary: overloaded")
+    assert out.getvalue() == err.getvalue() == ""
