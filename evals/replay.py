@@ -1,11 +1,12 @@
 """Replaying a trajectory offline: the recorded model answers, today's morrow does the rest.
 
-:class:`ReplayProvider` builds on the idea of the scripted provider: it answers each request
-with the next recorded response. Before answering, it checks that the request is the one that
-was recorded (see :mod:`morrow.evals.normalize` for what is compared and what is masked). When
-morrow now sends something else (a tool returned other data, a tool's schema changed, the history
-differs) it raises :class:`~morrow.evals.trajectory.ReplayDivergence` with a unified diff, recorded
-(``-``) against replayed (``+``), so the cause is on screen.
+:class:`ReplayProvider` is a :class:`~morrow.agent.providers.function.FunctionProvider`
+whose function answers each request with the next recorded response. Before answering, it
+checks that the request is the one that was recorded (see :mod:`morrow.evals.normalize` for
+what is compared and what is masked). When morrow now sends something else (a tool returned
+other data, a tool's schema changed, the history differs) it raises
+:class:`~morrow.evals.trajectory.ReplayDivergence` with a unified diff, recorded (``-``)
+against replayed (``+``), so the cause is on screen.
 
 :func:`replay` runs a whole trajectory in a fresh :class:`~morrow.evals.session.EvalSession`: the
 recorded world, settings and clock, the recorded approvals, and at the end a comparison of the
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from morrow.agent.errors import ProviderUnavailable
@@ -24,12 +25,10 @@ from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
-    ResponseDone,
-    StreamEvent,
-    TextDelta,
     TextPart,
     ToolCallPart,
 )
+from morrow.agent.providers.function import CallInfo, FunctionProvider
 from morrow.agent.safety.gate import ApprovalRequest, Decision
 from morrow.evals.diff import canonical
 from morrow.evals.normalize import (
@@ -54,8 +53,11 @@ CONTEXT_LINES = 3
 MAX_DIFF_LINES = 80
 
 
-class ReplayProvider:
+class ReplayProvider(FunctionProvider):
     """A provider that serves a trajectory's recorded responses and checks every request.
+
+    Answering and streaming are :class:`FunctionProvider`'s; this class only checks each
+    request and picks the recorded response (or the recorded failure).
 
     Args:
         trajectory: the recording to serve.
@@ -70,8 +72,11 @@ class ReplayProvider:
         minting_tools: frozenset[str] = frozenset(),
         compare_system: bool = True,
     ) -> None:
-        self.name = trajectory.metadata.provider or "replay"
-        self.model = trajectory.metadata.model or "replay"
+        super().__init__(
+            self._next,
+            name=trajectory.metadata.provider or "replay",
+            model=trajectory.metadata.model or "replay",
+        )
         self.trajectory = trajectory
         self.steps = trajectory.steps
         self.expected = expected_requests(trajectory)
@@ -81,20 +86,6 @@ class ReplayProvider:
         self.served = 0
         self._learned = 0
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        """Check the request, then answer with the next recorded response."""
-        return self._next(request)
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        """The same, streamed: the text in one delta, then the response."""
-        response = self._next(request)
-        if response.text:
-            yield TextDelta(text=response.text)
-        yield ResponseDone(response=response)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
-
     def assert_done(self) -> None:
         """Raise if recorded steps were never asked for (the replayed run stopped early)."""
         if self.served < len(self.steps):
@@ -103,7 +94,7 @@ class ReplayProvider:
                 f"recording has {len(self.steps)}"
             )
 
-    def _next(self, request: ModelRequest) -> ModelResponse:
+    def _next(self, request: ModelRequest, info: CallInfo) -> ModelResponse:
         index = self.served
         if index >= len(self.steps):
             last = render_messages(request.messages[-1:])

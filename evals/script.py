@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,13 +32,11 @@ from morrow.agent.messages import (
     ModelRequest,
     ModelResponse,
     Part,
-    ResponseDone,
-    StreamEvent,
-    TextDelta,
     TextPart,
     ToolCallPart,
     Usage,
 )
+from morrow.agent.providers.function import CallInfo, FunctionProvider
 
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_]\w*)((?:\[\*\]|\[\d+\]|\.\w+)*)\s*\}\}")
 _PATH_PART = re.compile(r"\[\*\]|\[(\d+)\]|\.(\w+)")
@@ -77,8 +75,11 @@ class ScriptedStep(BaseModel):
     text: str | None = None
 
 
-class ScriptProvider:
+class ScriptProvider(FunctionProvider):
     """A Provider that plays a case's scripted steps, turn by turn.
+
+    Answering, streaming and the request log are :class:`FunctionProvider`'s; this class only
+    picks the next step and fills in its templates.
 
     Args:
         turns: the scripted steps of each user turn.
@@ -93,26 +94,11 @@ class ScriptProvider:
         name: str = "script",
         model: str = "reference",
     ) -> None:
-        self.name = name
-        self.model = model
+        super().__init__(self._next, name=name, model=model)
         self._turns = [list(steps) for steps in turns]
         self._turn = -1
         self._step = 0
         self._aliases: dict[str, list[str]] = {}
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        """The next scripted step."""
-        return self._next(request)
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        """The next scripted step, its text as one delta."""
-        response = self._next(request)
-        if response.text:
-            yield TextDelta(text=response.text)
-        yield ResponseDone(response=response)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
     def assert_done(self) -> None:
         """Fail if scripted steps were left unused."""
@@ -122,14 +108,14 @@ class ScriptProvider:
         if left:
             raise ScriptError(f"{left} scripted step(s) were never asked for")
 
-    def _next(self, request: ModelRequest) -> ModelResponse:
+    def _next(self, request: ModelRequest, info: CallInfo) -> ModelResponse:
         if request.messages and request.messages[-1].role == "user":
             self._turn, self._step = self._turn + 1, 0
         results = _results_by_id(request)
         while True:
             step = self._take()
             if step.text is not None:
-                return self._response([TextPart(text=step.text)], "end_turn")
+                return info.response([TextPart(text=step.text)], "end_turn", STEP_USAGE)
             expanded = self._expand(step.calls, results)
             if expanded:  # a for_each over nothing leaves no call: go on to the next step
                 break
@@ -139,7 +125,7 @@ class ScriptProvider:
             if call.provider_details:  # the alias, kept here until the id is known
                 self._aliases.setdefault(call.provider_details["alias"], []).append(call_id)
             parts.append(call.model_copy(update={"id": call_id, "provider_details": None}))
-        return self._response(parts, "tool_use")
+        return info.response(parts, "tool_use", STEP_USAGE)
 
     def _take(self) -> ScriptedStep:
         if self._turn >= len(self._turns) or self._step >= len(self._turns[self._turn]):
@@ -147,15 +133,6 @@ class ScriptProvider:
         step = self._turns[self._turn][self._step]
         self._step += 1
         return step
-
-    def _response(self, parts: list[Part], stop: str) -> ModelResponse:
-        return ModelResponse(
-            parts=tuple(parts),
-            stop_reason="end_turn" if stop == "end_turn" else "tool_use",
-            usage=STEP_USAGE,
-            provider=self.name,
-            model=self.model,
-        )
 
     def _expand(self, calls: list[ScriptedCall], results: dict[str, Any]) -> list[ToolCallPart]:
         out: list[ToolCallPart] = []

@@ -1,30 +1,31 @@
-"""The one fake model: a queue of scripted replies and a log of the requests it was sent.
+"""The scripted test model: a queue of replies and a log of the requests it was sent.
 
 ``ScriptedProvider`` answers each request with the next scripted item: a reply (text and tool
-calls) or an exception to raise. A request with nothing left to answer fails loudly, and
+calls) or an exception to raise (a :class:`~morrow.agent.providers.function.BrokenStream` breaks
+a stream after some text). A request with nothing left to answer fails loudly, and
 ``assert_done()`` fails if a scripted reply was never used, so a test cannot pass by accident.
-Evals' replay provider builds on the same idea.
+Streaming, failures and the request log come from
+:class:`~morrow.agent.providers.function.FunctionProvider`.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from morrow.agent.messages import (
     ModelRequest,
     ModelResponse,
     Part,
-    ResponseDone,
     StopReason,
-    StreamEvent,
-    TextDelta,
     TextPart,
     ToolCallPart,
-    ToolCallStarted,
     Usage,
 )
+from morrow.agent.providers.function import BrokenStream, CallInfo, FunctionProvider
+
+__all__ = ["BrokenStream", "Reply", "ScriptedProvider", "call", "calls", "text"]
 
 _ids = itertools.count(1)
 
@@ -56,8 +57,8 @@ class Reply:
         self.usage = usage or Usage(input_tokens=10, output_tokens=5)
 
 
-class ScriptedProvider:
-    """A Provider that answers from a script and records what it was asked."""
+class ScriptedProvider(FunctionProvider):
+    """A Provider that answers from a script and records what it was asked (``requests``)."""
 
     def __init__(
         self,
@@ -66,47 +67,19 @@ class ScriptedProvider:
         name: str = "scripted",
         model: str = "scripted-model",
     ) -> None:
-        self.name = name
-        self.model = model
+        super().__init__(self._reply, name=name, model=model)
         self._script = list(script)
-        self.requests: list[ModelRequest] = []
 
-    def _next(self, request: ModelRequest) -> ModelResponse:
-        self.requests.append(request)
+    def _reply(self, request: ModelRequest, info: CallInfo) -> ModelResponse:
         if not self._script:
             raise AssertionError(
-                f"ScriptedProvider {self.name!r}: unscripted request #{len(self.requests)} "
+                f"ScriptedProvider {self.name!r}: unscripted request #{info.number} "
                 f"(last message: {request.messages[-1] if request.messages else None})"
             )
         item = self._script.pop(0)
         if isinstance(item, BaseException):
             raise item
-        return ModelResponse(
-            parts=item.parts,
-            stop_reason=item.stop_reason,
-            usage=item.usage,
-            provider=self.name,
-            model=self.model,
-        )
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        """Answer with the next scripted reply."""
-        return self._next(request)
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        """Stream the next scripted reply: its text word by word, then the whole response."""
-        response = self._next(request)
-        for part in response.parts:
-            if isinstance(part, TextPart):
-                for word in part.text.split(" ")[:-1]:
-                    yield TextDelta(text=word + " ")
-                yield TextDelta(text=part.text.split(" ")[-1])
-            elif isinstance(part, ToolCallPart):
-                yield ToolCallStarted(id=part.id, name=part.name)
-        yield ResponseDone(response=response)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
+        return info.response(item.parts, item.stop_reason, item.usage)
 
     @property
     def remaining(self) -> int:
