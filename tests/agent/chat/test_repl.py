@@ -17,49 +17,28 @@ from support.turns import make_app
 from morrow.agent.app import App
 from morrow.agent.chat.input import SlashCompleter
 from morrow.agent.chat.repl import chat
-from morrow.agent.messages import TextDelta, dangling_tool_calls, load_messages
-from morrow.agent.providers.scripted import ScriptedProvider, call, calls, text
+from morrow.agent.messages import dangling_tool_calls, load_messages
+from morrow.agent.providers.scripted import BrokenStream, ScriptedProvider, call, calls, text
 
 START, END = "2030-05-06T10:00:00+02:00", "2030-05-06T10:30:00+02:00"
 CONFIG = {"user": {"timezone": "Europe/Berlin", "email": "alex@example.com", "name": "Alex"}}
 CTRL_D = "\x04"
-INTERRUPT = "interrupt"  # a script item: stream a few words, then the user presses Ctrl-C
 
 
-class Model:
-    """The scripted model, plus one behaviour it lacks: being interrupted mid-stream."""
+async def press_ctrl_c() -> None:
+    """What the terminal does on Ctrl-C; the stream stalls until the turn is cancelled."""
+    os.kill(os.getpid(), signal.SIGINT)
+    await asyncio.Event().wait()
 
-    name, model = "scripted", "scripted-model"
 
-    def __init__(self, script):
-        self.script = list(script)
-        self.inner = ScriptedProvider([s for s in script if s != INTERRUPT])
-
-    @property
-    def requests(self):
-        return self.inner.requests
-
-    async def complete(self, request):
-        return await self.inner.complete(request)
-
-    async def stream(self, request):
-        if self.script[0] == INTERRUPT:
-            self.script.pop(0)
-            self.inner.requests.append(request)
-            yield TextDelta(text="Let me think ")
-            os.kill(os.getpid(), signal.SIGINT)  # what the terminal does on Ctrl-C
-            await asyncio.Event().wait()
-        self.script.pop(0)
-        async for event in self.inner.stream(request):
-            yield event
-
-    async def aclose(self):
-        pass
+def interrupted() -> BrokenStream:
+    """A script item: the model streams a few words, then the user presses Ctrl-C."""
+    return BrokenStream("Let me think ", wait=press_ctrl_c)
 
 
 def run_chat(home, monkeypatch, script, keys, *, session_id="r1", config=CONFIG):
     """Type ``keys`` into the chat; return (what it printed, the model)."""
-    model = Model(script)
+    model = ScriptedProvider(script)
     monkeypatch.setattr(App, "provider", lambda self, name=None: model)
     out = io.StringIO()
     with create_pipe_input() as pipe:
@@ -70,7 +49,7 @@ def run_chat(home, monkeypatch, script, keys, *, session_id="r1", config=CONFIG)
             )
         )
     assert code == 0
-    model.inner.assert_done()
+    model.assert_done()
     return out.getvalue(), model
 
 
@@ -133,10 +112,11 @@ def test_ctrl_c_mid_stream_cancels_the_turn_and_the_next_turn_works(tmp_path, mo
     home = tmp_path / "h"
     script = [
         calls(call("list_events", start=START, end=END)),
-        INTERRUPT,
+        interrupted(),
         text("Here is the second answer."),
     ]
     shown, model = run_chat(home, monkeypatch, script, "first\rsecond\r" + CTRL_D)
+    assert "Let me think" in shown  # Ctrl-C came mid-stream, after some text was shown
     assert "(cancelled; the turn is kept as far as it got)" in shown
     assert "Here is the second answer." in shown
     statuses, history = stored(home, "r1")

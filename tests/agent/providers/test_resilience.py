@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -35,6 +35,7 @@ from morrow.agent.messages import (
     StreamEvent,
     TextDelta,
 )
+from morrow.agent.providers.function import CallInfo, FunctionProvider
 from morrow.agent.providers.resilience import (
     RetryingProvider,
     RetryPolicy,
@@ -238,21 +239,12 @@ def test_no_wait_starts_that_would_end_past_the_deadline(respx_mock: respx.MockR
 
 
 def test_an_attempt_that_hangs_is_cut_at_the_deadline() -> None:
-    class Hangs:
-        name, model = "slow", "m"
+    async def hangs(request: ModelRequest, info: CallInfo) -> ModelResponse:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
 
-        async def complete(self, request: ModelRequest) -> ModelResponse:
-            await asyncio.sleep(3600)
-            raise AssertionError("unreachable")
-
-        async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-            await asyncio.sleep(3600)
-            yield TextDelta(text="never")
-
-        async def aclose(self) -> None:
-            return None
-
-    provider = RetryingProvider(Hangs(), RetryPolicy(max_attempts=3), step_deadline=0.05)
+    slow = FunctionProvider(hangs, name="slow", model="m")
+    provider = RetryingProvider(slow, RetryPolicy(max_attempts=3), step_deadline=0.05)
 
     with pytest.raises(ProviderUnavailable) as info:
         asyncio.run(provider.complete(REQUEST))

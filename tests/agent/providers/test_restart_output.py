@@ -4,48 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 
 from morrow.agent.commands.ask import _erase, _Printer
+from morrow.agent.errors import ProviderUnavailable
 from morrow.agent.loop import run_turn
-from morrow.agent.messages import (
-    Message,
-    ModelRequest,
-    ModelResponse,
-    ResponseDone,
-    StepRestarted,
-    StreamEvent,
-    TextDelta,
-    TextPart,
-)
+from morrow.agent.messages import Message
+from morrow.agent.providers.resilience import FallbackProvider, RetryingProvider, RetryPolicy
+from morrow.agent.providers.scripted import BrokenStream, ScriptedProvider, text
 from morrow.agent.safety.gate import ApprovalGate
 from morrow.tools.base import ToolRegistry
 
 
-class Restarting:
-    """Streams half an answer, restarts, then streams the whole answer."""
-
-    name, model = "flaky", "m"
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        raise AssertionError("streamed only")
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        yield TextDelta(text="Tomorrow you ")
-        yield TextDelta(text="have")
-        yield StepRestarted(provider="backup", reason="primary: connection lost")
-        yield TextDelta(text="Tomorrow you have ")
-        yield TextDelta(text="one meeting.")
-        response = ModelResponse(
-            parts=(TextPart(text="Tomorrow you have one meeting."),),
-            stop_reason="end_turn",
-            provider="backup",
-            model="m",
-        )
-        yield ResponseDone(response=response)
-
-    async def aclose(self) -> None:
-        return None
+def restarting() -> FallbackProvider:
+    """A primary whose stream is cut after half an answer, and a backup that gives all of it."""
+    cut = ProviderUnavailable("connection lost", provider="primary")
+    primary = ScriptedProvider([BrokenStream("Tomorrow you have", cut)], name="primary")
+    backup = ScriptedProvider([text("Tomorrow you have one meeting.")], name="backup")
+    once = RetryPolicy(max_attempts=1)
+    return FallbackProvider([RetryingProvider(primary, once), RetryingProvider(backup, once)])
 
 
 def ask(printer: _Printer) -> None:
@@ -54,7 +30,7 @@ def ask(printer: _Printer) -> None:
         run_turn(
             history,
             "tomorrow?",
-            provider=Restarting(),
+            provider=restarting(),
             tools=ToolRegistry([]),
             workspace=None,
             gate=ApprovalGate(mode="deny"),
