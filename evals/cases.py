@@ -39,7 +39,8 @@ from morrow.evals.script import ScriptedStep
 from morrow.evals.trajectory import Settings
 from morrow.evals.world import World
 
-SUITES_DIR = Path(__file__).parent / "suites"
+# resolve(): in an editable install this module is a link; `eval record` must write the real files
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 
 class CaseTurn(BaseModel):

@@ -73,3 +73,11 @@ def test_the_wheel_holds_one_top_level_package_and_the_console_script(tmp_path):
         "morrow/evals/suites/core/suite.yaml",
     ):
         assert needed in names
+
+
+def test_the_suites_folder_is_the_real_one_not_a_link_tree():
+    """``morrow eval record`` writes golden trajectories there: never into build/'s links."""
+    from morrow.evals.cases import SUITES_DIR
+
+    assert SUITES_DIR == SUITES_DIR.resolve()
+    assert "__editable__" not in str(SUITES_DIR)
