@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import tomlkit
 from tomlkit.container import Container
 from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import AoT, Comment, Item, Key, Table, Trivia, Whitespace
+from tomlkit.items import AoT, Comment, Item, Key, SingleKey, Table, Trivia, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
 Body = list[tuple[Key | None, Item]]
@@ -81,7 +81,7 @@ class _Filler:
 
     def edit(self, table: Table, edit: Edit, path: str) -> Table:
         """``table`` rebuilt with ``edit`` applied (tomlkit's items are kept as they are)."""
-        out = Container(parsed=True)
+        lines: Body = []
         body = table.value.body
         done = {key.key for key, _ in body if key is not None}  # not to be uncommented
         index = 0
@@ -91,21 +91,22 @@ class _Filler:
             if header is not None:  # a commented block: its lines are not this table's keys
                 end = _block_end(body, index + 1)
                 name = header[0].removeprefix(f"{path}.")
-                if name in edit.tables and header[0] == f"{path}.{name}":
+                if name in edit.tables and header[0] == f"{path}.{name}" and header[1] is not None:
                     block = self.uncomment_block(header[1], body[index + 1 : end])
-                    out.append(name, self.edit(block, edit.tables[name], header[0]))
+                    lines.append((SingleKey(name), self.edit(block, edit.tables[name], header[0])))
                     done.add(name)
                 else:
-                    for _, line in body[index:end]:
-                        out.append(None, line)
+                    lines.extend(body[index:end])
                 index = end
                 continue
             key, item = self.edited(key, item, edit, path, done)
             if key is not None:
                 done.add(key.key)
-            out.append(key, item)
+            lines.append((key, item))
             index += 1
-        _check_found(edit, done, path)
+        out = Container(parsed=True)
+        for key, item in _with_missing(lines, edit, done, path):
+            out.append(key, item)
         return Table(
             out,
             table.trivia,
@@ -172,9 +173,23 @@ def _usual_column(document: TOMLDocument) -> int:
     return columns.most_common(1)[0][0] if columns else 0
 
 
-def _check_found(edit: Edit, done: set[str], path: str) -> None:
-    if missing := sorted((set(edit.tables) | set(edit.set)) - done):
-        raise TemplateError(f"no {path}.{missing[0]} to fill in, not even commented out")
+def _with_missing(lines: Body, edit: Edit, done: set[str], path: str) -> Body:
+    """``lines`` with the keys to set that the example lacks altogether, after its last key.
+
+    Raises:
+        TemplateError: a table to edit is missing, or a key is and the table has sub-tables
+            (a key after one would belong to it).
+    """
+    if missing := sorted(set(edit.tables) - done):
+        raise TemplateError(f"no [{path}.{missing[0]}] to fill in, not even commented out")
+    added = [(name, value) for name, value in edit.set.items() if name not in done]
+    if not added:
+        return lines
+    if any(isinstance(item, Table | AoT) for _, item in lines):
+        raise TemplateError(f"no {path}.{added[0][0]} to fill in, not even commented out")
+    last = max((i for i, (key, _) in enumerate(lines) if key is not None), default=-1)
+    new: Body = [(SingleKey(name), tomlkit.item(value)) for name, value in added]
+    return [*lines[: last + 1], *new, *lines[last + 1 :]]
 
 
 def _block_end(body: Body, start: int) -> int:
@@ -198,15 +213,21 @@ def _commented_key(comment: Item) -> tuple[Key, Item, int] | None:
     return key, item, parsed[1]
 
 
-def _commented_header(comment: Item) -> tuple[str, Table] | None:
-    """``# [a.b]  # note`` as its dotted name and the (empty) table tomlkit makes of it."""
+def _commented_header(comment: Item) -> tuple[str, Table | None] | None:
+    """``# [a.b]  # note`` as its dotted name and the (empty) table tomlkit makes of it.
+
+    A commented ``# [[a.b]]`` is a header too (its block is never a key's place), but it
+    gives no table: an array of tables is not uncommented.
+    """
     parsed = _uncommented(comment)
     if parsed is None or len(parsed[0].body) != 1:
         return None
     key, item = parsed[0].body[0]
     names: list[str] = []
-    while isinstance(item, Table) and key is not None:
+    while isinstance(item, Table | AoT) and key is not None:
         names.append(key.key)
+        if isinstance(item, AoT):
+            return ".".join(names), None
         if not item.is_super_table():
             return ".".join(names), item
         if len(item.value.body) != 1:
