@@ -139,7 +139,7 @@ class _Filler:
         for key, item in lines:
             body.append(key, item)
         trivia = header.trivia
-        if trivia.comment:  # the header's comment stays where it was, two columns right
+        if trivia.comment:  # lined up with the others, as the header's own comment was
             trivia.comment_ws = " " * max(1, self.column - len(header.display_name or "") - 2)
         return Table(body, trivia, False, False, header.name, header.display_name)
 
