@@ -45,17 +45,21 @@ def register(commands: Any) -> None:
     calendar = init.add_argument_group("calendar (default: the iCalendar file calendar.ics)")
     calendar.add_argument("--calendar-backend", choices=CALENDARS)
     calendar.add_argument("--calendar-path", metavar="FILE", help="ics: the .ics file")
-    calendar.add_argument("--calendar-id", help='google: the calendar (default "primary")')
+    calendar.add_argument(
+        "--calendar-id", metavar="ID", help='google: the calendar (default "primary")'
+    )
     calendar.add_argument("--caldav-url", metavar="URL", help="caldav: the server")
     calendar.add_argument("--caldav-username", metavar="NAME", help="caldav: the login name")
-    calendar.add_argument("--caldav-password-env", metavar="VAR", help="caldav: its variable")
+    calendar.add_argument(
+        "--caldav-password-env", metavar="VAR", help="caldav: the password's variable"
+    )
     calendar.add_argument("--caldav-calendar", metavar="NAME", help="caldav: the calendar's name")
     mail = init.add_argument_group("mail (default: the Maildir Mail)")
     mail.add_argument("--mail-backend", choices=MAILS)
     mail.add_argument("--maildir", metavar="DIR", help="maildir: the folder")
     mail.add_argument("--imap-host", metavar="HOST", help="imap: the server")
     mail.add_argument("--imap-username", metavar="NAME", help="imap: the login name")
-    mail.add_argument("--imap-password-env", metavar="VAR", help="imap: its variable")
+    mail.add_argument("--imap-password-env", metavar="VAR", help="imap: the password's variable")
     mail.add_argument("--smtp-host", metavar="HOST", help="maildir, imap: where mail is sent")
     mail.add_argument("--smtp-username", metavar="NAME", help="the SMTP login name")
     mail.add_argument("--smtp-password-env", metavar="VAR", help="the SMTP password's variable")
