@@ -12,10 +12,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from morrow.agent.config import Config, Paths, load_config
+from morrow.agent.config import ApprovalMode, Config, Paths, load_config
 from morrow.agent.context.prompt import system_prompt
 from morrow.agent.errors import ConfigError, UsageError
-from morrow.agent.safety.gate import ApprovalGate, AskCallback, Mode
+from morrow.agent.safety.gate import ApprovalGate, AskCallback
 from morrow.tools.workspace import Workspace, system_clock
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class App:
     def workspace(self) -> Workspace:
         """The calendar and mailbox the config names, with the user's zone and hours."""
         if self._workspace is None:
+            from morrow.agent.backends import contacts_file
             from morrow.tools.workspace import MemoryAccess
 
             zone = self.config.user.zone
@@ -61,11 +62,7 @@ class App:
                 work_start=start,
                 work_end=end,
                 user_email=self.config.user.email,
-                contacts_file=(
-                    self.paths.resolve_path(self.config.email.contacts)
-                    if self.config.email.contacts
-                    else None
-                ),
+                contacts_file=contacts_file(self.config, self.paths),
                 memory=MemoryAccess(path=self.store_path),
             )
         return self._workspace
@@ -195,7 +192,7 @@ class App:
 
     def gate(self, *, interactive: bool, ask: AskCallback | None = None) -> ApprovalGate:
         """The approval gate of this run; ``ask`` mode with nobody to ask refuses effects."""
-        mode: Mode = self.config.approvals.mode
+        mode: ApprovalMode = self.config.approvals.mode
         if mode == "ask" and (not interactive or ask is None):
             mode = "deny"
         return ApprovalGate(mode=mode, ask=ask)

@@ -1,21 +1,32 @@
 """The backends the config names, built in one place: calendar, mail, and Google's scopes.
 
-``[calendar] backend`` picks the .ics file, Google Calendar or CalDAV; ``[email] backend`` the
-Maildir, Gmail or IMAP/SMTP. A setting the chosen backend needs but the config lacks, or an
-environment variable a ``*_env`` key names that is not set, is a
-:class:`~morrow.agent.errors.ConfigError` naming the key. Backend modules (and their libraries)
-are imported only for the backend chosen.
+``[calendar]`` is the .ics file, Google Calendar or CalDAV; ``[email]`` the Maildir, Gmail or
+IMAP/SMTP. The config already holds exactly the keys the chosen backend takes (one model per
+backend, ``agent/config.py``), so this module only builds: passwords come from
+:func:`morrow.agent.credentials.from_env`, and a backend whose library is an optional extra
+that is not installed is one :class:`~morrow.agent.errors.ConfigError` line saying which extra
+to install. Backend modules (and their libraries) are imported only for the backend chosen.
 """
 
 from __future__ import annotations
 
-import os
+import importlib.util
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from morrow.agent.config import Config, Paths
+from morrow.agent.config import (
+    CalDavCalendarConfig,
+    Config,
+    GmailEmailConfig,
+    GoogleCalendarConfig,
+    ImapEmailConfig,
+    Paths,
+    SmtpConfig,
+)
+from morrow.agent.credentials import from_env
 from morrow.agent.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,16 +34,42 @@ if TYPE_CHECKING:
     from morrow.tools.email.backend import MailBackend
     from morrow.tools.email.smtp import SmtpSettings
 
+# The libraries most users never need are extras of the distribution (pyproject.toml):
+# the module each needs, the extra that installs it, and what it is for.
+OPTIONAL = {
+    "caldav": ("caldav", "caldav", "the caldav backend"),
+    "imap": ("imapclient", "imap", "the imap backend"),
+    "vcard": ("vobject", "vcard", "a vCard contacts file"),
+}
+
+
+def require(feature: str, *, key: str, source: str) -> None:
+    """Check that the optional library ``feature`` needs is installed.
+
+    Raises:
+        ConfigError: it is not: ``<file>: <key>: install morrow[EXTRA] for <what>``.
+    """
+    module, extra, what = OPTIONAL[feature]
+    if not installed(module):
+        raise ConfigError(f"{source}: {key}: install morrow[{extra}] for {what}")
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it: it may be slow to load)."""
+    if module in sys.modules:  # None there means "blocked", as an import would find it
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
 
 def calendar_backend(
     config: Config, paths: Paths, clock: Callable[[], datetime]
 ) -> CalendarBackend:
-    """The calendar backend ``[calendar] backend`` names, with its settings checked."""
+    """The calendar backend ``[calendar] backend`` names."""
     calendar = config.calendar
-    if calendar.backend == "google":
-        return _google_calendar(config, paths)
-    if calendar.backend == "caldav":
-        return _caldav_calendar(config, str(paths.config), clock)
+    if isinstance(calendar, GoogleCalendarConfig):
+        return _google_calendar(calendar, config, paths)
+    if isinstance(calendar, CalDavCalendarConfig):
+        return _caldav_calendar(calendar, config, str(paths.config), clock)
     from morrow.tools.calendar.ics import IcsCalendar
 
     return IcsCalendar(
@@ -47,24 +84,13 @@ def mail_backend(config: Config, paths: Paths) -> MailBackend:
     OAuth token shared with Google Calendar, loaded on first use; IMAP and SMTP read their
     passwords from the environment variables the config names.
     """
-    email, user, source = config.email, config.user, str(paths.config)
-    address = (email.smtp.from_ if email.smtp else None) or (
-        f"{user.name} <{user.email}>" if user.name and user.email else user.email
-    )
-    if email.backend == "gmail":
-        from morrow.tools.email.gmail import GmailMailbox
-
-        scopes, token = google_scopes(config, source), paths.resolve_path(config.google.token)
-
-        def service() -> object:
-            from morrow.tools.google_auth import build_service, load_credentials
-
-            return build_service("gmail", "v1", load_credentials(token, scopes))
-
-        return GmailMailbox(service, address=address)
-    smtp = _smtp(config, source)
-    if email.backend == "imap":
-        return _imap(config, source, address, smtp)
+    email, source = config.email, str(paths.config)
+    if isinstance(email, GmailEmailConfig):
+        return _gmail(config, paths, _address(config, None))
+    smtp = _smtp(email.smtp, source)
+    address = _address(config, email.smtp)
+    if isinstance(email, ImapEmailConfig):
+        return _imap(email, source, address, smtp)
     from morrow.tools.email.maildir import MaildirMailbox
 
     return MaildirMailbox(
@@ -75,12 +101,20 @@ def mail_backend(config: Config, paths: Paths) -> MailBackend:
     )
 
 
+def contacts_file(config: Config, paths: Paths) -> Path | None:
+    """The vCard file ``[email] contacts`` names, if any (its library must be installed)."""
+    if config.email.contacts is None:
+        return None
+    require("vcard", key="email.contacts", source=str(paths.config))
+    return paths.resolve_path(config.email.contacts)
+
+
 def google_scopes(config: Config, source: str) -> list[str]:
     """The scopes the configured Google services need (read-only unless writes are on)."""
     from morrow.tools.google_auth import scopes_for
 
-    calendar = config.calendar.backend == "google"
-    gmail = str(getattr(config.email, "backend", "")) == "gmail"
+    calendar = isinstance(config.calendar, GoogleCalendarConfig)
+    gmail = isinstance(config.email, GmailEmailConfig)
     if not (calendar or gmail):
         raise ConfigError(
             f"{source}: calendar.backend: no Google service is configured "
@@ -103,17 +137,17 @@ def client_secrets(config: Config, paths: Paths) -> Path:
     return path
 
 
-def secret(source: str, key: str, variable: str | None) -> str | None:
-    """The value of the environment variable a ``*_env`` key names (None when not named)."""
-    if variable is None:
-        return None
-    value = os.environ.get(variable, "")
-    if not value:
-        raise ConfigError(f"{source}: {key}: environment variable {variable} is not set")
-    return value
+def _address(config: Config, smtp: SmtpConfig | None) -> str | None:
+    """The From address: ``[email.smtp] from``, else ``[user]`` name and email."""
+    user = config.user
+    if smtp is not None and smtp.from_:
+        return smtp.from_
+    return f"{user.name} <{user.email}>" if user.name and user.email else user.email
 
 
-def _google_calendar(config: Config, paths: Paths) -> CalendarBackend:
+def _google_calendar(
+    calendar: GoogleCalendarConfig, config: Config, paths: Paths
+) -> CalendarBackend:
     from morrow.tools.calendar.google import GoogleCalendar
 
     scopes = google_scopes(config, str(paths.config))
@@ -124,17 +158,16 @@ def _google_calendar(config: Config, paths: Paths) -> CalendarBackend:
 
         return build_service("calendar", "v3", load_credentials(token, scopes))
 
-    return GoogleCalendar(service, config.user.zone, calendar_id=config.calendar.calendar_id)
+    return GoogleCalendar(service, config.user.zone, calendar_id=calendar.calendar_id)
 
 
-def _caldav_calendar(config: Config, source: str, clock: Callable[[], datetime]) -> CalendarBackend:
+def _caldav_calendar(
+    calendar: CalDavCalendarConfig, config: Config, source: str, clock: Callable[[], datetime]
+) -> CalendarBackend:
+    require("caldav", key="calendar.backend", source=source)
     from morrow.tools.calendar.caldav import CalDavCalendar
 
-    calendar = config.calendar
-    for key in ("url", "username", "password_env"):
-        if not getattr(calendar, key):
-            raise ConfigError(f'{source}: calendar.{key}: missing required key (backend "caldav")')
-    password = secret(source, "calendar.password_env", str(calendar.password_env)) or ""
+    password = from_env(calendar.password_env, key="calendar.password_env", source=source)
 
     def client() -> Any:
         from caldav.davclient import DAVClient
@@ -150,13 +183,28 @@ def _caldav_calendar(config: Config, source: str, clock: Callable[[], datetime])
     )
 
 
-def _smtp(config: Config, source: str) -> SmtpSettings | None:
+def _gmail(config: Config, paths: Paths, address: str | None) -> MailBackend:
+    from morrow.tools.email.gmail import GmailMailbox
+
+    scopes = google_scopes(config, str(paths.config))
+    token = paths.resolve_path(config.google.token)
+
+    def service() -> object:
+        from morrow.tools.google_auth import build_service, load_credentials
+
+        return build_service("gmail", "v1", load_credentials(token, scopes))
+
+    return GmailMailbox(service, address=address)
+
+
+def _smtp(smtp: SmtpConfig | None, source: str) -> SmtpSettings | None:
     from morrow.tools.email.smtp import SmtpSettings
 
-    smtp = config.email.smtp
     if smtp is None:
         return None
-    password = secret(source, "email.smtp.password_env", smtp.password_env)
+    password = None
+    if smtp.password_env is not None:
+        password = from_env(smtp.password_env, key="email.smtp.password_env", source=source)
     try:
         return SmtpSettings(
             host=smtp.host,
@@ -171,19 +219,19 @@ def _smtp(config: Config, source: str) -> SmtpSettings | None:
 
 
 def _imap(
-    config: Config, source: str, address: str | None, smtp: SmtpSettings | None
+    email: ImapEmailConfig, source: str, address: str | None, smtp: SmtpSettings | None
 ) -> MailBackend:
+    require("imap", key="email.backend", source=source)
     from morrow.tools.email.imap import ImapMailbox, ImapSettings
 
-    imap = config.email.imap
-    assert imap is not None  # EmailConfig requires [email.imap] for this backend
+    imap = email.imap
     try:
         settings = ImapSettings(
             host=imap.host,
             port=imap.port,
             security=imap.security,
             username=imap.username,
-            password=secret(source, "email.imap.password_env", imap.password_env) or "",
+            password=from_env(imap.password_env, key="email.imap.password_env", source=source),
             sent_folder=imap.sent_folder,
             drafts_folder=imap.drafts_folder,
             archive_folder=imap.archive_folder,

@@ -92,18 +92,9 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     doctor.add_argument("--offline", action="store_true", help="do not contact the providers")
     doctor.set_defaults(handler=_lazy("morrow.agent.commands.doctor", "run_doctor"))
 
-    init = commands.add_parser("init", help="write a commented config.toml (asks what it must)")
-    init.add_argument("--timezone", help="your IANA zone (default: the system's)")
-    init.add_argument("--name", help="your name")
-    init.add_argument("--email", help="your email address")
-    init.add_argument("--provider-kind", choices=["anthropic", "openai", "gemini"])
-    init.add_argument("--model", help="the model (default: the kind's usual one)")
-    init.add_argument("--key-env", help="the environment variable that holds the API key")
-    init.add_argument("--base-url", help="a local or other server speaking the kind's API")
-    init.add_argument("--yes", action="store_true", help="ask nothing: flags and defaults")
-    init.add_argument("--force", action="store_true", help="overwrite an existing config")
-    init.set_defaults(handler=_lazy("morrow.agent.commands.init", "run_init"))
+    from morrow.agent.commands.init import register as register_init
 
+    register_init(commands)
     from morrow.agent.commands.memory import register as register_memory
 
     register_memory(commands)

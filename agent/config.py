@@ -1,39 +1,52 @@
-"""Configuration: where morrow's files live and what config.toml may say.
+"""Configuration: what config.toml may say, read and checked.
 
-Resolution (DESIGN.md, "Command-line contract"): the home is ``--home``, else ``$MORROW_HOME``,
-else the platform's data directory. The config file is ``--config``, else ``$MORROW_CONFIG``,
-else ``<home>/config.toml`` when a home was given, else the platform's config directory.
-Relative paths inside the config are relative to the home.
-
+Where the file is (and the home its relative paths start from) is :mod:`morrow.agent.paths`.
 Every key is checked: an unknown key, a wrong type or a missing environment variable is a
-:class:`~morrow.agent.errors.ConfigError` naming the key and the file, never a traceback.
+:class:`~morrow.agent.errors.ConfigError` of one form, ``<file>: <dotted.key>: <reason>``,
+never a traceback. ``[calendar]`` and ``[email]`` are one model per backend, chosen by their
+``backend`` key, each with exactly the keys its backend takes. Secrets are read by
+:mod:`morrow.agent.credentials` from the variables the ``*_env`` keys name.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import time
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails
 
+from morrow.agent.credentials import from_env, is_variable_name
 from morrow.agent.errors import ConfigError
+from morrow.agent.paths import Paths as Paths  # also here, beside the config it locates
 
 ProviderKind = Literal["anthropic", "openai", "gemini"]
 ApprovalMode = Literal["ask", "deny", "allow-writes", "allow"]
+"""``[approvals] mode``: what may run without asking; the gate, the CLI and the evals share it."""
+
+
+def _variable_name(value: str) -> str:
+    if not is_variable_name(value):  # never echo the value: it may be the secret itself
+        raise ValueError("not an environment variable name (name the variable that holds it)")
+    return value
+
+
+EnvVariable = Annotated[str, AfterValidator(_variable_name)]
+"""The name of an environment variable that holds a secret (``api_key_env``, ``password_env``)."""
 
 
 class _Section(BaseModel):
@@ -95,7 +108,7 @@ class ProviderConfig(_Section):
     name: str
     kind: ProviderKind
     model: str
-    api_key_env: str | None = None
+    api_key_env: EnvVariable | None = None
     base_url: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     max_output_tokens: Annotated[int, Field(gt=0)] = 4096
@@ -106,19 +119,27 @@ class ProviderConfig(_Section):
     retry_after_cap_seconds: Annotated[float, Field(ge=0)] = 60.0
 
 
-class CalendarConfig(_Section):
-    """``[calendar]``: where events live.
+class IcsCalendarConfig(_Section):
+    """``[calendar] backend = "ics"`` (the default): an iCalendar file."""
 
-    ``path`` is for ``ics``; ``calendar_id`` for ``google``; ``url``, ``username``,
-    ``password_env`` and ``calendar_name`` for ``caldav`` (see config.example.toml).
-    """
-
-    backend: Literal["ics", "google", "caldav"] = "ics"
+    backend: Literal["ics"] = "ics"
     path: str = "calendar.ics"
+
+
+class GoogleCalendarConfig(_Section):
+    """``[calendar] backend = "google"``: one Google calendar (the ``[google]`` OAuth token)."""
+
+    backend: Literal["google"] = "google"
     calendar_id: str = "primary"
-    url: str | None = None
-    username: str | None = None
-    password_env: str | None = None
+
+
+class CalDavCalendarConfig(_Section):
+    """``[calendar] backend = "caldav"``: one calendar of a CalDAV server."""
+
+    backend: Literal["caldav"] = "caldav"
+    url: str
+    username: str
+    password_env: EnvVariable
     calendar_name: str | None = None
 
 
@@ -137,7 +158,7 @@ class SmtpConfig(_Section):
     port: Annotated[int, Field(gt=0, lt=65536)] | None = None
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
-    password_env: str | None = None
+    password_env: EnvVariable | None = None
     from_: str | None = Field(default=None, alias="from")
     timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
 
@@ -149,7 +170,7 @@ class ImapConfig(_Section):
     port: Annotated[int, Field(gt=0, lt=65536)] | None = None
     security: Literal["tls", "starttls", "none"] = "tls"
     username: str
-    password_env: str
+    password_env: EnvVariable
     sent_folder: str | None = None
     drafts_folder: str | None = None
     archive_folder: str | None = None
@@ -157,23 +178,66 @@ class ImapConfig(_Section):
     timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
 
 
-class EmailConfig(_Section):
-    """``[email]``: where mail lives, how it is sent, and the address book."""
+class MaildirEmailConfig(_Section):
+    """``[email] backend = "maildir"`` (the default): a local Maildir, sent through SMTP."""
 
-    backend: Literal["maildir", "gmail", "imap"] = "maildir"
+    backend: Literal["maildir"] = "maildir"
     path: str = "Mail"
     contacts: str | None = None
     smtp: SmtpConfig | None = None
-    imap: ImapConfig | None = None
 
-    @model_validator(mode="after")
-    def _backend_settings(self) -> EmailConfig:
-        if self.backend == "imap" and self.imap is None:
-            raise PydanticCustomError(
-                "missing_section",
-                'backend = "imap" needs an [email.imap] section (host, username, password_env)',
-            )
-        return self
+
+class GmailEmailConfig(_Section):
+    """``[email] backend = "gmail"``: the Gmail API (the ``[google]`` OAuth token)."""
+
+    backend: Literal["gmail"] = "gmail"
+    contacts: str | None = None
+
+
+class ImapEmailConfig(_Section):
+    """``[email] backend = "imap"``: an IMAP server, sent through SMTP."""
+
+    backend: Literal["imap"] = "imap"
+    contacts: str | None = None
+    imap: ImapConfig
+    smtp: SmtpConfig | None = None
+
+
+def _backend_of(default: str) -> Callable[[Any], str | None]:
+    """The discriminator of a backend section: its ``backend`` key, ``default`` when absent."""
+
+    def backend(value: Any) -> str | None:
+        if isinstance(value, dict):
+            chosen = value.get("backend", default)
+            return chosen if isinstance(chosen, str) else None
+        return getattr(value, "backend", None)
+
+    return backend
+
+
+# A backend section is one model per backend, chosen by its ``backend`` key, so each backend
+# takes exactly its own keys (an ics calendar with a ``url`` is an error naming that key).
+CalendarConfig = Annotated[
+    Annotated[IcsCalendarConfig, Tag("ics")]
+    | Annotated[GoogleCalendarConfig, Tag("google")]
+    | Annotated[CalDavCalendarConfig, Tag("caldav")],
+    Discriminator(_backend_of("ics")),
+]
+EmailConfig = Annotated[
+    Annotated[MaildirEmailConfig, Tag("maildir")]
+    | Annotated[GmailEmailConfig, Tag("gmail")]
+    | Annotated[ImapEmailConfig, Tag("imap")],
+    Discriminator(_backend_of("maildir")),
+]
+BACKENDS: dict[str, dict[str, type[_Section]]] = {
+    "calendar": {
+        "ics": IcsCalendarConfig,
+        "google": GoogleCalendarConfig,
+        "caldav": CalDavCalendarConfig,
+    },
+    "email": {"maildir": MaildirEmailConfig, "gmail": GmailEmailConfig, "imap": ImapEmailConfig},
+}
+"""Each backend section's models by backend name (the unions above, for errors and ``init``)."""
 
 
 class ApprovalsConfig(_Section):
@@ -240,9 +304,9 @@ class Config(_Section):
 
     user: UserConfig = UserConfig()
     providers: list[ProviderConfig] = Field(default_factory=list)
-    calendar: CalendarConfig = CalendarConfig()
+    calendar: CalendarConfig = IcsCalendarConfig()
     google: GoogleConfig = GoogleConfig()
-    email: EmailConfig = EmailConfig()
+    email: EmailConfig = MaildirEmailConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
     agent: AgentConfig = AgentConfig()
     memory: MemoryConfig = MemoryConfig()
@@ -258,46 +322,6 @@ class Config(_Section):
         if duplicates:
             raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
         return value
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where this run reads and writes.
-
-    Attributes:
-        home: root for data and state; relative config paths are resolved against it.
-        config: the config file (it may not exist).
-        config_explicit: whether the user named the config file (then it must exist).
-        logs: folder of the JSON log file.
-    """
-
-    home: Path
-    config: Path
-    config_explicit: bool
-    logs: Path
-
-    @classmethod
-    def resolve(cls, *, home: str | None = None, config: str | None = None) -> Paths:
-        """Work out the paths from flags, then the environment, then the platform defaults."""
-        home = home or os.environ.get("MORROW_HOME") or None
-        config = config or os.environ.get("MORROW_CONFIG") or None
-        if home:
-            root = Path(home).expanduser().resolve()
-            logs = root / "logs"
-            default_config = root / "config.toml"
-        else:
-            import platformdirs
-
-            root = platformdirs.user_data_path("morrow")
-            logs = platformdirs.user_log_path("morrow")
-            default_config = platformdirs.user_config_path("morrow") / "config.toml"
-        config_path = Path(config).expanduser().resolve() if config else default_config
-        return cls(home=root, config=config_path, config_explicit=bool(config), logs=logs)
-
-    def resolve_path(self, value: str) -> Path:
-        """A path from the config: ``~`` expanded, relative paths taken from the home."""
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self.home / path
 
 
 def load_config(paths: Paths) -> Config:
@@ -320,52 +344,72 @@ def parse_config(raw: dict[str, Any], *, source: str) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        key = _key_path(error["loc"], raw)
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif error["type"] == "missing":
-            message = "missing required key"
+        key, message = _explain(exc.errors(include_url=False)[0], raw)
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{source}: {key}: {message}{more}") from None
 
 
-def _key_path(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
-    """``("providers", 0, "kind")`` -> ``providers[0].kind`` (and the provider's name if any)."""
+def _explain(error: ErrorDetails, raw: dict[str, Any]) -> tuple[str, str]:
+    """The dotted key and the reason of one validation error, in the config's own terms.
+
+    An error inside a backend section has the backend's tag in its location
+    (``("calendar", "caldav", "url")``); it is taken out and named in the reason instead.
+    """
+    loc, kind = list(error["loc"]), error["type"]
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return _bad_backend(str(loc[0]), raw.get(str(loc[0])))
+    backend = str(loc.pop(1)) if len(loc) > 1 and loc[0] in BACKENDS else None
+    key = _dotted(loc)
+    model = BACKENDS[str(loc[0])][backend] if backend else None
+    if kind == "extra_forbidden":
+        if model is None or len(loc) != 2:
+            return key, "unknown key"
+        takes = ", ".join(name for name in model.model_fields if name != "backend") or "none"
+        return key, f'not a key of backend "{backend}" (its keys: {takes})'
+    if kind == "missing":
+        if model is None or len(loc) != 2:
+            return key, "missing required key"
+        field = model.model_fields[str(loc[1])].annotation
+        if isinstance(field, type) and issubclass(field, BaseModel):
+            needs = ", ".join(n for n, f in field.model_fields.items() if f.is_required())
+            return key, f'missing required section (backend "{backend}" needs [{key}]: {needs})'
+        return key, f'missing required key (backend "{backend}")'
+    return key, error["msg"]
+
+
+def _bad_backend(section: str, node: Any) -> tuple[str, str]:
+    """A backend section that names no backend it knows (or is no table at all)."""
+    if not isinstance(node, dict):
+        return section, "should be a table"
+    names = " | ".join(BACKENDS[section])
+    return f"{section}.backend", f"{json.dumps(node.get('backend'))} is not a backend ({names})"
+
+
+def _dotted(loc: list[int | str]) -> str:
+    """``["providers", 0, "kind"]`` -> ``providers[0].kind``."""
     out = ""
-    node: Any = raw
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
-        node = node[part] if isinstance(node, dict | list) and _has(node, part) else None  # type: ignore[index]
+            out += f".{part}" if out else part
     return out or "config"
-
-
-def _has(node: dict[str, Any] | list[Any], part: int | str) -> bool:
-    if isinstance(node, dict):
-        return part in node
-    return isinstance(part, int) and 0 <= part < len(node)
 
 
 def api_key_for(provider: ProviderConfig, index: int, source: str) -> str:
     """The provider's API key from the environment variable its config names.
 
     A local server reached through ``base_url`` may need no key: then a placeholder is used.
+
+    Raises:
+        ConfigError: the key's variable is not named (and no ``base_url`` is set), or not set.
     """
+    key = f"providers[{index}].api_key_env"
     if provider.api_key_env is None:
         if provider.base_url is not None:
             return "not-needed"
         raise ConfigError(
-            f"{source}: providers[{index}].api_key_env: missing required key "
+            f"{source}: {key}: missing required key "
             f"(the environment variable that holds the {provider.kind} API key)"
         )
-    key = os.environ.get(provider.api_key_env, "").strip()
-    if not key:
-        raise ConfigError(
-            f"{source}: providers[{index}].api_key_env: environment variable "
-            f"{provider.api_key_env} is not set (provider {provider.name!r})"
-        )
-    return key
+    return from_env(provider.api_key_env, key=key, source=source).strip()

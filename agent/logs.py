@@ -1,20 +1,26 @@
 """Logging: readable lines on stderr for people, JSON lines in a file for machines.
 
 Every event carries the run id (and whatever the loop binds: step, provider, model, latency,
-tokens). A redaction processor removes anything that looks like an API key or token before an
-event is written anywhere; message and email bodies are never logged at info level.
+tokens). A redaction processor removes anything that looks like an API key or token, and every
+secret the config read (:mod:`morrow.agent.credentials`), before an event is written anywhere;
+message and email bodies are never logged at info level. The JSON file (``morrow.jsonl``,
+mode 0600) is rotated by size with the standard library's ``RotatingFileHandler``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import logging.handlers
 import os
 import re
 import sys
 import uuid
 from pathlib import Path
 from typing import Any, TextIO
+
+from morrow.agent import credentials
 
 
 def _import_structlog_without_rich() -> None:
@@ -63,22 +69,13 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     return _SECRETS.sub("[redacted]", text)
 
 
-_SHORTEST_SECRET = 8  # no pattern above, and no secret from the environment, is shorter
-
-
 def scrub(text: str) -> str:
-    """``text`` with the environment's secrets and key-shaped strings redacted.
+    """``text`` with the secrets this process knows and key-shaped strings redacted.
 
     The same redaction as the logs get, for error output (``agent/cli.py``) and trajectory
-    files (``evals/trajectory.py``).
+    files (``evals/trajectory.py``); the secrets are :func:`credentials.known_secrets`.
     """
-    secrets = [
-        value
-        for name, value in os.environ.items()
-        if name.endswith(("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD"))
-        and len(value) >= _SHORTEST_SECRET
-    ]
-    return redact(text, sorted(secrets, key=len, reverse=True))
+    return redact(text, credentials.known_secrets())
 
 
 def _is_secret_key(key: str) -> bool:
@@ -89,27 +86,24 @@ def _is_secret_key(key: str) -> bool:
 class _Redactor:
     """structlog processor: no secret leaves the process through a log.
 
-    It runs on every event, so it is kept cheap: the secrets from the environment are folded
-    into the one pattern, the verdict on each key name is remembered (events reuse a handful
-    of names), and strings too short to hold a secret are not scanned.
+    It runs on every event, so it is kept cheap: the known secrets are folded into the one
+    pattern (built again only when the config has handed out another one), the verdict on
+    each key name is remembered (events reuse a handful of names), and strings too short to
+    hold a secret are not scanned.
     """
 
     def __init__(self) -> None:
-        secrets = sorted(
-            (
-                value
-                for name, value in os.environ.items()
-                if name.endswith(("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD"))
-                and len(value) >= _SHORTEST_SECRET
-            ),
-            key=len,
-            reverse=True,  # the longest first, so one secret inside another goes whole
-        )
-        known = "|".join(re.escape(secret) for secret in secrets)
-        self.pattern = re.compile(f"{known}|{_SECRETS.pattern}" if known else _SECRETS.pattern)
         self.secret_keys: dict[str, bool] = {}
+        self._build()
+
+    def _build(self) -> None:
+        self.generation = credentials.handed_out()
+        known = "|".join(re.escape(secret) for secret in credentials.known_secrets())
+        self.pattern = re.compile(f"{known}|{_SECRETS.pattern}" if known else _SECRETS.pattern)
 
     def __call__(self, _: WrappedLogger, __: str, event: EventDict) -> EventDict:
+        if self.generation != credentials.handed_out():
+            self._build()
         secret_keys = self.secret_keys
         for key, value in event.items():
             secret = secret_keys.get(key)
@@ -117,9 +111,46 @@ class _Redactor:
                 secret = secret_keys[key] = _is_secret_key(key)
             if secret:
                 event[key] = "[redacted]"
-            elif isinstance(value, str) and len(value) >= _SHORTEST_SECRET:
+            elif isinstance(value, str) and len(value) >= credentials.SHORTEST_SECRET:
                 event[key] = self.pattern.sub("[redacted]", value)
         return event
+
+
+LOG_FILE = "morrow.jsonl"
+MAX_BYTES = 10 * 1024 * 1024  # then morrow.jsonl becomes morrow.jsonl.1, .1 becomes .2 ...
+BACKUPS = 3  # rotated files kept: at most about 40 MiB of logs in all
+
+
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The JSON log file: private (0600), rotated by size, shared by concurrent runs.
+
+    The REPL and a cron briefing may write at once, each with its own handler. Appends are
+    whole lines (``O_APPEND``); the size is measured at the file's end, whoever wrote there;
+    and a run whose file was rotated away by another reopens the new one before writing, so
+    no run keeps filling ``morrow.jsonl.1``.
+    """
+
+    def _open(self) -> io.TextIOWrapper:
+        def private(path: str, flags: int) -> int:
+            return os.open(path, flags, 0o600)
+
+        stream = open(self.baseFilename, "a", encoding="utf-8", opener=private)
+        os.fchmod(stream.fileno(), 0o600)  # also a file an older morrow made under the umask
+        return stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is not None and self._rotated_away(self.stream):
+            self.stream.close()
+            self.stream = None  # FileHandler opens the file again when it has no stream
+        super().emit(record)
+
+    def _rotated_away(self, stream: io.TextIOWrapper) -> bool:
+        try:
+            on_disk = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            return True
+        mine = os.fstat(stream.fileno())
+        return (on_disk.st_dev, on_disk.st_ino) != (mine.st_dev, mine.st_ino)
 
 
 class _Tee:
@@ -129,7 +160,7 @@ class _Tee:
     ``console_level`` go on to the console renderer.
     """
 
-    def __init__(self, file: TextIO | None, file_level: int, console_level: int) -> None:
+    def __init__(self, file: logging.Handler | None, file_level: int, console_level: int) -> None:
         self.file = file
         self.file_level = file_level
         self.console_level = console_level
@@ -137,14 +168,14 @@ class _Tee:
     def __call__(self, _: WrappedLogger, method: str, event: EventDict) -> EventDict:
         level = LEVELS.get(method, 20)
         if self.file is not None and level >= self.file_level:
-            self.file.write(json.dumps(event, default=str, ensure_ascii=False) + "\n")
-            self.file.flush()
+            line = json.dumps(event, default=str, ensure_ascii=False)
+            self.file.handle(logging.makeLogRecord({"msg": line, "levelno": level}))
         if level < self.console_level:
             raise structlog.DropEvent
         return event
 
 
-_open_files: list[TextIO] = []
+_open_files: list[logging.Handler] = []
 
 
 def close() -> None:
@@ -162,15 +193,27 @@ def configure(
     log_dir: Path | None = None,
     json_console: bool = False,
     stream: TextIO | None = None,
+    max_bytes: int = MAX_BYTES,
+    backups: int = BACKUPS,
 ) -> str:
-    """Set up structlog for this process and return the run id bound to every event."""
+    """Set up structlog for this process and return the run id bound to every event.
+
+    Args:
+        level: the console's level.
+        file_level: the JSON log file's level.
+        log_dir: the folder of ``morrow.jsonl`` (None: no file).
+        json_console: JSON lines on the console instead of readable ones.
+        stream: the console (default stderr).
+        max_bytes: the file's size before it is rotated.
+        backups: rotated files kept (``morrow.jsonl.1`` ...).
+    """
     run_id = uuid.uuid4().hex[:12]
     close()
-    file: TextIO | None = None
+    file: logging.Handler | None = None
     if log_dir is not None:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            file = (log_dir / "morrow.jsonl").open("a", encoding="utf-8")
+            file = _LogFile(log_dir / LOG_FILE, maxBytes=max_bytes, backupCount=backups)
         except OSError:
             file = None  # logging must never stop the assistant; stderr still works
     if file is not None:

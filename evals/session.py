@@ -21,9 +21,9 @@ from morrow.agent.app import App
 from morrow.agent.config import (
     AgentConfig,
     ApprovalsConfig,
-    CalendarConfig,
     Config,
-    EmailConfig,
+    IcsCalendarConfig,
+    MaildirEmailConfig,
     Paths,
     UserConfig,
 )
@@ -192,6 +192,6 @@ def _config(settings: Settings) -> Config:
         ),
         approvals=ApprovalsConfig(mode=settings.approvals),
         agent=AgentConfig(max_steps=settings.max_steps, stream=False),
-        calendar=CalendarConfig(backend="ics", path=CALENDAR_FILE),
-        email=EmailConfig(backend="maildir", path=MAIL_DIR),
+        calendar=IcsCalendarConfig(path=CALENDAR_FILE),
+        email=MaildirEmailConfig(path=MAIL_DIR),
     )

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from morrow.agent.config import ApprovalMode
 from morrow.agent.errors import AssistantError
 from morrow.agent.messages import Message, ModelResponse, ToolSpec, Usage
 from morrow.evals.world import World, WorldDigest
@@ -83,7 +84,7 @@ class Settings(_Doc):
     user_name: str | None = None
     user_email: str | None = None
     working_hours: str = "09:00-17:00"
-    approvals: Literal["ask", "deny", "allow-writes", "allow"] = "deny"
+    approvals: ApprovalMode = "deny"
     max_steps: int = 12
 
 

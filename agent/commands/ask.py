@@ -74,25 +74,38 @@ class _Printer(Observer):
         self.out.write(text)
         self.out.flush()
         self.wrote = True
-        _, newline, tail = text.rpartition("\n")
-        self._column = len(tail) if newline else self._column + len(tail)
+        if self.live:
+            _, self._column = _advance(text, self._column)
 
 
 def _erase(text: str, origin: int) -> str:
     """ANSI codes that erase ``text``, written from column ``origin`` up to the cursor."""
-    import shutil
-
-    width = max(1, shutil.get_terminal_size().columns)
-    rows, column = 0, origin
-    for char in text:
-        if char == "\n":
-            rows, column = rows + 1, 0
-            continue
-        if column >= width:  # the terminal wraps before the character that does not fit
-            rows, column = rows + 1, 0
-        column += 1
+    rows, _ = _advance(text, origin)
     up = f"\x1b[{rows}A" if rows else ""
     return f"{up}\x1b[{origin + 1}G\x1b[J"
+
+
+def _advance(text: str, column: int) -> tuple[int, int]:
+    """The rows down and the column the cursor reaches writing ``text`` from ``column``.
+
+    Widths are terminal cells as rich measures them, per grapheme: 2 for wide characters
+    (CJK, most emoji, a family joined by zero-width joiners), 0 for combining marks; the
+    terminal wraps before a grapheme that does not fit in what is left of the line.
+    """
+    import shutil
+
+    from rich.cells import split_graphemes
+
+    width = max(1, shutil.get_terminal_size().columns)
+    rows = 0
+    for number, line in enumerate(text.split("\n")):
+        if number:
+            rows, column = rows + 1, 0
+        for _, _, cells in split_graphemes(line)[0]:
+            if cells and column + cells > width:
+                rows, column = rows + 1, 0
+            column += cells
+    return rows, column
 
 
 def run_ask(args: argparse.Namespace) -> int:

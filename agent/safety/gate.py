@@ -33,8 +33,9 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from morrow.agent.config import ApprovalMode
 from morrow.agent.safety.provenance import Finding
 from morrow.tools.base import Effect, Tool, ToolRegistry
 
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from morrow.agent.messages import Message
     from morrow.agent.safety.journal import EffectJournal
 
-Mode = Literal["ask", "deny", "allow-writes", "allow"]
 _EFFECT_NOTE = {"read": "reads only", "write": "can be undone", "send": "cannot be undone"}
 
 
@@ -144,7 +144,7 @@ class ApprovalGate:
         (``morrow.agent.safety.tool_filter``). run_id: names this run in the effect journal.
     """
 
-    mode: Mode = "deny"
+    mode: ApprovalMode = "deny"
     ask: AskCallback | None = None
     decisions: list[tuple[ApprovalRequest, Decision]] = field(default_factory=list)
     filter_tools: bool = True

@@ -143,3 +143,159 @@ def test_parse_config_wrong_type():
             {"providers": [{"name": "a", "kind": "openai", "model": "m", "timeout_seconds": -1}]},
             source="x.toml",
         )
+
+
+# -- backend sections: one model per backend, exactly its keys --------------------------------
+
+BACKEND_CONFIGS = {
+    "ics": ('[calendar]\npath = "cal.ics"\n', "IcsCalendarConfig", {"path": "cal.ics"}),
+    "google": (
+        '[calendar]\nbackend = "google"\ncalendar_id = "work@example.com"\n',
+        "GoogleCalendarConfig",
+        {"calendar_id": "work@example.com"},
+    ),
+    "caldav": (
+        '[calendar]\nbackend = "caldav"\nurl = "https://dav.example/"\nusername = "ada"\n'
+        'password_env = "DAV_PASSWORD"\ncalendar_name = "Work"\n',
+        "CalDavCalendarConfig",
+        {"url": "https://dav.example/", "password_env": "DAV_PASSWORD", "calendar_name": "Work"},
+    ),
+    "maildir": (
+        '[email]\npath = "Post"\n[email.smtp]\nhost = "smtp.example.com"\n',
+        "MaildirEmailConfig",
+        {"path": "Post"},
+    ),
+    "gmail": ('[email]\nbackend = "gmail"\ncontacts = "c.vcf"\n', "GmailEmailConfig", {}),
+    "imap": (
+        '[email]\nbackend = "imap"\n[email.imap]\nhost = "imap.example.com"\nusername = "ada"\n'
+        'password_env = "IMAP_PASSWORD"\n',
+        "ImapEmailConfig",
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", list(BACKEND_CONFIGS))
+def test_each_backend_is_its_own_model(tmp_path, backend):
+    text, model, values = BACKEND_CONFIGS[backend]
+    config = load_config(write(tmp_path, text))
+    section = config.calendar if text.startswith("[calendar]") else config.email
+    assert type(section).__name__ == model and section.backend == backend
+    assert {key: getattr(section, key) for key in values} == values
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[calendar]\npath = "x.ics"\nurl = "https://dav.example/"',
+            'calendar.url: not a key of backend "ics" (its keys: path)',
+        ),
+        (
+            '[calendar]\nbackend = "google"\npath = "x.ics"',
+            'calendar.path: not a key of backend "google" (its keys: calendar_id)',
+        ),
+        (
+            '[calendar]\nbackend = "caldav"\nusername = "ada"\npassword_env = "P"',
+            'calendar.url: missing required key (backend "caldav")',
+        ),
+        (
+            '[email]\nbackend = "gmail"\n[email.smtp]\nhost = "smtp.example.com"',
+            'email.smtp: not a key of backend "gmail" (its keys: contacts)',
+        ),
+        (
+            '[email]\n[email.imap]\nhost = "h"\nusername = "u"\npassword_env = "P"',
+            'email.imap: not a key of backend "maildir" (its keys: path, contacts, smtp)',
+        ),
+        (
+            '[email]\nbackend = "imap"\npath = "Mail"\n[email.imap]\nhost = "h"\nusername = "u"\n'
+            'password_env = "P"',
+            'email.path: not a key of backend "imap" (its keys: contacts, imap, smtp)',
+        ),
+        (
+            '[email]\nbackend = "imap"',
+            'email.imap: missing required section (backend "imap" needs [email.imap]: host, '
+            "username, password_env)",
+        ),
+        (
+            '[email]\nbackend = "imap"\n[email.imap]\nhost = "h"\npassword_env = "P"',
+            "email.imap.username: missing required key",
+        ),
+        (
+            '[calendar]\nbackend = "exchange"',
+            'calendar.backend: "exchange" is not a backend (ics | google | caldav)',
+        ),
+        ("[email]\nbackend = 3", "email.backend: 3 is not a backend (maildir | gmail | imap)"),
+        ("calendar = 3", "calendar: should be a table"),
+    ],
+)
+def test_a_backend_section_error_names_the_key(tmp_path, text, message):
+    paths = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(paths)
+    error = str(info.value)
+    assert error.startswith(f"{paths.config}: {message}")
+    assert "\n" not in error and "Input tag" not in error and "caldav.url" not in error
+
+
+def test_an_env_key_holding_the_secret_itself_is_refused_without_echoing_it(tmp_path):
+    text = '[[providers]]\nname = "a"\nkind = "openai"\nmodel = "m"\napi_key_env = "sk-live 123"'
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert "providers[0].api_key_env: Value error, not an environment variable name" in str(
+        info.value
+    )
+    assert "sk-live" not in str(info.value)
+
+
+# -- config.example.toml documents every key ---------------------------------------------------
+
+
+def _documented_keys(text):
+    """Section -> the keys the example sets or shows commented out."""
+    import re
+
+    found, section = {}, ""
+    for line in text.splitlines():
+        bare = line.lstrip("#").strip()
+        header = re.match(r"^\[\[?(\w+(?:\.\w+)*)", bare)
+        if header:
+            section = header.group(1)
+            found.setdefault(section, set())
+            continue
+        key = re.match(r"^(\w+)\s*=", bare)
+        if key and section:
+            found[section].add(key.group(1))
+    return found
+
+
+def test_the_example_documents_every_key():
+    from pathlib import Path
+
+    from morrow.agent import config as c
+
+    sections = {
+        "user": [c.UserConfig],
+        "providers": [c.ProviderConfig],
+        "calendar": list(c.BACKENDS["calendar"].values()),
+        "google": [c.GoogleConfig],
+        "email": list(c.BACKENDS["email"].values()),
+        "email.smtp": [c.SmtpConfig],
+        "email.imap": [c.ImapConfig],
+        "approvals": [c.ApprovalsConfig],
+        "agent": [c.AgentConfig],
+        "memory": [c.MemoryConfig],
+        "memory.context_windows": [],
+        "resilience": [c.ResilienceConfig],
+        "budget": [c.BudgetConfig],
+        "prices": [c.PriceConfig],
+    }
+    assert {name.split(".")[0] for name in sections} == set(c.Config.model_fields)
+    documented = _documented_keys((Path(__file__).parents[2] / "config.example.toml").read_text())
+    for section, models in sections.items():
+        assert section in documented, section
+        for model in models:
+            for name, field in model.model_fields.items():
+                if f"{section}.{name}" in sections:
+                    continue  # a section of its own
+                assert (field.alias or name) in documented[section], f"{section}.{name}"

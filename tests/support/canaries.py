@@ -26,7 +26,7 @@ def leaks(root: Path) -> list[str]:
     """Every canary found in the logs and trajectories under ``root``: "file: what" lines."""
     found = []
     for path in root.rglob("*"):
-        is_log = path.suffix == ".jsonl" or path.name.endswith(".log")
+        is_log = ".jsonl" in path.suffixes or path.name.endswith(".log")  # also morrow.jsonl.1
         is_trajectory = path.suffix == ".json" and path.is_file() and _is_trajectory(path)
         if not (is_log or is_trajectory) or not path.is_file():
             continue

@@ -8,7 +8,8 @@ import pytest
 import respx
 
 from morrow.agent.cli import main
-from morrow.agent.commands.init import Answers, render, system_timezone, template
+from morrow.agent.commands.init import render, template
+from morrow.agent.commands.init_answers import Answers, system_timezone
 from morrow.agent.config import ProviderConfig
 from morrow.agent.providers.reachability import check
 
@@ -140,3 +141,166 @@ def test_doctor_reports_an_unreachable_provider(tmp_path, capsys, monkeypatch):
     assert "UNREACHABLE: ConnectError" in out and "1 problem(s) found" in out
     assert main(["--home", str(home), "doctor", "--offline"]) == 0
     assert "UNREACHABLE" not in capsys.readouterr().out
+
+
+# -- backends: by flags for scripts, by questions on a terminal ------------------------------
+
+BACKEND_FLAGS = {
+    "ics": (
+        ["--calendar-backend", "ics", "--calendar-path", "cal/work.ics"],
+        {"path": "cal/work.ics"},
+    ),
+    "google": (
+        ["--calendar-backend", "google", "--calendar-id", "work@example.com",
+         "--google-client-secrets", "secret.json"],
+        {"calendar_id": "work@example.com"},
+    ),
+    "caldav": (
+        ["--calendar-backend", "caldav", "--caldav-url", "https://dav.example/",
+         "--caldav-username", "ada", "--caldav-password-env", "DAV_PW",
+         "--caldav-calendar", "Work"],
+        {"url": "https://dav.example/", "username": "ada", "password_env": "DAV_PW",
+         "calendar_name": "Work"},
+    ),
+    "maildir": (
+        ["--mail-backend", "maildir", "--maildir", "Post", "--smtp-host", "smtp.example.com",
+         "--smtp-username", "ada@example.com"],
+        {"path": "Post"},
+    ),
+    "gmail": (["--mail-backend", "gmail", "--google-client-secrets", "secret.json"], {}),
+    "imap": (
+        ["--mail-backend", "imap", "--imap-host", "imap.example.com", "--imap-username", "ada",
+         "--imap-password-env", "IMAP_PW", "--smtp-host", "smtp.example.com"],
+        {},
+    ),
+}  # fmt: skip
+
+
+def comments_of(text):
+    """The prose of every comment in ``text`` (what follows its last ``#``), not keys in one."""
+    notes = {line.rsplit("#", 1)[1].strip() for line in text.splitlines() if "#" in line}
+    return {note for note in notes if note and not _is_toml(note)}
+
+
+def _is_toml(note):
+    try:
+        return bool(tomllib.loads(note))
+    except tomllib.TOMLDecodeError:
+        return False
+
+
+@pytest.mark.parametrize("backend", list(BACKEND_FLAGS))
+def test_init_writes_each_backend_and_the_config_loads(tmp_path, monkeypatch, backend):
+    from morrow.agent.app import App
+    from morrow.agent.config import Paths, load_config
+
+    home = tmp_path / "home"
+    flags, values = BACKEND_FLAGS[backend]
+    assert main(["--home", str(home), "init", "--yes", "--email", "ada@example.com", *flags]) == 0
+    written = (home / "config.toml").read_text()
+    assert comments_of(template()) <= comments_of(written)  # every comment kept
+    config = load_config(Paths.resolve(home=str(home)))
+    section = config.calendar if backend in ("ics", "google", "caldav") else config.email
+    assert section.backend == backend
+    assert {key: getattr(section, key) for key in values} == values
+    if backend in ("google", "gmail"):
+        assert config.google.client_secrets == "secret.json"
+    if backend == "maildir":
+        assert config.email.smtp.username == "ada@example.com"
+        assert config.email.smtp.password_env == "MORROW_SMTP_PASSWORD"
+    if backend == "imap":
+        imap = config.email.imap
+        assert (imap.host, imap.username, imap.password_env) == (
+            "imap.example.com",
+            "ada",
+            "IMAP_PW",
+        )
+        assert config.email.smtp.host == "smtp.example.com" and config.email.smtp.username == "ada"
+    for variable in ("DAV_PW", "IMAP_PW", "MORROW_SMTP_PASSWORD"):
+        monkeypatch.setenv(variable, "a-password-0123")
+    workspace = App.load(home=str(home)).workspace()  # and the backends it names are built
+    assert workspace.calendar is not None and workspace.mail is not None
+
+
+def test_init_asks_again_after_a_typo(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    answers = [
+        "Europe/Berln", "Europe/Berlin",  # time zone
+        "",  # name
+        "ada@example.com",
+        "opnai", "openai",  # provider
+        "",  # model
+        "127.0.0.1:11434", "",  # server: not a URL, then the provider's own
+        "sk-proj-abc", "",  # the key itself, then the default variable
+        "caldv", "caldav",  # calendar
+        "dav.example", "https://dav.example/",
+        "", "",  # login (the email address), password variable
+        "",  # calendar name: the first
+        "imap",
+        "", "imap.example.com",  # a host is needed
+        "ada", "MY PASSWORD", "IMAP_PW",
+        "",  # no SMTP server
+    ]  # fmt: skip
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(answers) + "\n"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    assert main(["--home", str(home), "init"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("please answer again") == 8
+    assert "unknown IANA time zone 'Europe/Berln'" in out and "one of ics, google, caldav" in out
+    assert "sk-proj-abc" not in out and "MY PASSWORD" not in out
+    config = tomllib.loads((home / "config.toml").read_text())
+    assert config["user"] == {
+        "timezone": "Europe/Berlin",
+        "email": "ada@example.com",
+        "working_hours": "09:00-17:00",
+    }
+    assert config["providers"][0]["api_key_env"] == "OPENAI_API_KEY"
+    assert config["calendar"] == {
+        "backend": "caldav",
+        "url": "https://dav.example/",
+        "username": "ada@example.com",
+        "password_env": "MORROW_CALDAV_PASSWORD",
+    }
+    assert config["email"] == {
+        "backend": "imap",
+        "imap": {"host": "imap.example.com", "username": "ada", "password_env": "IMAP_PW"},
+    }
+    assert "export IMAP_PW=..." in out and "export MORROW_CALDAV_PASSWORD=..." in out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--caldav-url", "https://dav.example/"],
+            "--caldav-url is for the caldav backend, not ics",
+        ),
+        (["--calendar-backend", "caldav"], "--caldav-url: an answer is needed"),
+        (
+            ["--calendar-backend", "caldav", "--caldav-url", "dav"],
+            "--caldav-url: 'dav' is not a URL",
+        ),
+        (["--mail-backend", "imap"], "--imap-host: an answer is needed"),
+        (["--mail-backend", "gmail", "--smtp-host", "h"], "--smtp-* flags are for the maildir"),
+        (["--smtp-username", "ada"], "--smtp-username and --smtp-password-env need --smtp-host"),
+        (["--email", "ada at example"], "--email: 'ada at example' is not an email address"),
+    ],
+)
+def test_a_wrong_flag_is_a_usage_error_and_writes_nothing(tmp_path, capsys, flags, message):
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "init", "--yes", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (home / "config.toml").exists()
+
+
+def test_a_backend_without_its_library_is_said_before_anything_runs(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "caldav", None)
+    home = tmp_path / "home"
+    flags = ["--calendar-backend", "caldav", "--caldav-url", "https://dav.example/",
+             "--caldav-username", "ada"]  # fmt: skip
+    assert main(["--home", str(home), "init", "--yes", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "next: pip install 'morrow[caldav]'" in out
+    assert "export MORROW_CALDAV_PASSWORD=..." in out

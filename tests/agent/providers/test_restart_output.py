@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 
+import pytest
+
 from morrow.agent.commands.ask import _erase, _Printer
 from morrow.agent.errors import ProviderUnavailable
 from morrow.agent.loop import run_turn
@@ -74,3 +76,32 @@ def test_a_restart_before_any_text_is_silent() -> None:
     printer = _Printer(out, err, live=True)
     printer.step_restarted(1, "backup", "primary: overloaded")
     assert out.getvalue() == err.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "origin", "erase"),
+    [
+        ("日本語のテキスト", 0, "\x1b[1A\x1b[1G\x1b[J"),  # 16 cells in 10 columns: one wrap
+        ("日本語のテキスト", 4, "\x1b[1A\x1b[5G\x1b[J"),  # 3 fit, then 5 fill the next row
+        ("日本語のテキスト!", 4, "\x1b[2A\x1b[5G\x1b[J"),  # and one more wraps again
+        ("x日", 8, "\x1b[1A\x1b[9G\x1b[J"),  # a wide character does not fit in the last column
+        ("e\u0301" * 10, 0, "\x1b[1G\x1b[J"),  # combining accents take no cell
+        ("👨\u200d👩\u200d👧" * 5, 0, "\x1b[1G\x1b[J"),  # one family is one wide grapheme
+        ("👍" * 6, 0, "\x1b[1A\x1b[1G\x1b[J"),
+    ],
+)
+def test_erasing_counts_terminal_cells_not_characters(monkeypatch, text, origin, erase) -> None:
+    monkeypatch.setenv("COLUMNS", "10")
+    assert _erase(text, origin) == erase
+
+
+def test_the_printer_tracks_its_column_in_cells(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "10")
+    out, err = io.StringIO(), io.StringIO()
+    printer = _Printer(out, err, live=True)
+    printer.text("日本")  # 4 cells
+    printer.finish()
+    printer.step_started(2)
+    printer.text("語のテ")  # from column 4: 6 cells, up to the margin
+    printer.step_restarted(2, "backup", "primary: overloaded")
+    assert out.getvalue() == "日本語のテ\x1b[5G\x1b[J"
