@@ -299,6 +299,70 @@ class PriceConfig(_Section):
     cache_write: Annotated[float, Field(ge=0)] | None = None
 
 
+class McpServerConfig(_Section):
+    """One ``[[mcp.servers]]`` entry: an external MCP server whose tools morrow may call.
+
+    Exactly one of ``command`` (a local process spoken to over stdio) or ``url`` (streamable
+    HTTP). Its tools join the registry as ``<name>.<tool>``.
+    """
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    url: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    tools: list[str] | None = None
+    cwd: str | None = None
+    start_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    call_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    max_result_chars: Annotated[int, Field(ge=1000)] = 20_000
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise PydanticCustomError(
+                "transport", "give either command (stdio) or url (streamable HTTP), not both"
+            )
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise PydanticCustomError("url", "url must start with http:// or https://")
+        return self
+
+    def resolved_env(self, source: str, index: int) -> dict[str, str]:
+        """``env`` for the process: a value ``"$NAME"`` is read from morrow's environment.
+
+        Raises:
+            ConfigError: a ``$NAME`` the environment does not set.
+        """
+        resolved = {}
+        for key, value in self.env.items():
+            if value.startswith("$"):
+                found = os.environ.get(value[1:])
+                if found is None:
+                    raise ConfigError(
+                        f"{source}: mcp.servers[{index}].env.{key}: environment variable "
+                        f"{value[1:]} is not set (server {self.name!r})"
+                    )
+                value = found
+            resolved[key] = value
+        return resolved
+
+
+class McpConfig(_Section):
+    """``[mcp]``: external MCP servers (``[[mcp.servers]]``) and ``morrow mcp serve``."""
+
+    servers: list[McpServerConfig] = Field(default_factory=list)
+    serve_tools: list[str] | None = None
+
+    @field_validator("servers")
+    @classmethod
+    def _unique_servers(cls, value: list[McpServerConfig]) -> list[McpServerConfig]:
+        names = [s.name for s in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"server names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+
 class Config(_Section):
     """The whole config.toml."""
 
@@ -313,6 +377,7 @@ class Config(_Section):
     resilience: ResilienceConfig = ResilienceConfig()
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    mcp: McpConfig = McpConfig()
 
     @field_validator("providers")
     @classmethod

@@ -1,0 +1,79 @@
+"""``morrow mcp serve``: serve morrow's tools over stdio (or streamable HTTP on 127.0.0.1).
+
+Start-up matters (a client launches the server and waits for ``initialize``): this imports the
+SDK's server and morrow's config only; tools, backends and the store are loaded by the first
+call that needs them, and no provider SDK is imported at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DEFAULT_PORT = 8765
+
+
+def register(commands: Any) -> None:
+    """Add ``mcp serve`` to the command tree."""
+    mcp = commands.add_parser("mcp", help="serve morrow's tools to MCP clients")
+    actions = mcp.add_subparsers(dest="mcp_command", metavar="ACTION", required=True)
+    serve = actions.add_parser(
+        "serve", help="serve the calendar, email and memory tools (stdio by default)"
+    )
+    serve.add_argument(
+        "--http",
+        action="store_true",
+        help="serve streamable HTTP on 127.0.0.1 instead of stdio (at /mcp)",
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (with --http)")
+
+    def handler(args: argparse.Namespace) -> int:
+        return run_serve(args)
+
+    serve.set_defaults(handler=handler)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until the client goes away (stdio) or Ctrl-C (HTTP)."""
+    import anyio
+
+    from morrow.agent.app import App
+    from morrow.agent.mcp.server import MorrowServer
+
+    app = App.load(home=args.home, config=args.config)
+    server = MorrowServer(app, version=_version()).build()
+    try:
+        if args.http:
+            _serve_http(server, args.port)
+        else:
+            anyio.run(_serve_stdio, server)
+    finally:
+        app.close()
+    return 0
+
+
+async def _serve_stdio(server: Any) -> None:
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+def _serve_http(server: Any, port: int) -> None:
+    import uvicorn
+
+    from morrow.agent.errors import UsageError
+
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port}: not a TCP port")
+    asgi = server.streamable_http_app(host="127.0.0.1")
+    uvicorn.run(asgi, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("morrow")
+    except PackageNotFoundError:
+        return "unknown"
