@@ -306,7 +306,7 @@ class McpServerConfig(_Section):
     HTTP). Its tools join the registry as ``<name>.<tool>``.
     """
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z](?:[A-Za-z0-9-]|_(?!_))*$", max_length=32)]
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     url: str | None = None
@@ -321,7 +321,7 @@ class McpServerConfig(_Section):
     def _one_transport(self) -> McpServerConfig:
         if (self.command is None) == (self.url is None):
             raise PydanticCustomError(
-                "transport", "give either command (stdio) or url (streamable HTTP), not both"
+                "transport", "needs exactly one of command (stdio) or url (streamable HTTP)"
             )
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise PydanticCustomError("url", "url must start with http:// or https://")

@@ -1,5 +1,9 @@
 """``morrow tools list`` and ``morrow tools call NAME``: the tools, and one run directly.
 
+Both include the tools of the external MCP servers of ``[[mcp.servers]]``
+(``time.get_current_time``); a server that does not start is one warning line, and the rest
+is listed.
+
 A direct call passes the same approval gate and effect journal as the loop's calls:
 ``--approve`` is the user's explicit approval of the exact action, printed on stderr.
 """
@@ -27,6 +31,7 @@ def run_tools_list(args: argparse.Namespace) -> int:
                 "effect": t.effect,
                 "description": t.description,
                 "parameters": t.parameters,
+                **({"mcp_server": server} if (server := getattr(t, "server", "")) else {}),
             }
             for t in tools
         ]

@@ -39,7 +39,7 @@ Ask = Callable[[ApprovalRequest], Awaitable[Decision]]
 SOURCE_PREFIX = "mcp:"
 
 
-class ApprovalPending(Exception):  # noqa: N818 - a control-flow signal (STYLE.md naming)
+class ApprovalPending(Exception):
     """The person behind the client must answer first (the 2026-07-28 multi-round flow)."""
 
     def __init__(self, request: ApprovalRequest) -> None:
@@ -101,7 +101,8 @@ class ExternalTool(Tool):
             result = await self.caller(self.server, self.remote_name, args.model_dump(mode="json"))
         except McpServerError as exc:
             if exc.sent and self.effect != "read":  # it may have happened: the journal says so
-                raise OutcomeUnknownError(f"{exc} (the effect may have happened)", message_id="")
+                note = f"{exc} (the effect may have happened)"
+                raise OutcomeUnknownError(note, message_id="") from None
             raise
         if result.is_error:
             raise ToolError(f"{self.name} failed: " + wrap_untrusted(result.text, source=source))
@@ -200,7 +201,9 @@ async def call_gated(
         Message(role="assistant", parts=(call,)),
         Message(
             role="tool",
-            parts=(ToolResultPart(call_id=call_id, name=tool.name, content=content, is_error=is_error),),
+            parts=(
+                ToolResultPart(call_id=call_id, name=tool.name, content=content, is_error=is_error),
+            ),
         ),
     ]
     return content, is_error

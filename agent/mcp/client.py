@@ -23,6 +23,7 @@ import atexit
 import concurrent.futures
 import json
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -35,6 +36,7 @@ import structlog
 from morrow.tools.errors import ToolError
 
 log = structlog.get_logger("morrow.mcp")
+_USABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 T = TypeVar("T")
 
 
@@ -215,8 +217,7 @@ class McpHub:
         except TimeoutError:
             await self._stop(connection)
             raise McpServerError(
-                f"MCP server {name!r} ({spec.where}) did not start within "
-                f"{spec.start_timeout:g} s"
+                f"MCP server {name!r} ({spec.where}) did not start within {spec.start_timeout:g} s"
             ) from None
         return connection
 
@@ -251,19 +252,25 @@ class McpHub:
         call = asyncio.ensure_future(client.call_tool(tool, arguments))
         ended = asyncio.ensure_future(asyncio.shield(connection.task))
         try:
-            done, _ = await asyncio.wait({call, ended}, timeout=spec.call_timeout, return_when="FIRST_COMPLETED")
+            done, _ = await asyncio.wait(
+                {call, ended}, timeout=spec.call_timeout, return_when="FIRST_COMPLETED"
+            )
         finally:
             ended.cancel()
         if call not in done:
             call.cancel()
             if not done:
-                await self._stop(connection)  # a server that hangs is stopped; the next call restarts it
+                await self._stop(
+                    connection
+                )  # a server that hangs is stopped; the next call restarts it
                 raise McpServerError(
                     f"MCP server {server!r} did not answer {tool} within {spec.call_timeout:g} s "
                     "(stopped; it starts again on the next call)",
                     sent=True,
                 )
-            raise McpServerError(f"MCP server {server!r} ended during the call to {tool}", sent=True)
+            raise McpServerError(
+                f"MCP server {server!r} ended during the call to {tool}", sent=True
+            )
         try:
             result = call.result()
         except Exception as exc:  # a protocol error, a connection lost mid-call
@@ -324,7 +331,9 @@ async def _list_tools(client: Any, spec: ServerSpec) -> list[RemoteTool]:
     for _ in range(100):  # a server whose pages never end cannot hang the start
         page = await client.list_tools(cursor=cursor)
         for tool in page.tools:
-            if spec.allow is None or tool.name in spec.allow:
+            if not _USABLE_NAME.fullmatch(tool.name):  # the model APIs would refuse the name
+                log.warning("mcp_tool_skipped", server=spec.name, tool=tool.name)
+            elif spec.allow is None or tool.name in spec.allow:
                 listed.append(_remote(spec.name, tool))
         cursor = page.next_cursor
         if not cursor:
@@ -353,7 +362,9 @@ def result_text(result: Any, limit: int) -> RemoteResult:
         if kind == "text":
             pieces.append(block.text)
         elif kind in ("image", "audio"):
-            pieces.append(f"[{kind} {block.mime_type}, {len(block.data)} base64 characters, not shown]")
+            pieces.append(
+                f"[{kind} {block.mime_type}, {len(block.data)} base64 characters, not shown]"
+            )
         elif kind == "resource_link":
             pieces.append(f"[resource {block.uri}]")
         elif kind == "resource":
@@ -371,7 +382,9 @@ def result_text(result: Any, limit: int) -> RemoteResult:
 
 
 def _start_error(spec: ServerSpec, exc: BaseException) -> McpServerError:
-    return McpServerError(f"MCP server {spec.name!r} ({spec.where}) failed to start: {_describe(exc)}")
+    return McpServerError(
+        f"MCP server {spec.name!r} ({spec.where}) failed to start: {_describe(exc)}"
+    )
 
 
 def _describe(exc: BaseException) -> str:
