@@ -306,7 +306,9 @@ class McpServerConfig(_Section):
     HTTP). Its tools join the registry as ``<name>.<tool>``.
     """
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z](?:[A-Za-z0-9-]|_(?!_))*$", max_length=32)]
+    name: Annotated[
+        str, Field(pattern=r"^[A-Za-z](?:[A-Za-z0-9-]|_[A-Za-z0-9-])*_?$", max_length=32)
+    ]
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     url: str | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import json
 import os
 import re
@@ -260,32 +261,39 @@ class McpHub:
         if call not in done:
             call.cancel()
             if not done:
-                await self._stop(
-                    connection
-                )  # a server that hangs is stopped; the next call restarts it
+                # a server that hangs is stopped; the next call starts it again
+                await self._stop(connection)
                 raise McpServerError(
                     f"MCP server {server!r} did not answer {tool} within {spec.call_timeout:g} s "
                     "(stopped; it starts again on the next call)",
                     sent=True,
                 )
+            await self._stop(connection)
             raise McpServerError(
                 f"MCP server {server!r} ended during the call to {tool}", sent=True
             )
         try:
             result = call.result()
-        except Exception as exc:  # a protocol error, a connection lost mid-call
+        except Exception as exc:  # a protocol error, or the connection lost mid-call
+            if _connection_lost(exc):  # the process is gone: the next call starts it again
+                await self._stop(connection)
+                raise McpServerError(
+                    f"MCP server {server!r} ended during the call to {tool}", sent=True
+                ) from None
             raise McpServerError(
                 f"MCP server {server!r}: {tool} failed: {_describe(exc)}", sent=True
             ) from None
         return result_text(result, spec.max_result_chars)
 
     async def _stop(self, connection: _Connection) -> None:
+        """End one connection; the SDK stops its process (stdin closed, SIGTERM, SIGKILL)."""
         connection.stop.set()
-        if connection.task is not None and not connection.task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(connection.task), 10)
-            except TimeoutError:
-                connection.task.cancel()
+        task = connection.task
+        if task is not None and not task.done():
+            if connection.starting is None or not connection.starting.done():
+                task.cancel()  # still starting: it is not waiting for ``stop``
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), 15)
         if self._connections.get(connection.spec.name) is connection:
             del self._connections[connection.spec.name]
 
@@ -379,6 +387,14 @@ def result_text(result: Any, limit: int) -> RemoteResult:
         cut = len(text) - limit
         text = f"{text[:limit]}\n[cut: {cut} more characters of output were left out]"
     return RemoteResult(text=text, is_error=bool(result.is_error))
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    from mcp_types import CONNECTION_CLOSED
+
+    return getattr(exc, "code", None) == CONNECTION_CLOSED or isinstance(
+        exc, ConnectionError | EOFError
+    )
 
 
 def _start_error(spec: ServerSpec, exc: BaseException) -> McpServerError:
