@@ -82,3 +82,10 @@ def pytest_runtest_setup(item: pytest.Item):  # type: ignore[no-untyped-def]
     """Set-up of every test, then :func:`_unshadow` (the root package is set up first)."""
     yield
     _unshadow()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):  # type: ignore[no-untyped-def]
+    """Before each fixture (set up after the root package), the same as above."""
+    _unshadow()
+    return (yield)

@@ -52,11 +52,14 @@ async def call_tool(ctx, params):
     return types.CallToolResult(content=[types.TextContent(text=str(args.get("text", "")))])
 
 
-async def main():
+def note_pid():
     pid_file = os.environ.get("MISBEHAVING_PID_FILE")
     if pid_file:
         with open(pid_file, "a", encoding="utf-8") as out:
             out.write(f"{os.getpid()}\n")
+
+
+async def main():
     if os.environ.get("MISBEHAVING_MUTE"):
         await anyio.Event().wait()
     server = Server("misbehaving", version="1", on_list_tools=list_tools, on_call_tool=call_tool)
@@ -65,5 +68,6 @@ async def main():
 
 
 if __name__ == "__main__":
+    note_pid()
     anyio.run(main)
     sys.exit(0)
