@@ -52,6 +52,7 @@ from morrow.evals.trajectory import (
 from morrow.evals.world import WorldDigest
 
 if TYPE_CHECKING:
+    from morrow.agent.mcp.client import RemoteResult
     from morrow.tools.base import Tool
 
 CONTEXT_LINES = 3
@@ -257,7 +258,7 @@ def recorded_external_tools(trajectory: Trajectory) -> list[Tool]:
     divergence diff.
     """
     from morrow.agent.mcp.bridge import external_tool
-    from morrow.agent.mcp.client import McpServerError, RemoteResult, RemoteTool
+    from morrow.agent.mcp.client import McpServerError, RemoteTool
 
     unanswered = [c for step in trajectory.steps for c in step.tool_calls]
 
@@ -287,7 +288,7 @@ def recorded_external_tools(trajectory: Trajectory) -> list[Tool]:
     ]
 
 
-def _recorded_result(name: str, text: str, is_error: bool) -> Any:
+def _recorded_result(name: str, text: str, is_error: bool) -> RemoteResult:
     """The server's own output inside a recorded result (which morrow had labelled)."""
     from morrow.agent.mcp.client import McpServerError, RemoteResult
 

@@ -270,6 +270,8 @@ def _block_place(source: str, text: str, path: tuple[str, ...]) -> str:
     if kind == "event":
         part = path[-1] if path else "text"
         return f"the {part} of event {ident} (written by whoever created the event)"
+    if kind == "mcp":
+        return f"the output of {ident} (an external MCP server)"
     return f"text from {source}"
 
 
