@@ -26,6 +26,9 @@ def register(commands: Any) -> None:
         help="serve streamable HTTP on 127.0.0.1 instead of stdio (at /mcp)",
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (with --http)")
+    serve.add_argument(
+        "--record", metavar="FILE", help="record the calls as a trajectory (replay it offline)"
+    )
 
     def handler(args: argparse.Namespace) -> int:
         return run_serve(args)
@@ -41,7 +44,12 @@ def run_serve(args: argparse.Namespace) -> int:
     from morrow.agent.mcp.server import MorrowServer
 
     app = App.load(home=args.home, config=args.config)
-    server = MorrowServer(app, version=_version()).build()
+    recording = None
+    if args.record:
+        from morrow.agent.mcp.recording import ServedRecording
+
+        recording = ServedRecording(app, app.recorder(args.record))
+    server = MorrowServer(app, version=_version(), recording=recording).build()
     try:
         if args.http:
             _serve_http(server, args.port)

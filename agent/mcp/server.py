@@ -41,10 +41,12 @@ from morrow.agent.mcp.bridge import (
     make_gate,
     served_tools,
 )
+from morrow.agent.messages import ToolCallPart
 from morrow.agent.safety.gate import ApprovalRequest, Decision
 
 if TYPE_CHECKING:
     from morrow.agent.app import App
+    from morrow.agent.mcp.recording import ServedRecording
     from morrow.agent.messages import Message
     from morrow.tools.base import Tool
 
@@ -78,9 +80,12 @@ class _Pending:
 class MorrowServer:
     """morrow's tools over MCP for one process (stdio: one client; HTTP: one per session)."""
 
-    def __init__(self, app: App, *, version: str = "") -> None:
+    def __init__(
+        self, app: App, *, version: str = "", recording: ServedRecording | None = None
+    ) -> None:
         self.app = app
         self.version = version
+        self.recording = recording
         self._tools: dict[str, Tool] | None = None
         self._pending: dict[str, _Pending] = {}
         self._histories: dict[str, list[Message]] = {}
@@ -125,12 +130,19 @@ class MorrowServer:
         ask = self._asker(ctx, params, pending)
         history = self._histories.setdefault(_session_key(ctx), [])
         gate = make_gate(self.app.config.approvals.mode, ask)
+        started = self.app.clock()
+        if self.recording is not None:
+            gate = self.recording.watch(gate)
         try:
             text, is_error = await call_gated(
                 tool, raw, call_id, workspace=self.app.workspace(), history=history, gate=gate
             )
         except ApprovalPending as wait:
             return self._ask_later(wait.request, params.name, digest, call_id)
+        if self.recording is not None:
+            self.recording.client = _client_name(ctx) or self.recording.client
+            call = ToolCallPart(id=call_id, name=params.name, arguments=raw)
+            self.recording.record(started, call, text, is_error)
         return _result(text, is_error)
 
     def _asker(self, ctx: Any, params: Any, pending: _Pending | None) -> Any:
@@ -227,6 +239,11 @@ def _decision(request: ApprovalRequest, answer: types.ElicitResult) -> Decision:
 def _digest(tool: str, raw: dict[str, Any]) -> str:
     canonical = json.dumps([tool, raw], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _client_name(ctx: Any) -> str | None:
+    params = ctx.session.client_params
+    return params.client_info.name if params is not None and params.client_info else None
 
 
 def _session_key(ctx: Any) -> str:

@@ -179,3 +179,47 @@ def test_the_server_imports_no_provider_sdk(tmp_path):
     answer = json.loads(done.stdout.splitlines()[0])
     assert answer["result"]["serverInfo"]["name"] == "morrow"
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("era", ["auto", "legacy"])
+def test_a_served_session_is_recorded_and_replays_offline(home, tmp_path, era):
+    from mcp import Client
+
+    from morrow.evals.replay import replay
+    from morrow.evals.trajectory import ReplayDivergence, load_trajectory
+
+    record = tmp_path / "served.json"
+    params = serve(home)
+    params = params.model_copy(update={"args": [*params.args, "--record", str(record)]})
+    asked: list[str] = []
+
+    async def elicit(context, request):
+        import mcp_types as types
+
+        asked.append(request.message)
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    async def main():
+        async with Client(params, mode=era, elicitation_callback=elicit) as client:
+            found = await client.call_tool("search_emails", {"limit": 3})
+            draft = await client.call_tool(
+                "draft_email", {"to": ["sam@northwind.example"], "subject": "Re", "body": "Yes."}
+            )
+            refused = await client.call_tool("send_draft", {"draft_id": "Drafts/nope"})
+            return found, draft, refused
+
+    found, draft, refused = asyncio.run(main())
+    assert not found.is_error and not draft.is_error and len(asked) == 2
+    trajectory = load_trajectory(record)
+    assert [t.user for t in trajectory.turns] == ["(MCP call 1)", "(MCP call 2)", "(MCP call 3)"]
+    assert trajectory.metadata.provider == "mcp-client"
+    assert [a.tool for t in trajectory.turns for a in t.approvals] == ["draft_email", "send_draft"]
+    assert trajectory.final_world is not None
+
+    replayed = asyncio.run(replay(trajectory))  # offline: the tools run again, nobody is asked
+    assert replayed.provider.served == 6
+
+    tampered = trajectory.model_copy(deep=True)
+    tampered.turns[1].approvals[0].approved = False  # had the person said no, it would differ
+    with pytest.raises(ReplayDivergence, match="model step 4 .*MCP call 2.*the history sent"):
+        asyncio.run(replay(tampered))
