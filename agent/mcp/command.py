@@ -25,7 +25,12 @@ def register(commands: Any) -> None:
         action="store_true",
         help="serve streamable HTTP on 127.0.0.1 instead of stdio (at /mcp)",
     )
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (with --http)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="HTTP port (with --http; 0: any free port, said on stderr)",
+    )
     serve.add_argument(
         "--record", metavar="FILE", help="record the calls as a trajectory (replay it offline)"
     )
@@ -68,14 +73,27 @@ async def _serve_stdio(server: Any) -> None:
 
 
 def _serve_http(server: Any, port: int) -> None:
+    """Streamable HTTP at ``http://127.0.0.1:PORT/mcp`` (port 0: any free one), said on stderr."""
+    import socket
+    import sys
+
     import uvicorn
 
     from morrow.agent.errors import UsageError
 
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:
         raise UsageError(f"--port {port}: not a TCP port")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as exc:
+        listener.close()
+        raise UsageError(f"--port {port}: cannot listen on 127.0.0.1: {exc.strerror}") from None
+    bound = listener.getsockname()[1]
     asgi = server.streamable_http_app(host="127.0.0.1")
-    uvicorn.run(asgi, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=bound, log_level="warning")
+    print(f"morrow: serving MCP at http://127.0.0.1:{bound}/mcp", file=sys.stderr, flush=True)
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def _version() -> str:

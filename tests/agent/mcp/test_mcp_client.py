@@ -274,3 +274,37 @@ def test_an_address_from_an_external_tool_is_traced_to_it():
         finding.source
         == "it appears only in the output of notes.read_note (an external MCP server)"
     )
+
+
+def test_a_server_ends_when_morrow_is_killed_outright(tmp_path):
+    """SIGKILL leaves morrow no time to stop anything: the server sees EOF and ends itself."""
+    import select
+    import signal
+
+    code = (
+        "import sys\n"
+        "from morrow.agent.mcp.client import McpHub, ServerSpec\n"
+        f"spec = ServerSpec(name='bad', command=sys.executable, args=({MISBEHAVING!r},),\n"
+        f"                  env={{'MISBEHAVING_PID_FILE': {str(tmp_path / 'pids')!r}}})\n"
+        "hub = McpHub([spec])\n"
+        "print('ready', len(hub.listing()), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    morrow = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        lines = iter(morrow.stdout.readline, "")
+        assert next(line for line in lines if line.startswith("ready")).split() == ["ready", "5"]
+        (pid,) = pids(tmp_path)
+        watch = os.pidfd_open(pid)  # readable when the process ends: no polling, no sleep
+        morrow.send_signal(signal.SIGKILL)
+        morrow.wait(timeout=30)
+        readable, _, _ = select.select([watch], [], [], 30)
+        os.close(watch)
+        assert readable and not alive(pid)
+    finally:
+        morrow.kill()
+        morrow.wait()
+        morrow.stdin.close()
+        morrow.stdout.close()

@@ -208,8 +208,9 @@ def test_a_served_session_is_recorded_and_replays_offline(home, tmp_path, era):
             refused = await client.call_tool("send_draft", {"draft_id": "Drafts/nope"})
             return found, draft, refused
 
-    found, draft, refused = asyncio.run(main())
+    found, draft, missing = asyncio.run(main())
     assert not found.is_error and not draft.is_error and len(asked) == 2
+    assert missing.is_error  # approved, then the draft did not exist
     trajectory = load_trajectory(record)
     assert [t.user for t in trajectory.turns] == ["(MCP call 1)", "(MCP call 2)", "(MCP call 3)"]
     assert trajectory.metadata.provider == "mcp-client"
@@ -221,5 +222,40 @@ def test_a_served_session_is_recorded_and_replays_offline(home, tmp_path, era):
 
     tampered = trajectory.model_copy(deep=True)
     tampered.turns[1].approvals[0].approved = False  # had the person said no, it would differ
-    with pytest.raises(ReplayDivergence, match="model step 4 .*MCP call 2.*the history sent"):
+    with pytest.raises(ReplayDivergence, match=r"model step 4 .*MCP call 2.*the history sent"):
         asyncio.run(replay(tampered))
+
+
+def test_streamable_http_on_127_0_0_1(home):
+    """`--http --port 0`: the server picks a free port itself and says which (no race)."""
+    import subprocess
+
+    from mcp import Client
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "morrow.agent.cli", "mcp", "serve", "--http", "--port", "0"],
+        env={"MORROW_HOME": str(home), "PATH": os.environ.get("PATH", "")},
+        cwd=home,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stderr.readline()
+        assert line.startswith("morrow: serving MCP at http://127.0.0.1:"), line
+        url = line.split(" at ")[1].strip()
+
+        async def main():
+            async with Client(url) as client:
+                tools = (await client.list_tools()).tools
+                found = await client.call_tool(
+                    "list_events",
+                    {"start": "2026-01-01T00:00:00+00:00", "end": "2026-01-02T00:00:00+00:00"},
+                )
+                return tools, found
+
+        tools, found = asyncio.run(main())
+        assert len(tools) == 19 and not found.is_error
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stderr.close()
