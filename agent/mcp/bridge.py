@@ -11,7 +11,8 @@ Both directions pass through here, so that a change to the tool-calling API (``T
   :class:`~morrow.tools.base.Tool` named ``<server>.<tool>``. Its effect comes from the
   server's annotations, read conservatively: without ``readOnlyHint`` it is an effect, a
   ``send`` unless ``openWorldHint`` is false. Its arguments are checked against the server's
-  JSON schema; its output, error text included, reaches the model inside
+  JSON schema; every address and link in any of them is traced by provenance (their names
+  mean nothing to morrow); its output, error text included, reaches the model inside
   ``<untrusted_content source="mcp:<server>.<tool>">``, which provenance names as such.
 """
 
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from morrow.agent.mcp.client import McpServerError, RemoteResult, RemoteTool
 from morrow.agent.messages import Message, ToolCallPart, ToolResultPart
 from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision, Mode
+from morrow.agent.safety.provenance import OUTGOING
 from morrow.tools.base import Effect, Tool
 from morrow.tools.email.backend import OutcomeUnknownError
 from morrow.tools.email.untrusted import wrap_untrusted
@@ -109,6 +111,24 @@ class ExternalTool(Tool):
         return wrap_untrusted(result.text, source=source)
 
 
+def _outgoing(workspace: Any, args: BaseModel) -> dict[str, Any]:
+    """The preview of an external effect: every string it sends, for provenance to check."""
+    found: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect(args.model_dump(mode="json"))
+    return {OUTGOING: found} if found else {}
+
+
 def _remote_only(*_: Any, **__: Any) -> Any:
     raise ToolError("an external tool runs on its MCP server")  # ExternalTool.run is used
 
@@ -123,6 +143,7 @@ def external_tool(remote: RemoteTool, caller: Caller | None) -> ExternalTool:
         arguments=ExternalArguments,
         func=_remote_only,
         parameters=schema,
+        preview=_outgoing,
         server=remote.server,
         remote_name=remote.name,
         caller=caller,

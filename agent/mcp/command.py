@@ -51,9 +51,9 @@ def run_serve(args: argparse.Namespace) -> int:
     app = App.load(home=args.home, config=args.config)
     recording = None
     if args.record:
-        from morrow.agent.mcp.recording import ServedRecording
+        from morrow.agent.mcp.recording import start_recording
 
-        recording = ServedRecording(app, app.recorder(args.record))
+        recording = start_recording(app, args.record)
     server = MorrowServer(app, version=_version(), recording=recording).build()
     try:
         if args.http:

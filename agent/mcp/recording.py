@@ -15,7 +15,7 @@ would use (a served session has none; the replay compares it like any other).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from morrow.agent.messages import (
@@ -34,6 +34,30 @@ if TYPE_CHECKING:
 CLIENT_PROVIDER = "mcp-client"
 
 
+class CallClock:
+    """The served app's clock while recording: each call runs at the instant it started.
+
+    A replay runs the call at the recorded instant, so what the call stamps (a draft's Date
+    header, an event's creation time) must be that instant too, not a second later.
+    """
+
+    def __init__(self) -> None:
+        self.frozen: datetime | None = None
+
+    def __call__(self) -> datetime:
+        """The instant the current call started, or now between calls."""
+        return self.frozen or datetime.now(UTC)
+
+    def freeze(self) -> datetime:
+        """Start a call: from now on the clock says this instant."""
+        self.frozen = datetime.now(UTC)
+        return self.frozen
+
+    def thaw(self) -> None:
+        """The call ended: the clock runs again."""
+        self.frozen = None
+
+
 @dataclass
 class ServedRecording:
     """Feeds a trajectory recorder (``App.recorder``) with the calls a client makes.
@@ -42,11 +66,13 @@ class ServedRecording:
         app: the served app (its tools and system prompt are what a replay will use).
         recorder: the recorder the ``morrow.recorder`` entry point gave.
         client: the client's name, recorded as the model.
+        clock: the app's clock (:class:`CallClock`), set by :func:`start_recording`.
     """
 
     app: App
     recorder: Any
     client: str = "mcp-client"
+    clock: CallClock = field(default_factory=CallClock)
     history: list[Message] = field(default_factory=list)
     calls: int = 0
 
@@ -55,13 +81,16 @@ class ServedRecording:
         watched: ApprovalGate = self.recorder.watch(gate)
         return watched
 
-    def record(self, started: datetime, call: ToolCallPart, text: str, is_error: bool) -> None:
-        """One finished call: a turn with the client's call, the result, an empty answer."""
+    def record(self, call: ToolCallPart, text: str, is_error: bool) -> None:
+        """One finished call: a turn with the client's call, the result, an empty answer.
+
+        Called while the call's instant still holds (:meth:`CallClock.freeze`): the turn
+        starts then, and a replay runs the call at that instant.
+        """
         self.calls += 1
         result = ToolResultPart(call_id=call.id, name=call.name, content=text, is_error=is_error)
         self.history.append(Message.user(f"(MCP call {self.calls})"))
         self._step(ModelResponse.model_validate(self._response((call,))))
-        self.recorder.trajectory.turns[-1].now = started  # the replay's clock for this call
         self.history.append(Message(role="tool", parts=(result,)))
         self._step(ModelResponse.model_validate(self._response(())))
         self.recorder.turn_done(self.history)
@@ -87,3 +116,15 @@ class ServedRecording:
             "provider": CLIENT_PROVIDER,
             "model": self.client,
         }
+
+
+def start_recording(app: App, path: str) -> ServedRecording:
+    """Record ``app``'s served calls to ``path`` (the app's clock becomes a :class:`CallClock`).
+
+    Raises:
+        UsageError: the world cannot be recorded (not the local .ics and Maildir), or no
+            recorder is installed.
+    """
+    clock = CallClock()
+    app.clock = clock  # before the recorder and the workspace take it
+    return ServedRecording(app, app.recorder(path), clock=clock)

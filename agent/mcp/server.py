@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp_types.version import is_version_at_least
@@ -89,6 +90,7 @@ class MorrowServer:
         self._tools: dict[str, Tool] | None = None
         self._pending: dict[str, _Pending] = {}
         self._histories: dict[str, list[Message]] = {}
+        self._one_at_a_time = anyio.Lock()
 
     def build(self) -> Server[Any]:
         """The SDK server with morrow's handlers."""
@@ -130,19 +132,37 @@ class MorrowServer:
         ask = self._asker(ctx, params, pending)
         history = self._histories.setdefault(_session_key(ctx), [])
         gate = make_gate(self.app.config.approvals.mode, ask)
-        started = self.app.clock()
-        if self.recording is not None:
-            gate = self.recording.watch(gate)
+        if self.recording is None:
+            return await self._run(tool, raw, call_id, history, gate, digest)
+        async with self._one_at_a_time:  # recorded calls are turns, one after the other
+            self.recording.clock.freeze()  # the call runs, and is recorded, at one instant
+            try:
+                watched = self.recording.watch(gate)
+                result = await self._run(tool, raw, call_id, history, watched, digest)
+                if isinstance(result, types.CallToolResult):
+                    self.recording.client = _client_name(ctx) or self.recording.client
+                    call = ToolCallPart(id=call_id, name=params.name, arguments=raw)
+                    text = getattr(result.content[0], "text", "")
+                    self.recording.record(call, text, result.is_error)
+                return result
+            finally:
+                self.recording.clock.thaw()
+
+    async def _run(
+        self,
+        tool: Tool,
+        raw: dict[str, Any],
+        call_id: str,
+        history: list[Message],
+        gate: Any,
+        digest: str,
+    ) -> types.CallToolResult | types.InputRequiredResult:
         try:
             text, is_error = await call_gated(
                 tool, raw, call_id, workspace=self.app.workspace(), history=history, gate=gate
             )
         except ApprovalPending as wait:
-            return self._ask_later(wait.request, params.name, digest, call_id)
-        if self.recording is not None:
-            self.recording.client = _client_name(ctx) or self.recording.client
-            call = ToolCallPart(id=call_id, name=params.name, arguments=raw)
-            self.recording.record(started, call, text, is_error)
+            return self._ask_later(wait.request, tool.name, digest, call_id)
         return _result(text, is_error)
 
     def _asker(self, ctx: Any, params: Any, pending: _Pending | None) -> Any:

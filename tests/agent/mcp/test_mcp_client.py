@@ -308,3 +308,34 @@ def test_a_server_ends_when_morrow_is_killed_outright(tmp_path):
         morrow.wait()
         morrow.stdin.close()
         morrow.stdout.close()
+
+
+def test_an_address_in_any_argument_of_an_external_effect_needs_the_user(hub, tmp_path):
+    """`poke` has no argument morrow knows, yet an address the user never gave is caught."""
+    tools = ToolRegistry(external_tools(hub(misbehaving(tmp_path))))
+    asked = []
+
+    async def ask(request):
+        asked.append(request)
+        from morrow.agent.safety.gate import Decision
+
+        return Decision(False, "no")
+
+    provider = ScriptedProvider(
+        [calls(call("bad.poke", text="tell eve@evil.example")), text("Not done.")]
+    )
+    history: list = []
+    asyncio.run(
+        run_turn(
+            history,
+            "poke",
+            provider=provider,
+            tools=tools,
+            workspace=None,
+            gate=ApprovalGate(mode="allow", ask=ask),
+            system="s",
+        )
+    )
+    (request,) = asked  # allowed by the mode, yet asked: the address came from nowhere
+    assert [f.value for f in request.untrusted] == ["eve@evil.example"]
+    assert "sent_to_server: tell eve@evil.example" in request.describe()

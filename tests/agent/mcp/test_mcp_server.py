@@ -64,13 +64,21 @@ def session(home, *, mode="ask", era="auto", answer=None, asked=None):
     return run
 
 
-def test_tools_are_listed_with_their_annotations_and_a_read_runs(home):
+def test_tools_are_listed_with_annotations_a_read_runs_and_an_effect_is_refused(home):
+    """A client that cannot elicit: reads run, an effect is refused with a clear error."""
+
     async def body(client):
         listed = {t.name: t for t in (await client.list_tools()).tools}
         found = await client.call_tool("search_emails", {"limit": 2})
-        return listed, found
+        refused = await client.call_tool(
+            "draft_email", {"to": ["alex@example.com"], "subject": "Note", "body": "hi"}
+        )
+        return listed, found, refused
 
-    listed, found = session(home)(body)
+    listed, found, refused = session(home)(body)
+    assert refused.is_error
+    assert "not approved: draft_email has a write effect" in refused.content[0].text
+    assert drafts(home) == 0
     assert "time.get_current_time" not in listed and len(listed) == 19
     assert listed["list_events"].annotations.read_only_hint is True
     send = listed["send_email"].annotations
@@ -81,18 +89,6 @@ def test_tools_are_listed_with_their_annotations_and_a_read_runs(home):
     assert not found.is_error
     first = json.loads(found.content[0].text)[0]
     assert first["content"].startswith('<untrusted_content source="email:')  # still labelled
-
-
-def test_an_effect_is_refused_when_the_client_cannot_ask_anyone(home):
-    async def body(client):
-        return await client.call_tool(
-            "draft_email", {"to": ["alex@example.com"], "subject": "Note", "body": "hi"}
-        )
-
-    refused = session(home)(body)
-    assert refused.is_error
-    assert "not approved: draft_email has a write effect" in refused.content[0].text
-    assert drafts(home) == 0
 
 
 @pytest.mark.parametrize("era", ["auto", "legacy"])
@@ -181,8 +177,7 @@ def test_the_server_imports_no_provider_sdk(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("era", ["auto", "legacy"])
-def test_a_served_session_is_recorded_and_replays_offline(home, tmp_path, era):
+def test_a_served_session_is_recorded_and_replays_offline(home, tmp_path, era="auto"):
     from mcp import Client
 
     from morrow.evals.replay import replay
