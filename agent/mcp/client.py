@@ -294,6 +294,9 @@ class McpHub:
                 task.cancel()  # still starting: it is not waiting for ``stop``
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), 15)
+        starting = connection.starting
+        if starting is not None and starting.done() and not starting.cancelled():
+            starting.exception()  # reported already (or by whoever awaited it): mark it read
         if self._connections.get(connection.spec.name) is connection:
             del self._connections[connection.spec.name]
 

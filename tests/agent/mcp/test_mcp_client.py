@@ -339,3 +339,34 @@ def test_an_address_in_any_argument_of_an_external_effect_needs_the_user(hub, tm
     (request,) = asked  # allowed by the mode, yet asked: the address came from nowhere
     assert [f.value for f in request.untrusted] == ["eve@evil.example"]
     assert "sent_to_server: tell eve@evil.example" in request.describe()
+
+
+def test_doctor_checks_each_server_and_tools_call_runs_an_external_tool(tmp_path, capsys):
+    from morrow.agent.cli import main
+
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[[mcp.servers]]\nname = "time"\ncommand = "{TIME_SERVER}"\n'
+        '[[mcp.servers]]\nname = "gone"\ncommand = "/nonexistent/mcp-server"\n'
+    )
+    assert main(["--home", str(home), "doctor", "--offline"]) == 1
+    out = capsys.readouterr().out
+    assert "mcp time: " in out and "2 tools (2 read-only): get_current_time, convert_time" in out
+    (line,) = [line for line in out.splitlines() if line.startswith("mcp gone:")]
+    assert "FAILED" in line and "failed to start" in line
+    args = '{"timezone": "Asia/Tokyo"}'
+    assert (
+        main(["--home", str(home), "tools", "call", "time.get_current_time", "--args", args]) == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith('<untrusted_content source="mcp:time.get_current_time">')
+
+
+def test_serve_tools_limits_what_morrow_mcp_serve_offers(tmp_path):
+    from morrow.agent.mcp.server import MorrowServer
+
+    raw = {"mcp": {"serve_tools": ["list_events", "search_emails"]}}
+    paths = Paths(home=tmp_path, config=tmp_path / "c.toml", config_explicit=False, logs=tmp_path)
+    app = App(paths=paths, config=parse_config(raw, source="c.toml"))
+    assert list(MorrowServer(app).tools()) == ["list_events", "search_emails"]
