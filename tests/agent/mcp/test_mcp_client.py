@@ -370,3 +370,19 @@ def test_serve_tools_limits_what_morrow_mcp_serve_offers(tmp_path):
     paths = Paths(home=tmp_path, config=tmp_path / "c.toml", config_explicit=False, logs=tmp_path)
     app = App(paths=paths, config=parse_config(raw, source="c.toml"))
     assert list(MorrowServer(app).tools()) == ["list_events", "search_emails"]
+
+
+def test_the_tool_filter_offers_an_external_effect_when_the_request_names_its_server():
+    from morrow.agent.mcp.bridge import external_tool
+    from morrow.agent.mcp.client import RemoteTool
+    from morrow.agent.safety.tool_filter import offered_tools
+    from morrow.tools.catalog import all_tools
+
+    post = external_tool(
+        RemoteTool(server="slack", name="post", description="", input_schema={}), None
+    )
+    tools = ToolRegistry([*all_tools(), post])
+    assert "slack.post" in offered_tools("send Sam the agenda and post it on Slack", tools)
+    assert "slack.post" not in offered_tools("send Sam the agenda", tools)
+    assert "slack.post" not in offered_tools("what is on today?", tools)
+    assert "slack.post" in offered_tools("deal with it", tools)  # fits no group: everything
