@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from pydantic import BaseModel, ConfigDict
 
 from morrow.agent.mcp.client import McpServerError, RemoteResult, RemoteTool
@@ -36,6 +37,7 @@ from morrow.tools.errors import ToolError, ToolRetry
 if TYPE_CHECKING:
     from morrow.tools.base import ToolRegistry
 
+log = structlog.get_logger("morrow.mcp")
 Caller = Callable[[str, str, dict[str, Any]], Awaitable[RemoteResult]]
 Ask = Callable[[ApprovalRequest], Awaitable[Decision]]
 SOURCE_PREFIX = "mcp:"
@@ -180,7 +182,13 @@ def hints_of(tool: Tool) -> Hints:
 
 
 def served_tools(tools: ToolRegistry, allow: Sequence[str] | None) -> list[Tool]:
-    """The morrow tools a server offers: all, or those ``allow`` names (external ones never)."""
+    """The morrow tools a server offers: all, or those ``allow`` names (external ones never).
+
+    A name in ``allow`` that is no tool of morrow's is logged (one warning line).
+    """
+    unknown = sorted(set(allow or ()) - set(tools.names()))
+    if unknown:
+        log.warning("mcp_serve_tools_unknown", names=unknown)
     return [t for t in tools if not is_external(t) and (allow is None or t.name in allow)]
 
 

@@ -182,9 +182,13 @@ class MorrowServer:
             return ask_by_round_trip
 
         async def ask_now(request: ApprovalRequest) -> Decision:
-            answer = await ctx.session.elicit_form(
-                _question(request), APPROVAL_SCHEMA, related_request_id=ctx.request_id
-            )
+            try:
+                answer = await ctx.session.elicit_form(
+                    _question(request), APPROVAL_SCHEMA, related_request_id=ctx.request_id
+                )
+            except Exception as exc:  # the client failed to ask: nothing is done
+                reason = f"not approved: the MCP client could not ask the user ({exc}); "
+                return Decision(False, reason + f"nothing was done by {request.tool}.")
             return _decision(request, answer)
 
         return ask_now
