@@ -27,6 +27,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -303,7 +304,9 @@ class McpServerConfig(_Section):
     """One ``[[mcp.servers]]`` entry: an external MCP server whose tools morrow may call.
 
     Exactly one of ``command`` (a local process spoken to over stdio) or ``url`` (streamable
-    HTTP). Its tools join the registry as ``<name>.<tool>``.
+    HTTP). Its tools join the registry as ``<name>.<tool>``. ``env`` holds plain values;
+    ``secret_env`` names, for each variable the server needs, the variable of morrow's own
+    environment that holds it (read by :mod:`morrow.agent.credentials`, never written here).
     """
 
     name: Annotated[
@@ -313,6 +316,7 @@ class McpServerConfig(_Section):
     args: list[str] = Field(default_factory=list)
     url: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, EnvVariable] = Field(default_factory=dict)
     tools: list[str] | None = None
     cwd: str | None = None
     start_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
@@ -322,31 +326,22 @@ class McpServerConfig(_Section):
     @model_validator(mode="after")
     def _one_transport(self) -> McpServerConfig:
         if (self.command is None) == (self.url is None):
-            raise PydanticCustomError(
-                "transport", "needs exactly one of command (stdio) or url (streamable HTTP)"
-            )
+            raise ValueError("needs exactly one of command (stdio) or url (streamable HTTP)")
         if self.url is not None and not self.url.startswith(("http://", "https://")):
-            raise PydanticCustomError("url", "url must start with http:// or https://")
+            raise ValueError("url must start with http:// or https://")
         return self
 
-    def resolved_env(self, source: str, index: int) -> dict[str, str]:
-        """``env`` for the process: a value ``"$NAME"`` is read from morrow's environment.
+    def process_env(self, source: str, index: int) -> dict[str, str]:
+        """The server's extra environment: ``env``, and each ``secret_env`` variable read.
 
         Raises:
-            ConfigError: a ``$NAME`` the environment does not set.
+            ConfigError: a variable ``secret_env`` names is not set.
         """
-        resolved = {}
-        for key, value in self.env.items():
-            if value.startswith("$"):
-                found = os.environ.get(value[1:])
-                if found is None:
-                    raise ConfigError(
-                        f"{source}: mcp.servers[{index}].env.{key}: environment variable "
-                        f"{value[1:]} is not set (server {self.name!r})"
-                    )
-                value = found
-            resolved[key] = value
-        return resolved
+        secrets = {
+            name: from_env(variable, key=f"mcp.servers[{index}].secret_env.{name}", source=source)
+            for name, variable in self.secret_env.items()
+        }
+        return {**self.env, **secrets}
 
 
 class McpConfig(_Section):

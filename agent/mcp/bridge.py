@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import BaseModel, ConfigDict
 
+from morrow.agent.config import ApprovalMode
 from morrow.agent.mcp.client import McpServerError, RemoteResult, RemoteTool
 from morrow.agent.messages import Message, ToolCallPart, ToolResultPart
-from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision, Mode
+from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
 from morrow.agent.safety.provenance import OUTGOING
 from morrow.tools.base import Effect, Tool
 from morrow.tools.email.backend import OutcomeUnknownError
@@ -192,7 +193,7 @@ def served_tools(tools: ToolRegistry, allow: Sequence[str] | None) -> list[Tool]
     return [t for t in tools if not is_external(t) and (allow is None or t.name in allow)]
 
 
-def make_gate(mode: Mode, ask: Ask | None) -> ApprovalGate:
+def make_gate(mode: ApprovalMode, ask: Ask | None) -> ApprovalGate:
     """A gate for one served call: the config's mode, the client's person as ``ask``.
 
     ``ask`` mode with nobody to ask refuses, as in every non-interactive run. The tool filter

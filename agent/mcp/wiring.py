@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def server_specs(config: Config, paths: Paths) -> list[ServerSpec]:
-    """One spec per ``[[mcp.servers]]`` entry (``$NAME`` env values read now).
+    """One spec per ``[[mcp.servers]]`` entry (its ``secret_env`` variables read now).
 
     Raises:
         ConfigError: an env value names a variable that is not set.
@@ -29,7 +29,7 @@ def server_specs(config: Config, paths: Paths) -> list[ServerSpec]:
                 command=server.command,
                 args=tuple(server.args),
                 url=server.url,
-                env=server.resolved_env(str(paths.config), index),
+                env=server.process_env(str(paths.config), index),
                 cwd=str(paths.resolve_path(server.cwd)) if server.cwd else None,
                 allow=frozenset(server.tools) if server.tools is not None else None,
                 start_timeout=server.start_timeout_seconds,

@@ -218,7 +218,8 @@ def test_the_config_names_the_servers_and_their_tools(tmp_path):
                     "name": "time",
                     "command": TIME_SERVER,
                     "tools": ["get_current_time"],
-                    "env": {"TZ": "$MORROW_TEST_TZ"},
+                    "env": {"LANG": "C"},
+                    "secret_env": {"TZ": "MORROW_TEST_TZ"},
                 }
             ]
         }
@@ -226,7 +227,8 @@ def test_the_config_names_the_servers_and_their_tools(tmp_path):
     paths = Paths(home=tmp_path, config=tmp_path / "c.toml", config_explicit=False, logs=tmp_path)
     app = App(paths=paths, config=parse_config(raw, source="c.toml"))
     with pytest.raises(
-        Exception, match=r"mcp.servers\[0\].env.TZ: environment variable MORROW_TEST_TZ"
+        Exception,
+        match=r"mcp.servers\[0\].secret_env.TZ: environment variable MORROW_TEST_TZ is not set",
     ):
         app.tools()
     os.environ["MORROW_TEST_TZ"] = "UTC"
