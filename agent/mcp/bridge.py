@@ -3,8 +3,9 @@
 Both directions pass through here, so that a change to the tool-calling API (``Tool.run``,
 ``ApprovalGate.review/decide/run``) is made in one place:
 
-- **out** (morrow's tools for MCP clients): :func:`listing_of` describes a morrow tool with its
-  annotations, and :func:`call_gated` runs one call exactly as the loop does: validated, an
+- **out** (morrow's tools for MCP clients): :func:`hints_of` gives a morrow tool's annotations,
+  :func:`served_tools` the tools served, and :func:`call_gated` runs one call exactly as the
+  loop does: validated, an
   effect reviewed by the gate (preview, provenance, the journal's repeats), decided by the
   mode or the person behind the client, and run through the effect journal;
 - **in** (external servers' tools for morrow): :func:`external_tool` makes a listed remote tool a

@@ -7,7 +7,8 @@ to ``$MISBEHAVING_PID_FILE`` when it starts. Tools:
 - ``crash``: the process exits in the middle of the call;
 - ``hang``: never answers (it waits on an event nothing sets);
 - ``huge``: returns ``size`` characters;
-- ``poke``: no annotations at all (so morrow must treat it as a send).
+- ``poke``: no annotations at all (so morrow must treat it as a send);
+- ``env`` (read-only): the names of the environment variables it was started with.
 
 With ``$MISBEHAVING_MUTE`` set it never answers ``initialize`` either.
 """
@@ -34,6 +35,7 @@ async def list_tools(ctx, params):
             types.Tool(name="hang", description="Hang.", input_schema=OBJECT, annotations=READ),
             types.Tool(name="huge", description="Huge.", input_schema=OBJECT, annotations=READ),
             types.Tool(name="poke", description="Poke someone.", input_schema=OBJECT),
+            types.Tool(name="env", description="Env.", input_schema=OBJECT, annotations=READ),
             types.Tool(name="bad.name", description="Unusable name.", input_schema=OBJECT),
         ]
     )
@@ -47,6 +49,8 @@ async def call_tool(ctx, params):
         await anyio.Event().wait()
     if params.name == "huge":
         return types.CallToolResult(content=[types.TextContent(text="x" * int(args["size"]))])
+    if params.name == "env":
+        return types.CallToolResult(content=[types.TextContent(text=" ".join(sorted(os.environ)))])
     if params.name == "poke":
         return types.CallToolResult(content=[types.TextContent(text="poked")])
     return types.CallToolResult(content=[types.TextContent(text=str(args.get("text", "")))])

@@ -29,7 +29,7 @@ TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 
 
 def misbehaving(tmp_path, **overrides) -> ServerSpec:
-    env = {"MISBEHAVING_PID_FILE": str(tmp_path / "pids")}
+    env = {"MISBEHAVING_PID_FILE": str(tmp_path / "pids"), **overrides.pop("env", {})}
     options = {"call_timeout": 2.0, "start_timeout": 15.0, **overrides}
     return ServerSpec(name="bad", command=sys.executable, args=(MISBEHAVING,), env=env, **options)
 
@@ -297,7 +297,7 @@ def test_a_server_ends_when_morrow_is_killed_outright(tmp_path):
     )
     try:
         lines = iter(morrow.stdout.readline, "")
-        assert next(line for line in lines if line.startswith("ready")).split() == ["ready", "5"]
+        assert next(line for line in lines if line.startswith("ready")).split() == ["ready", "6"]
         (pid,) = pids(tmp_path)
         watch = os.pidfd_open(pid)  # readable when the process ends: no polling, no sleep
         morrow.send_signal(signal.SIGKILL)
@@ -388,3 +388,11 @@ def test_the_tool_filter_offers_an_external_effect_when_the_request_names_its_se
     assert "slack.post" not in offered_tools("send Sam the agenda", tools)
     assert "slack.post" not in offered_tools("what is on today?", tools)
     assert "slack.post" in offered_tools("deal with it", tools)  # fits no group: everything
+
+
+def test_a_server_gets_a_minimal_environment_not_morrows_keys(hub, tmp_path):
+    """conftest plants canary keys in the environment: none may reach a third-party server."""
+    tools = external_tools(hub(misbehaving(tmp_path, env={"EXTRA": "1"})))
+    names = run(tool(tools, "bad.env")).split("\n")[1].split()
+    assert "EXTRA" in names and "PATH" in names
+    assert not [n for n in names if "CANARY" in n or n.endswith(("_API_KEY", "_TOKEN"))]
