@@ -10,7 +10,8 @@ to ``$MISBEHAVING_PID_FILE`` when it starts. Tools:
 - ``poke``: no annotations at all (so morrow must treat it as a send);
 - ``env`` (read-only): the names of the environment variables it was started with.
 
-With ``$MISBEHAVING_MUTE`` set it never answers ``initialize`` either.
+With ``$MISBEHAVING_MUTE`` set it reads its input and answers nothing, ``initialize`` neither,
+until the input ends.
 """
 
 import os
@@ -64,8 +65,6 @@ def note_pid():
 
 
 async def main():
-    if os.environ.get("MISBEHAVING_MUTE"):
-        await anyio.Event().wait()
     server = Server("misbehaving", version="1", on_list_tools=list_tools, on_call_tool=call_tool)
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())
@@ -73,5 +72,8 @@ async def main():
 
 if __name__ == "__main__":
     note_pid()
+    if os.environ.get("MISBEHAVING_MUTE"):
+        sys.stdin.read()
+        sys.exit(0)
     anyio.run(main)
     sys.exit(0)
