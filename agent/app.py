@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     import httpx2
 
     from morrow.agent.config import ProviderConfig
+    from morrow.agent.mcp.client import McpHub
     from morrow.agent.providers.base import Provider
     from morrow.agent.providers.health import HealthStore
     from morrow.agent.providers.resilience import RetryingProvider, Timing
     from morrow.memory.store import Store
-    from morrow.tools.base import ToolRegistry
+    from morrow.tools.base import Tool, ToolRegistry
     from morrow.tools.calendar.backend import CalendarBackend
     from morrow.tools.email.backend import MailBackend
 
@@ -38,7 +39,10 @@ class App:
     paths: Paths
     config: Config
     clock: Callable[[], datetime] = system_clock
+    extra_tools: list[Tool] = field(default_factory=list)
     _workspace: Workspace | None = field(default=None, init=False, repr=False)
+    _hub: McpHub | None = field(default=None, init=False, repr=False)
+    _external: list[Tool] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def load(cls, *, home: str | None = None, config: str | None = None) -> App:
@@ -79,12 +83,43 @@ class App:
 
         return mail_backend(self.config, self.paths)
 
-    def tools(self) -> ToolRegistry:
-        """Every tool this build offers."""
+    def tools(self, *, external: bool = True) -> ToolRegistry:
+        """Every tool this build offers, and the external MCP servers' (``[[mcp.servers]]``).
+
+        The servers start on the first call that wants their tools (``external``); one that
+        fails is logged on one line and left out, the others and morrow's own tools remain.
+        """
         from morrow.tools.base import ToolRegistry
         from morrow.tools.catalog import all_tools
 
-        return ToolRegistry(all_tools())
+        if not external:
+            return ToolRegistry(all_tools())
+        return ToolRegistry([*all_tools(), *self.external_tools(), *self.extra_tools])
+
+    def external_tools(self) -> list[Tool]:
+        """The tools of the configured MCP servers, starting them the first time."""
+        if self._external is None:
+            hub = self.mcp_hub()
+            if hub is None:
+                self._external = []
+            else:
+                from morrow.agent.mcp.wiring import external_tools
+
+                self._external = external_tools(hub)
+        return self._external
+
+    def mcp_hub(self) -> McpHub | None:
+        """The external MCP servers of the config (not started until their tools are asked)."""
+        if self._hub is None and self.config.mcp.servers:
+            from morrow.agent.mcp.wiring import open_hub
+
+            self._hub = open_hub(self.config, self.paths)
+        return self._hub
+
+    def close(self) -> None:
+        """Stop what this run started (the external MCP servers)."""
+        if self._hub is not None:
+            self._hub.close()
 
     def provider(
         self,

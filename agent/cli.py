@@ -29,7 +29,7 @@ PLUGIN_COMMANDS = {
     "eval": "run eval suites, record and compare results",
     "replay": "replay a recorded session offline",
 }
-_BUILT_IN = {"chat", "ask", "brief", "tools", "auth", "doctor", "memory", "init"}
+_BUILT_IN = {"chat", "ask", "brief", "tools", "auth", "doctor", "memory", "init", "mcp"}
 _VALUED_OPTIONS = {"--config", "--home", "--log-level"}  # global options that take a value
 
 
@@ -98,6 +98,10 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     from morrow.agent.commands.memory import register as register_memory
 
     register_memory(commands)
+
+    from morrow.agent.mcp.command import register as register_mcp
+
+    register_mcp(commands)
 
     if plugins:
         _register_plugins(commands)

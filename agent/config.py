@@ -27,6 +27,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -299,6 +300,66 @@ class PriceConfig(_Section):
     cache_write: Annotated[float, Field(ge=0)] | None = None
 
 
+class McpServerConfig(_Section):
+    """One ``[[mcp.servers]]`` entry: an external MCP server whose tools morrow may call.
+
+    Exactly one of ``command`` (a local process spoken to over stdio) or ``url`` (streamable
+    HTTP). Its tools join the registry as ``<name>.<tool>``. ``env`` holds plain values;
+    ``secret_env`` names, for each variable the server needs, the variable of morrow's own
+    environment that holds it (read by :mod:`morrow.agent.credentials`, never written here).
+    """
+
+    name: Annotated[
+        str, Field(pattern=r"^[A-Za-z](?:[A-Za-z0-9-]|_[A-Za-z0-9-])*_?$", max_length=32)
+    ]
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    url: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, EnvVariable] = Field(default_factory=dict)
+    tools: list[str] | None = None
+    cwd: str | None = None
+    start_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    call_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    max_result_chars: Annotated[int, Field(ge=1000)] = 20_000
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("needs exactly one of command (stdio) or url (streamable HTTP)")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must start with http:// or https://")
+        return self
+
+    def process_env(self, source: str, index: int) -> dict[str, str]:
+        """The server's extra environment: ``env``, and each ``secret_env`` variable read.
+
+        Raises:
+            ConfigError: a variable ``secret_env`` names is not set.
+        """
+        secrets = {
+            name: from_env(variable, key=f"mcp.servers[{index}].secret_env.{name}", source=source)
+            for name, variable in self.secret_env.items()
+        }
+        return {**self.env, **secrets}
+
+
+class McpConfig(_Section):
+    """``[mcp]``: external MCP servers (``[[mcp.servers]]``) and ``morrow mcp serve``."""
+
+    servers: list[McpServerConfig] = Field(default_factory=list)
+    serve_tools: list[str] | None = None
+
+    @field_validator("servers")
+    @classmethod
+    def _unique_servers(cls, value: list[McpServerConfig]) -> list[McpServerConfig]:
+        names = [s.name for s in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"server names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+
 class Config(_Section):
     """The whole config.toml."""
 
@@ -313,6 +374,7 @@ class Config(_Section):
     resilience: ResilienceConfig = ResilienceConfig()
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    mcp: McpConfig = McpConfig()
 
     @field_validator("providers")
     @classmethod

@@ -14,6 +14,7 @@ AIM_OVERHEAD_MS = 1.0
 AIM_HELP_MS = 120.0
 AIM_BRIEF_MS = 400.0
 AIM_REPLAYS_S = 3.0
+AIM_MCP_MS = 300.0
 PACKAGES = (
     "morrow", "openai", "anthropic", "httpx2", "pydantic", "structlog", "icalendar",
     "recurring-ical-events", "pydantic-ai-slim", "openai-agents", "langgraph",
@@ -21,6 +22,7 @@ PACKAGES = (
 )  # fmt: skip
 HELP = "morrow --help"
 BRIEF = "morrow brief (no model, demo workspace)"
+MCP = "morrow mcp serve (to initialize answered)"
 
 
 def machine() -> dict[str, Any]:
@@ -129,6 +131,7 @@ after: {", ".join(f"{x:.2f}" for x in load["after"])}
 def _aims(results: dict[str, Any]) -> str:
     overhead = _morrow_overhead(results)
     help_ms, brief_ms = _startup_ms(results, HELP), _startup_ms(results, BRIEF)
+    mcp_ms = _startup_ms(results, MCP)
     replays = _replays_s(results)
     tokens = results.get("tokens")
     rows = [
@@ -143,6 +146,9 @@ def _aims(results: dict[str, Any]) -> str:
         f"| no-model briefing ≤ {AIM_BRIEF_MS:g} ms | "
         + (f"{brief_ms:.0f} ms" if brief_ms is not None else "-")
         + f" | {_met(None if brief_ms is None else brief_ms <= AIM_BRIEF_MS)} |",
+        f"| `morrow mcp serve` answers `initialize` ≤ {AIM_MCP_MS:g} ms | "
+        + (f"{mcp_ms:.0f} ms" if mcp_ms is not None else "-")
+        + f" | {_met(None if mcp_ms is None else mcp_ms <= AIM_MCP_MS)} |",
         f"| 100 replayed trajectories ≤ {AIM_REPLAYS_S:g} s | "
         + (f"{replays:.2f} s" if replays is not None else "-")
         + f" | {_met(None if replays is None else replays <= AIM_REPLAYS_S)} |",

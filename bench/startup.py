@@ -6,7 +6,9 @@ Commands (run round-robin, 2 warm-ups first):
 - ``morrow --help``;
 - ``morrow brief --force`` with no model configured, on the demo workspace (tools.demo);
 - ``morrow ask --new "..."`` against the fake server (one tool call, then the answer): the whole
-  cost of a one-shot question, model round trips included (they take well under 1 ms here).
+  cost of a one-shot question, model round trips included (they take well under 1 ms here);
+- ``morrow mcp serve``, from exec to its answer to ``initialize`` on stdout (what an MCP client
+  waits for), and ``python -c "import mcp"`` beside it: the SDK's own import.
 
 ``morrow`` is the project's own install (``.venv/bin/morrow``), as a user runs it. Python's
 bytecode cache is allowed for these runs (this environment sets PYTHONDONTWRITEBYTECODE, which
@@ -79,7 +81,45 @@ def commands(url: str | None) -> dict[str, tuple[list[str], Path]]:
     if ask_home is not None:
         argv = [_morrow(), "ask", "--new", "What is on my calendar tomorrow?"]
         found["morrow ask (fake server, one tool call)"] = (argv, ask_home)
+    found['python -c "import mcp" (the SDK alone)'] = ([_python(), "-c", "import mcp"], brief_home)
+    found[MCP_LABEL] = ([_morrow(), "mcp", "serve"], brief_home)
     return found
+
+
+MCP_LABEL = "morrow mcp serve (to initialize answered)"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {"elicitation": {}},
+        "clientInfo": {"name": "bench", "version": "1"},
+    },
+}
+
+
+def time_initialize(home: Path) -> float:
+    """Milliseconds from exec of ``morrow mcp serve`` to the ``initialize`` answer."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [_morrow(), "mcp", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_env(home),
+        cwd=home,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(INITIALIZE) + "\n")
+    process.stdin.flush()
+    line = process.stdout.readline()
+    elapsed = (time.perf_counter() - started) * 1000
+    assert json.loads(line)["result"]["serverInfo"]["name"] == "morrow", line
+    process.stdin.close()  # EOF: the server ends
+    process.wait(timeout=60)
+    return elapsed
 
 
 def time_commands(argvs: dict[str, tuple[list[str], Path]], runs: int) -> dict[str, Any]:
@@ -87,6 +127,10 @@ def time_commands(argvs: dict[str, tuple[list[str], Path]], runs: int) -> dict[s
     samples: dict[str, list[float]] = {label: [] for label in argvs}
     for n in range(2 + runs):
         for label, (argv, home) in argvs.items():
+            if label == MCP_LABEL:
+                elapsed = time_initialize(home)
+                samples[label] += [elapsed] if n >= 2 else []
+                continue
             started = time.perf_counter()
             subprocess.run(
                 argv,
@@ -115,8 +159,9 @@ def imports(argv: list[str], home: Path, top: int = 8) -> dict[str, Any]:
     whether any provider SDK was among them."""
     python = [_python(), "-X", "importtime", "-c", "import sys; from morrow.agent.cli import main; "
               "sys.exit(main(sys.argv[1:]))", *argv[1:]]  # fmt: skip
+    request = json.dumps(INITIALIZE) + "\n" if argv[1:3] == ["mcp", "serve"] else None
     done = subprocess.run(
-        python, env=_env(home), capture_output=True, text=True, cwd=home, check=True
+        python, env=_env(home), capture_output=True, text=True, cwd=home, check=True, input=request
     )
     rows, loaded = [], set()
     for line in done.stderr.splitlines():

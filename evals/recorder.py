@@ -14,7 +14,7 @@ the eval runner uses :class:`Recorder` directly.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from morrow.agent.safety.gate import ApprovalGate
 from morrow.evals.normalize import tools_digest
 from morrow.evals.trajectory import (
     Approval,
+    ExternalToolRecord,
     Metadata,
     Settings,
     Step,
@@ -44,6 +45,7 @@ from morrow.evals.world import World, WorldDigest, digest_calendar, digest_maild
 if TYPE_CHECKING:
     from morrow.agent.app import App
     from morrow.agent.providers.base import Provider
+    from morrow.tools.base import Tool
 
 
 def morrow_version() -> str:
@@ -100,6 +102,24 @@ class Recorder:
         """Remember ``gate`` so the turn's approvals are recorded; returns it unchanged."""
         self._gates.append(gate)
         return gate
+
+    def offered(self, tools: Iterable[Tool]) -> None:
+        """Note the external MCP tools among ``tools`` (a replay serves their recorded results)."""
+        from morrow.agent.mcp.bridge import ExternalTool
+
+        records = [
+            ExternalToolRecord(
+                name=t.name,
+                server=t.server,
+                remote_name=t.remote_name,
+                effect=t.effect,
+                description=t.description,
+                parameters=t.parameters,
+            )
+            for t in tools
+            if isinstance(t, ExternalTool)
+        ]
+        self.trajectory.external_tools = records or None
 
     def turn_done(self, history: list[Message], *, error: BaseException | None = None) -> None:
         """Close the current turn from the final ``history``; save the file if there is one."""
@@ -297,5 +317,7 @@ def open_recorder(path: str, app: App) -> Recorder:
             case_id=target.stem, created=now, source="live", morrow_version=morrow_version()
         ),
     )
+    if app.config.mcp.servers:  # their tools are recorded, so a replay needs no server
+        recorder.offered(app.tools())
     recorder.save()
     return recorder

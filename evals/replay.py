@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from morrow.agent.errors import ProviderUnavailable
 from morrow.agent.messages import (
@@ -48,6 +50,10 @@ from morrow.evals.trajectory import (
     expected_requests,
 )
 from morrow.evals.world import WorldDigest
+
+if TYPE_CHECKING:
+    from morrow.agent.mcp.client import RemoteResult
+    from morrow.tools.base import Tool
 
 CONTEXT_LINES = 3
 MAX_DIFF_LINES = 80
@@ -228,6 +234,7 @@ async def replay(
         notes="replay",
     )
     with EvalSession(trajectory.world, trajectory.settings, first, metadata) as session:
+        session.app.extra_tools = recorded_external_tools(trajectory)
         minting = frozenset(t.name for t in session.app.tools() if t.effect != "read")
         provider = ReplayProvider(trajectory, minting_tools=minting, compare_system=compare_system)
         session.history = list(trajectory.history)
@@ -241,6 +248,63 @@ async def replay(
             _check_world(trajectory, result, session)
         initial = session.initial
     return ReplayResult(result, provider, initial)
+
+
+def recorded_external_tools(trajectory: Trajectory) -> list[Tool]:
+    """The external MCP tools of a recording, answering with its results: no server is run.
+
+    Each call is answered by the first recorded call of the same tool with the same arguments
+    not answered yet; one the recording does not have is a tool error, which then shows in the
+    divergence diff.
+    """
+    from morrow.agent.mcp.bridge import external_tool
+    from morrow.agent.mcp.client import McpServerError, RemoteTool
+
+    unanswered = [c for step in trajectory.steps for c in step.tool_calls]
+
+    async def answer(server: str, name: str, arguments: dict[str, Any]) -> RemoteResult:
+        full = f"{server}.{name}"
+        for index, call in enumerate(unanswered):
+            if call.name == full and call.arguments == arguments:
+                del unanswered[index]
+                return _recorded_result(full, call.result, call.is_error)
+        raise McpServerError(
+            f"replay: the recording has no (further) call of {full} with {arguments}"
+        )
+
+    return [
+        external_tool(
+            RemoteTool(
+                server=record.server,
+                name=record.remote_name,
+                description=record.description,
+                input_schema=record.parameters,
+                read_only=record.effect == "read",
+                open_world=record.effect == "send",
+            ),
+            answer,
+        )
+        for record in trajectory.external_tools or ()
+    ]
+
+
+def _recorded_result(name: str, text: str, is_error: bool) -> RemoteResult:
+    """The server's own output inside a recorded result (which morrow had labelled)."""
+    from morrow.agent.mcp.client import McpServerError, RemoteResult
+
+    failed = f"{name} failed: "
+    body = text.removeprefix(failed) if is_error else text
+    match = _LABELLED.fullmatch(body)
+    if match is None or match.group(1) != "mcp:" + name:
+        if is_error:  # a failure of the connection itself, not the server's answer
+            raise McpServerError(text)
+        return RemoteResult(text=text)
+    return RemoteResult(text=match.group(2), is_error=is_error)
+
+
+_LABELLED = re.compile(
+    r'<untrusted_content source="([^"]*)">\n(.*)\n</untrusted_content>', re.DOTALL
+)
 
 
 def _check_world(recorded: Trajectory, replayed: Trajectory, session: EvalSession) -> None:

@@ -123,6 +123,7 @@ class EvalSession:
         recording = self.recorder.wrap(provider)
         settings = self.recorder.trajectory.settings
         tools = self.app.tools()
+        self.recorder.offered(tools)
         workspace = self.app.workspace()
         self._open_memory(workspace)
         try:

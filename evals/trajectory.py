@@ -162,6 +162,26 @@ class Approval(_Doc):
     edited_arguments: dict[str, Any] | None = None
 
 
+class ExternalToolRecord(_Doc):
+    """A tool of an external MCP server the session could use (its results are in the steps).
+
+    Attributes:
+        name: the name the model saw (``<server>.<tool>``).
+        server: the server's configured name.
+        remote_name: the tool's name on that server.
+        effect: the effect morrow gave it from its annotations.
+        description: its description.
+        parameters: its JSON schema.
+    """
+
+    name: str
+    server: str
+    remote_name: str
+    effect: Literal["read", "write", "send"]
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
 class Turn(_Doc):
     """One user turn.
 
@@ -196,6 +216,8 @@ class Trajectory(_Doc):
         tools: the tool specs the model was offered (their digest is in each step).
         history: messages from before the first turn (a continued session's earlier turns).
         turns: the user turns.
+        external_tools: the external MCP servers' tools of the session; a replay serves their
+            recorded results, so it needs no server.
         final_world: the digest of the world at the end.
         usage: tokens of every step, summed.
     """
@@ -208,6 +230,7 @@ class Trajectory(_Doc):
     tools: list[ToolSpec] = Field(default_factory=list)
     history: list[Message] = Field(default_factory=list)
     turns: list[Turn] = Field(default_factory=list)
+    external_tools: list[ExternalToolRecord] | None = None
     final_world: WorldDigest | None = None
     usage: Usage = Usage()
 

@@ -12,6 +12,7 @@ httpx2.alias_httpx()
 pytest_plugins = ["respx.plugin"]
 
 import os  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -58,3 +59,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def data_dir() -> Path:
     """The folder of test fixtures (copied from ../shared/datasets with their licenses)."""
     return DATA
+
+
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _unshadow() -> None:
+    """Undo pytest's import of the checkout under its folder's name.
+
+    The root holds ``__init__.py``, so pytest imports it as a package named after the folder,
+    with the folder's parent on sys.path: a checkout in a folder named like an installed
+    package (a worktree called "mcp") would shadow that package. morrow is used as installed.
+    """
+    sys.path[:] = [p for p in sys.path if p != str(_CHECKOUT.parent)]
+    module = sys.modules.get(_CHECKOUT.name)
+    if getattr(module, "__file__", None) == str(_CHECKOUT / "__init__.py"):
+        del sys.modules[_CHECKOUT.name]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):  # type: ignore[no-untyped-def]
+    """Set-up of every test, then :func:`_unshadow` (the root package is set up first)."""
+    yield
+    _unshadow()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):  # type: ignore[no-untyped-def]
+    """Before each fixture (set up after the root package), the same as above."""
+    _unshadow()
+    return (yield)

@@ -68,7 +68,7 @@ async def write_with_model(
             history,
             prompt,
             provider=recorder.wrap(provider),
-            tools=app.tools().only("read"),
+            tools=app.tools(external=False).only("read"),
             workspace=app.workspace(),
             gate=recorder.watch(app.gate(interactive=False)),
             system=app.system_prompt(),

@@ -1,7 +1,8 @@
 """``morrow doctor``: one screen saying whether the setup can work.
 
 The config, each provider's key and whether its server answers, the providers' health and
-today's usage against the budget, the calendar and the mailbox.
+today's usage against the budget, the calendar and the mailbox, and each external MCP server
+(started, its tools listed, stopped).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     print(f"timezone: {config.user.timezone}, working hours {config.user.working_hours}")
     problems = _doctor_providers(app, offline=getattr(args, "offline", False))
     problems += _doctor_backends(app)
+    problems += _doctor_mcp(app)
     print("ok" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
 
@@ -118,4 +120,26 @@ def _doctor_backends(app: App) -> int:
     except Exception as exc:  # same as above
         print(f"email:    FAILED: {exc}")
         problems += 1
+    return problems
+
+
+def _doctor_mcp(app: App) -> int:
+    """Start each ``[[mcp.servers]]`` entry and list its tools: one line per server."""
+    if not app.config.mcp.servers:
+        return 0
+    from morrow.agent.mcp.wiring import check_servers
+
+    try:
+        hub = app.mcp_hub()
+    except ConfigError as exc:
+        print(f"mcp:      invalid: {exc}")
+        return 1
+    assert hub is not None
+    problems = 0
+    try:
+        for line, problem in check_servers(hub):
+            print(line)
+            problems += problem is not None
+    finally:
+        app.close()
     return problems

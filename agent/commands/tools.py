@@ -1,5 +1,9 @@
 """``morrow tools list`` and ``morrow tools call NAME``: the tools, and one run directly.
 
+Both include the tools of the external MCP servers of ``[[mcp.servers]]``
+(``time.get_current_time``); a server that does not start is one warning line, and the rest
+is listed.
+
 A direct call passes the same approval gate and effect journal as the loop's calls:
 ``--approve`` is the user's explicit approval of the exact action, printed on stderr.
 """
@@ -19,7 +23,10 @@ from morrow.agent.errors import AssistantError, UsageError
 def run_tools_list(args: argparse.Namespace) -> int:
     """``morrow tools list``: every tool, its effect and its description (or schemas as JSON)."""
     app = App.load(home=args.home, config=args.config)
-    tools = list(app.tools())
+    try:
+        tools = list(app.tools())
+    finally:
+        app.close()  # the external MCP servers were needed for their listing only
     if args.json:
         listing = [
             {
@@ -27,6 +34,7 @@ def run_tools_list(args: argparse.Namespace) -> int:
                 "effect": t.effect,
                 "description": t.description,
                 "parameters": t.parameters,
+                **({"mcp_server": server} if (server := getattr(t, "server", "")) else {}),
             }
             for t in tools
         ]
@@ -41,9 +49,16 @@ def run_tools_list(args: argparse.Namespace) -> int:
 
 def run_tools_call(args: argparse.Namespace) -> int:
     """``morrow tools call NAME --args JSON``: validate, gate and run one tool; print JSON."""
+    app = App.load(home=args.home, config=args.config)
+    try:
+        return _call(app, args)
+    finally:
+        app.close()
+
+
+def _call(app: App, args: argparse.Namespace) -> int:
     from morrow.tools.errors import ToolError, ToolRetry
 
-    app = App.load(home=args.home, config=args.config)
     tool = app.tools().get(args.name)
     if tool is None:
         raise UsageError(f"unknown tool {args.name!r} (see `morrow tools list`)")
@@ -61,7 +76,10 @@ def run_tools_call(args: argparse.Namespace) -> int:
         output = asyncio.run(_call_through_gate(app, tool, validated, args))
     except (ToolError, ToolRetry) as exc:
         raise AssistantError(f"{args.name}: {exc}") from None
-    print(json.dumps(json.loads(output), indent=2, ensure_ascii=False))
+    try:
+        print(json.dumps(json.loads(output), indent=2, ensure_ascii=False))
+    except json.JSONDecodeError:  # an external MCP tool's text (labelled as untrusted)
+        print(output)
     return 0
 
 

@@ -44,6 +44,7 @@ from morrow.agent.messages import (
     Usage,
 )
 from morrow.agent.providers import _failures
+from morrow.agent.providers._names import from_wire_name, to_wire_name
 
 _STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -159,7 +160,11 @@ class AnthropicProvider:
             wire["system"] = request.system
         if request.tools:
             wire["tools"] = [
-                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                {
+                    "name": to_wire_name(t.name),
+                    "description": t.description,
+                    "input_schema": t.parameters,
+                }
                 for t in request.tools
             ]
         # ``request.temperature`` is deliberately not sent: the SDK speaks API version
@@ -215,7 +220,7 @@ class AnthropicProvider:
                     {
                         "type": "tool_use",
                         "id": wire_id(part.id),
-                        "name": part.name,
+                        "name": to_wire_name(part.name),
                         "input": part.arguments,
                     }
                 )
@@ -341,9 +346,10 @@ def _tool_call(block: Mapping[str, Any]) -> ToolCallPart:
         except ValueError:
             parsed = None
     if isinstance(parsed, dict):
-        return ToolCallPart(id=block["id"], name=block["name"], arguments=parsed)
+        return ToolCallPart(id=block["id"], name=from_wire_name(block["name"]), arguments=parsed)
     text = raw if isinstance(raw, str) else json.dumps(raw)
-    return ToolCallPart(id=block["id"], name=block["name"], arguments={}, raw_arguments=text)
+    name = from_wire_name(block["name"])
+    return ToolCallPart(id=block["id"], name=name, arguments={}, raw_arguments=text)
 
 
 def _usage(usage: Mapping[str, Any]) -> Usage:
@@ -378,7 +384,7 @@ class _MessageBuilder:
             if "input" in block:
                 self._json[event["index"]] = []
             if block["type"] == "tool_use":
-                return [ToolCallStarted(id=block["id"], name=block["name"])]
+                return [ToolCallStarted(id=block["id"], name=from_wire_name(block["name"]))]
         elif kind == "content_block_delta":
             return self._delta(event["index"], event["delta"])
         elif kind == "content_block_stop":

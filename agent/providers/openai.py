@@ -43,6 +43,7 @@ from morrow.agent.messages import (
     Usage,
 )
 from morrow.agent.providers._failures import error_message, from_status, is_retryable_status
+from morrow.agent.providers._names import from_wire_name, to_wire_name
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/chat/completions"
@@ -194,7 +195,10 @@ class OpenAIProvider:
         wire[self._limit_key] = request.max_tokens
         if request.tools:
             wire["tools"] = [
-                {"type": "function", "function": spec.model_dump(mode="json")}
+                {
+                    "type": "function",
+                    "function": {**spec.model_dump(mode="json"), "name": to_wire_name(spec.name)},
+                }
                 for spec in request.tools
             ]
         if request.temperature is not None:
@@ -227,7 +231,7 @@ class OpenAIProvider:
         wire: Wire = {
             "id": wire_tool_call_id(call.id),
             "type": "function",
-            "function": {"name": call.name, "arguments": arguments},
+            "function": {"name": to_wire_name(call.name), "arguments": arguments},
         }
         details = call.provider_details or {}
         # Gemini's thought signature: echo it only to the kind of provider that wrote it.
@@ -293,6 +297,7 @@ class OpenAIProvider:
         name = function.get("name")
         if not isinstance(name, str) or not name:
             raise self._malformed("a tool call has no name")
+        name = from_wire_name(name)
         arguments, raw_arguments = _parse_arguments(function.get("arguments"))
         extra = raw.get("extra_content")  # Gemini's thought signature rides here
         details = {"provider_kind": self.kind, "extra_content": extra} if extra else None
@@ -426,7 +431,7 @@ class _ChunkAssembler:
         if raw.get("extra_content"):
             entry["extra_content"] = raw["extra_content"]
         if not was_started and entry["id"] and function["name"]:
-            return ToolCallStarted(id=entry["id"], name=function["name"])
+            return ToolCallStarted(id=entry["id"], name=from_wire_name(function["name"]))
         return None
 
     def _entry_for(self, raw: Mapping[str, Any]) -> Wire:

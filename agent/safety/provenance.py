@@ -42,6 +42,9 @@ COPIED_WORDS = 8
 _PREVIEW_FIELDS = ("to", "cc", "bcc", "subject", "body")
 ADDRESS_ARGUMENTS = ("to", "cc", "bcc", "attendees", "add_attendees")
 TEXT_ARGUMENTS = ("subject", "body", "title", "description", "location", "comment")
+# A preview field of external MCP tools: every string their arguments send to the server, whose
+# argument names morrow cannot know (morrow.agent.mcp.bridge).
+OUTGOING = "sent_to_server"
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,8 @@ class Provenance:
 
 
 def _values(arguments: dict[str, Any], shown: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    if shown.get(OUTGOING):  # an external tool: every value it sends is checked
+        yield OUTGOING, shown[OUTGOING]
     for name in (*ADDRESS_ARGUMENTS, *TEXT_ARGUMENTS):
         if arguments.get(name):
             yield name, arguments[name]
@@ -270,6 +275,8 @@ def _block_place(source: str, text: str, path: tuple[str, ...]) -> str:
     if kind == "event":
         part = path[-1] if path else "text"
         return f"the {part} of event {ident} (written by whoever created the event)"
+    if kind == "mcp":
+        return f"the output of {ident} (an external MCP server)"
     return f"text from {source}"
 
 
@@ -301,7 +308,8 @@ def check_action(
     The trusted sources are looked up lazily: the address book only for addresses not
     trusted otherwise, earlier user messages only when the session has folded turns.
     """
-    if not any(arguments.get(k) or preview.get(k) for k in (*ADDRESS_ARGUMENTS, *TEXT_ARGUMENTS)):
+    names = (*ADDRESS_ARGUMENTS, *TEXT_ARGUMENTS, OUTGOING)
+    if not any(arguments.get(k) or preview.get(k) for k in names):
         return []
     provenance = Provenance.of_history(
         history,

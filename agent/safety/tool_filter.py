@@ -21,6 +21,10 @@ client), and the groups its words name. A request that names no group:
 - otherwise (an action word that fits no group, or no cue at all, such as "yes, do it" or "deal
   with it") every tool is offered and the approval gate decides: when in doubt, keep the tools.
 
+The effects of an external MCP server's tools (``slack.post_message``) belong to no group:
+a request that names groups, or only reads, is offered them when its words name the server
+("post it on slack"); one that fits no group is offered everything, as above.
+
 So a mistake can only keep tools that were not needed, never remove all the tools a request
 needs. The loop enforces the filter: a call to a tool that was not offered is refused like an
 unknown tool, whatever text the model read.
@@ -94,12 +98,19 @@ def is_read_only(text: str) -> bool:
     return requested_groups(text) == set()
 
 
+def _names_its_server(text: str, name: str) -> bool:
+    """Whether ``text`` names the external MCP server of tool ``name`` (``slack.post``)."""
+    server, dot, _ = name.partition(".")
+    return bool(dot) and re.search(rf"\b{re.escape(server)}\b", text, re.IGNORECASE) is not None
+
+
 def offered_tools(text: str, tools: ToolRegistry) -> ToolRegistry:
     """The tools to offer for a turn that starts with ``text``."""
     groups = requested_groups(text)
     if groups is None:
         return tools
     allowed = {name for group in groups for name in GROUPS[group]}
+    allowed |= {t.name for t in tools if _names_its_server(text, t.name)}
     return ToolRegistry(
         t for t in tools if t.effect == "read" or t.name in READING_WRITES or t.name in allowed
     )

@@ -289,6 +289,8 @@ def test_the_example_documents_every_key():
         "resilience": [c.ResilienceConfig],
         "budget": [c.BudgetConfig],
         "prices": [c.PriceConfig],
+        "mcp": [c.McpConfig],
+        "mcp.servers": [c.McpServerConfig],
     }
     assert {name.split(".")[0] for name in sections} == set(c.Config.model_fields)
     documented = _documented_keys((Path(__file__).parents[2] / "config.example.toml").read_text())

@@ -327,7 +327,7 @@ def test_the_briefing_is_offered_read_tools_only():
 
     from morrow.agent.brief import command as brief
 
-    assert 'tools=app.tools().only("read")' in inspect.getsource(brief)
+    assert 'tools=app.tools(external=False).only("read")' in inspect.getsource(brief)
 
 
 def test_tools_call_goes_through_the_gate(tmp_path, capsys, monkeypatch):

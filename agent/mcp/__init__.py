@@ -1,0 +1,1 @@
+"""agent/mcp: morrow as an MCP server, and external MCP servers as tools."""
