@@ -89,6 +89,9 @@ def _serve_http(server: Any, port: int) -> None:
     except OSError as exc:
         listener.close()
         raise UsageError(f"--port {port}: cannot listen on 127.0.0.1: {exc.strerror}") from None
+    # Listening before the address is said: a client that connects at once is queued by the
+    # kernel until the server accepts, never refused.
+    listener.listen(128)
     bound = listener.getsockname()[1]
     asgi = server.streamable_http_app(host="127.0.0.1")
     config = uvicorn.Config(asgi, host="127.0.0.1", port=bound, log_level="warning")
