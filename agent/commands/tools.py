@@ -61,6 +61,8 @@ def run_tools_call(args: argparse.Namespace) -> int:
         output = asyncio.run(_call_through_gate(app, tool, validated, args))
     except (ToolError, ToolRetry) as exc:
         raise AssistantError(f"{args.name}: {exc}") from None
+    finally:
+        app.close()
     print(json.dumps(json.loads(output), indent=2, ensure_ascii=False))
     return 0
 
@@ -76,20 +78,18 @@ async def _call_through_gate(app: App, tool: Any, validated: Any, args: argparse
     from morrow.agent.messages import Message
     from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
 
-    workspace = app.workspace()
+    call_id = f"cli-{uuid.uuid4().hex[:12]}"
+    context = app.tool_context().for_call(call_id)  # no session: nothing can be remembered
     if tool.effect_for(validated) == "read":
-        result: str = await tool.run(workspace, validated)
+        result: str = await tool.run(context, validated)
         return result
 
     async def approved(request: ApprovalRequest) -> Decision:
         return Decision(approved=True, reason="approved on the command line (--approve)")
 
     ask = approved if args.approve else None
-    gate = ApprovalGate(mode="ask" if args.approve else "deny", ask=ask)
-    call_id = f"cli-{uuid.uuid4().hex[:12]}"
-    request = await gate.review(
-        tool, validated, call_id, workspace=workspace, history=[Message.user(args.args)]
-    )
+    gate = ApprovalGate(mode="ask" if args.approve else "deny", ask=ask, journal=app.journal())
+    request = await gate.review(tool, validated, context, history=[Message.user(args.args)])
     decision = await gate.decide(request)
     if not decision.approved:
         raise AssistantError(
@@ -97,4 +97,4 @@ async def _call_through_gate(app: App, tool: Any, validated: Any, args: argparse
             f"allow it). The action:\n{request.describe()}"
         )
     print(f"morrow: approved (--approve):\n{request.describe()}", file=sys.stderr)
-    return await gate.run(call_id, tool, validated, workspace)
+    return await gate.run(tool, validated, context)
