@@ -44,9 +44,14 @@ def atomic_write(
             never readable by others, not even briefly).
         keep_mode: when ``path`` exists, give the new file the permissions of the old one.
 
+    A symbolic link is followed: the file it points to is replaced and the link stays (a
+    calendar or a config kept in a synced folder and linked from the home stays linked).
+
     Raises:
         OSError: the folder or the file cannot be written; ``path`` is left as it was.
     """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")

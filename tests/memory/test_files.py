@@ -21,6 +21,16 @@ def test_a_write_replaces_the_file_whole_and_leaves_no_temporary(tmp_path: Path)
     assert target.read_bytes() == b"\x00bytes too"
 
 
+def test_a_link_is_followed_and_stays_a_link(tmp_path: Path) -> None:
+    synced = tmp_path / "synced" / "calendar.ics"
+    synced.parent.mkdir()
+    synced.write_text("old")
+    link = tmp_path / "home" / "calendar.ics"
+    link.symlink_to(synced)
+    atomic_write(link, "new")
+    assert link.is_symlink() and synced.read_text() == "new"
+
+
 def test_modes_private_from_the_start_or_kept(tmp_path: Path) -> None:
     token = tmp_path / "token.json"
     atomic_write(token, "{}", mode=0o600)
