@@ -134,3 +134,17 @@ def test_a_tool_takes_its_typed_context_first() -> None:
 
     with pytest.raises(TypeError, match="first parameter must be `ctx: ToolContext`"):
         tool(effect="read")(untyped)
+
+
+def test_numeric_bounds_are_in_the_schema_and_enforced() -> None:
+    search = next(t for t in core_tools() if t.name == "search_emails")
+    assert search.parameters["properties"]["limit"] == {
+        "default": 20,
+        "description": "1 to 100.",
+        "maximum": 100,
+        "minimum": 1,
+        "type": "integer",
+    }
+    for wrong in (0, 101):
+        with pytest.raises(ToolRetry, match="limit: Input should be"):
+            search.validate({"limit": wrong})

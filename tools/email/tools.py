@@ -13,9 +13,9 @@ send whose outcome is unknown can be looked up in Sent before anything is tried 
 from __future__ import annotations
 
 from email.message import EmailMessage
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from morrow.tools.base import Idempotency, tool
 from morrow.tools.context import ToolContext
@@ -46,7 +46,7 @@ def search_emails(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     folder: str | None = None,
-    limit: int = 20,
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 20,
 ) -> list[dict[str, Any]]:
     """Search the user's email, newest first; no filter lists the latest. Shows summaries.
 
@@ -62,8 +62,6 @@ def search_emails(
         folder: e.g. "INBOX", "Sent", "Drafts", "Archive".
         limit: 1 to 100.
     """
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ToolRetry(f"limit must be between 1 and {MAX_LIMIT}")
     if since is not None and until is not None and until <= since:
         raise ToolRetry("until must be after since")
     found = ctx.workspace.mail.search(
