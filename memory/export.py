@@ -60,6 +60,8 @@ def export(store: Store, session_id: str | None = None) -> dict[str, Any]:
         unowned = "session_id IS NULL OR session_id NOT IN (SELECT id FROM sessions) ORDER BY id"
         document["other_ledger"] = _table(store, "ledger", unowned, ())
         document["other_effects"] = _table(store, "effects", "session_id IS NULL ORDER BY id", ())
+        unowned_undo = unowned.replace("ORDER BY id", "ORDER BY session_id, call_id")
+        document["other_undone"] = _table(store, "undo_handled", unowned_undo, ())
         document["provider_health"] = _table(store, "provider_health", "1 ORDER BY name", ())
     return document
 

@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 from morrow.agent.app import App
 from morrow.agent.config import Config, Paths
+from morrow.memory.export import export
 from morrow.memory.ledger import Ledger
 from morrow.memory.state import read_health, undone
 from morrow.memory.store import Store
@@ -42,6 +43,9 @@ def test_an_old_home_is_moved_into_the_store_on_first_open(tmp_path: Path) -> No
         assert health["primary"].cooling_until == 1772525400.0
         assert health["local"].last_success == 1772524860.0 and health["local"].failures == 0
         assert undone(store, "old-chat") == {"call-archive-1", "call-send-2"}
+        shown = export(store)  # what purge --all would delete, session or not
+        assert len(shown["other_ledger"]) == 3 and len(shown["other_undone"]) == 2
+        assert [h["name"] for h in shown["provider_health"]] == ["local", "primary"]
     # the store is the one copy now: the old files are gone, the folder is empty
     assert sorted(p.name for p in (home / "state").iterdir()) == []
 
