@@ -2,6 +2,10 @@
 
 The CLI, the REPL and the briefing are thin callers of this; tests build an :class:`App` over a
 temporary home with an injected clock and provider.
+
+The App owns the process's one store (:meth:`App.store`): opened on first use, handed down to
+the provider chain (health, usage ledger), the gate's effect journal, the tools' context and
+the sessions, and closed by :meth:`App.close`.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from morrow.agent.config import ApprovalMode, Config, Paths, load_config
 from morrow.agent.context.prompt import system_prompt
-from morrow.agent.errors import ConfigError, UsageError
+from morrow.agent.errors import ConfigError, StoreError, UsageError
 from morrow.agent.safety.gate import ApprovalGate, AskCallback
+from morrow.tools.context import ToolContext
 from morrow.tools.workspace import Workspace, system_clock
 
 if TYPE_CHECKING:
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
     from morrow.agent.providers.base import Provider
     from morrow.agent.providers.health import HealthStore
     from morrow.agent.providers.resilience import RetryingProvider, Timing
+    from morrow.agent.safety.journal import EffectJournal
+    from morrow.memory.records import UserText
     from morrow.memory.store import Store
     from morrow.tools.base import Tool, ToolRegistry
     from morrow.tools.calendar.backend import CalendarBackend
@@ -43,6 +50,8 @@ class App:
     _workspace: Workspace | None = field(default=None, init=False, repr=False)
     _hub: McpHub | None = field(default=None, init=False, repr=False)
     _external: list[Tool] | None = field(default=None, init=False, repr=False)
+    _store: Store | None = field(default=None, init=False, repr=False)
+    _journal: EffectJournal | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def load(cls, *, home: str | None = None, config: str | None = None) -> App:
@@ -54,7 +63,6 @@ class App:
         """The calendar and mailbox the config names, with the user's zone and hours."""
         if self._workspace is None:
             from morrow.agent.backends import contacts_file
-            from morrow.tools.workspace import MemoryAccess
 
             zone = self.config.user.zone
             start, end = self.config.user.work_day
@@ -67,7 +75,6 @@ class App:
                 work_end=end,
                 user_email=self.config.user.email,
                 contacts_file=contacts_file(self.config, self.paths),
-                memory=MemoryAccess(path=self.store_path),
             )
         return self._workspace
 
@@ -116,11 +123,6 @@ class App:
             self._hub = open_hub(self.config, self.paths)
         return self._hub
 
-    def close(self) -> None:
-        """Stop what this run started (the external MCP servers)."""
-        if self._hub is not None:
-            self._hub.close()
-
     def provider(
         self,
         name: str | None = None,
@@ -142,6 +144,7 @@ class App:
         from morrow.agent.providers.metering import MeteredProvider
         from morrow.agent.providers.prices import PriceTable
         from morrow.agent.providers.resilience import FallbackProvider, Timing
+        from morrow.memory.ledger import Ledger
 
         source = str(self.paths.config)
         chosen = self._chosen_providers(name, source)
@@ -161,7 +164,7 @@ class App:
             inner,
             prices=PriceTable(self.config.prices),
             budget=self.config.budget,
-            ledger_path=self.paths.home / "state" / "usage.sqlite",
+            ledger=Ledger(self.store()),
             today=self.today,
             models=[config.model for _, config in chosen],
         )
@@ -214,38 +217,82 @@ class App:
         )
 
     def health(self) -> HealthStore:
-        """The providers' health, remembered under ``<home>/state``."""
+        """The providers' health, remembered in the store."""
         from morrow.agent.providers.health import HealthStore
 
-        return HealthStore(
-            self.paths.home / "state", cool_down=self.config.resilience.cool_down_seconds
-        )
+        return HealthStore(self.store(), cool_down=self.config.resilience.cool_down_seconds)
 
     def today(self) -> date:
         """The user's local date now (the day the usage ledger and the day budget count)."""
         return self.clock().astimezone(self.config.user.zone).date()
 
     def gate(self, *, interactive: bool, ask: AskCallback | None = None) -> ApprovalGate:
-        """The approval gate of this run; ``ask`` mode with nobody to ask refuses effects."""
+        """The approval gate of this run, with the effect journal.
+
+        ``ask`` mode with nobody to ask refuses effects.
+        """
         mode: ApprovalMode = self.config.approvals.mode
         if mode == "ask" and (not interactive or ask is None):
             mode = "deny"
-        return ApprovalGate(mode=mode, ask=ask)
+        return ApprovalGate(mode=mode, ask=ask, journal=self.journal())
+
+    def journal(self) -> EffectJournal:
+        """This run's effect journal, in the store (one per App: one run id)."""
+        if self._journal is None:
+            from morrow.agent.safety.journal import EffectJournal
+
+            self._journal = EffectJournal(self.store())
+        return self._journal
+
+    def tool_context(
+        self, *, session_id: str | None = None, said: Sequence[UserText] = ()
+    ) -> ToolContext:
+        """The tools' context for a turn: the workspace, the store, the session, its words.
+
+        Raises:
+            StoreError: the store cannot be opened.
+        """
+        return ToolContext(
+            workspace=self.workspace(), store=self.store(), session_id=session_id, said=tuple(said)
+        )
 
     @property
     def store_path(self) -> Path:
-        """The conversation store: sessions, messages, summaries, facts."""
+        """The store: sessions, messages, facts, journal, usage ledger, health, undo state."""
         return self.paths.home / "morrow.sqlite"
 
     def store(self) -> Store:
-        """The conversation store, opened (created and migrated when needed); close it after.
+        """The process's store, opened once (created, migrated, older files moved in).
+
+        Everything that keeps something receives this one; :meth:`close` closes it.
 
         Raises:
-            MemoryStoreError: the file cannot be used.
+            StoreError: the file cannot be used (the message names it and says why).
         """
-        from morrow.memory.store import Store
+        if self._store is None:
+            from morrow.memory.errors import MemoryStoreError
+            from morrow.memory.store import Store
 
-        return Store.open(self.store_path)
+            try:
+                self._store = Store.open(self.store_path, legacy_state=self.paths.home / "state")
+            except MemoryStoreError as exc:
+                raise StoreError(str(exc)) from None
+        return self._store
+
+    def close(self) -> None:
+        """Stop what this run started: the external MCP servers, the store (idempotent)."""
+        if self._hub is not None:
+            self._hub.close()
+            self._hub, self._external = None, None
+        if self._store is not None:
+            self._store.close()
+            self._store, self._journal = None, None
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def recorder(self, path: str | None) -> Any:
         """``--record FILE``: the trajectory recorder the ``morrow.recorder`` entry point provides.
@@ -282,19 +329,3 @@ class _NotRecording:
 
     def turn_done(self, history: Any) -> None:
         pass
-
-
-def open_recorder(path: str | None, app: App) -> Any:
-    """``--record FILE``: the trajectory recorder the ``morrow.recorder`` entry point provides.
-
-    ``agent`` does not import ``evals`` (it sits above); the recorder plugs in like the
-    ``eval`` command does. It wraps the provider, watches each turn's approval gate and writes
-    the trajectory after every turn (``turn_done``). Without a path, nothing is recorded.
-    """
-    if not path:
-        return _NotRecording()
-    from importlib.metadata import entry_points
-
-    for entry in entry_points(group="morrow.recorder"):
-        return entry.load()(path, app)
-    raise UsageError("--record needs the evals package (morrow's eval tools), not installed")

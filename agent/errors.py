@@ -6,6 +6,7 @@ AssistantError                      exit 1
 ├─ ConfigError                      exit 78  bad or missing configuration
 ├─ BusyError                        exit 75  another run holds the lock
 ├─ BudgetExceeded                   exit 1   the next request would cross [budget]
+├─ StoreError                       exit 1   the store (<home>/morrow.sqlite) cannot be used
 ├─ ProviderError                    exit 69  (provider, status, retryable, retry_after)
 │   ├─ ProviderUnavailable          timeout, 408/409/429, 5xx, overloaded, connection
 │   ├─ ProviderRejected             auth, bad request, unknown model, malformed response
@@ -56,6 +57,10 @@ class BudgetExceeded(AssistantError):
     def __init__(self, message: str, *, limit: str) -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class StoreError(AssistantError):
+    """The store cannot be opened, read or written; the message says which file and why."""
 
 
 class ProviderError(AssistantError):

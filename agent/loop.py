@@ -10,6 +10,9 @@ call in the history has exactly one result, so the history is valid for every pr
 arguments, unknown tools and tool exceptions become error results the model reads and can
 correct; they never end the turn. The loop never prints: callers watch it through an
 :class:`Observer`.
+
+Tools get their context from the caller's :class:`~morrow.tools.context.ToolContext` for the
+turn (the world, the store, the session, the user's words), one per call with its call id.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from morrow.agent.messages import (
 from morrow.agent.providers.base import Provider
 from morrow.agent.safety.gate import ApprovalGate
 from morrow.tools.base import Tool, ToolRegistry
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolError, ToolRetry
 
 if TYPE_CHECKING:
@@ -117,7 +121,7 @@ async def run_turn(
     *,
     provider: Provider,
     tools: ToolRegistry,
-    workspace: Any,
+    tool_context: ToolContext,
     gate: ApprovalGate,
     system: str,
     limits: Limits | None = None,
@@ -127,8 +131,10 @@ async def run_turn(
 ) -> TurnResult:
     """Run one user turn to its end, appending every message to ``history``.
 
-    With a ``context`` window, each request is fitted to the model's budget before it is sent
-    (old turns summarized, long tool results cut); ``history`` itself keeps every message.
+    ``tool_context`` is the turn's context for the tools; each call gets its own copy with its
+    call id. With a ``context`` window, each request is fitted to the model's budget before it
+    is sent (old turns summarized, long tool results cut); ``history`` itself keeps every
+    message.
 
     Raises:
         TurnLimitExceeded: the model was still calling tools after ``limits.max_steps`` steps.
@@ -176,7 +182,9 @@ async def run_turn(
                     by_model,
                 )
             done.clear()
-            await _run_calls(response.tool_calls, tools, workspace, gate, observer, done, history)
+            await _run_calls(
+                response.tool_calls, tools, tool_context, gate, observer, done, history
+            )
             history.append(
                 Message(role="tool", parts=tuple(done[c.id] for c in response.tool_calls))
             )
@@ -238,7 +246,7 @@ async def _model_step(
 async def _run_calls(
     calls: Sequence[ToolCallPart],
     tools: ToolRegistry,
-    workspace: Any,
+    turn: ToolContext,
     gate: ApprovalGate,
     observer: Observer,
     done: dict[str, ToolResultPart],
@@ -259,9 +267,12 @@ async def _run_calls(
         ready.append((call, tool, args))
     reads = [item for item in ready if item[1].effect_for(item[2]) == "read"]
     effects = [item for item in ready if item[1].effect_for(item[2]) != "read"]
-    await asyncio.gather(*(_execute(c, t, a, workspace, observer, done) for c, t, a in reads))
+    await asyncio.gather(
+        *(_execute(c, t, a, turn.for_call(c.id), observer, done) for c, t, a in reads)
+    )
     for call, tool, args in effects:
-        request = await gate.review(tool, args, call.id, workspace=workspace, history=history)
+        context = turn.for_call(call.id)
+        request = await gate.review(tool, args, context, history=history)
         decision = await gate.decide(request)
         if not decision.approved:
             _record(done, observer, call, decision.reason, is_error=True, seconds=0.0)
@@ -272,7 +283,7 @@ async def _run_calls(
             except ToolRetry as exc:
                 _record(done, observer, call, f"edited action invalid: {exc}", True, 0.0)
                 continue
-        await _execute(call, tool, args, workspace, observer, done, gate)
+        await _execute(call, tool, args, context, observer, done, gate)
 
 
 def _prepare(call: ToolCallPart, tools: ToolRegistry) -> tuple[Tool, Any]:
@@ -289,7 +300,7 @@ async def _execute(
     call: ToolCallPart,
     tool: Tool,
     args: Any,
-    workspace: Any,
+    context: ToolContext,
     observer: Observer,
     done: dict[str, ToolResultPart],
     effects: ApprovalGate | None = None,
@@ -298,9 +309,9 @@ async def _execute(
     started = time.perf_counter()
     try:
         if effects is not None:  # an approved effect: through the journal
-            content = await effects.run(call.id, tool, args, workspace)
+            content = await effects.run(tool, args, context)
         else:
-            content = await tool.run(workspace, args)
+            content = await tool.run(context, args)
         is_error = False
     except (ToolError, ToolRetry) as exc:
         content, is_error = str(exc) or type(exc).__name__, True

@@ -50,6 +50,7 @@ def _capture(url: str) -> dict[str, Any]:
     from morrow.agent.providers.openai import OpenAIProvider
     from morrow.agent.safety.gate import ApprovalGate
     from morrow.tools.base import ToolRegistry
+    from morrow.tools.context import ToolContext
 
     seen: dict[str, Any] = {"requests": [], "completions": [], "recording": True}
 
@@ -73,7 +74,7 @@ def _capture(url: str) -> dict[str, Any]:
             variants.QUESTION,
             provider=provider,
             tools=ToolRegistry([variants.morrow_tool()]),
-            workspace=None,
+            tool_context=ToolContext(None),  # type: ignore[arg-type]  (the tool needs no world)
             gate=ApprovalGate(mode="deny"),
             system=variants.ROOT_SYSTEM,
             stream=False,
@@ -127,6 +128,7 @@ class _Work:
 
     def __init__(self, seen: dict[str, Any]) -> None:
         from morrow.agent.messages import ToolCallPart
+        from morrow.tools.context import ToolContext
 
         self.provider = seen["provider"]
         self.requests = seen["requests"]
@@ -136,6 +138,7 @@ class _Work:
         history = list(self.requests[-1].messages)
         self.call = next(p for m in history for p in m.parts if isinstance(p, ToolCallPart))
         self.args = self.tool.validate(self.call.arguments)
+        self.context = ToolContext(None)  # type: ignore[arg-type]  (the tool needs no world)
 
     def build_requests(self) -> None:
         from morrow.agent.messages import ModelRequest, ToolSpec
@@ -203,7 +206,7 @@ class _Work:
         log.info("tool_call", tool="get_weather", is_error=False, latency_ms=0.1)
 
     async def tool_in_thread(self) -> Any:
-        return await self.tool.run(None, self.args)
+        return await self.tool.run(self.context, self.args)
 
     async def tool_direct(self) -> Any:
         return variants.weather("Paris")

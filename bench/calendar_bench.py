@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from morrow.tools.calendar import ics  # noqa: E402
 from morrow.tools.calendar.ics import IcsCalendar  # noqa: E402
 from morrow.tools.calendar.tools import list_events  # noqa: E402
+from morrow.tools.context import ToolContext  # noqa: E402
 from morrow.tools.workspace import Workspace  # noqa: E402
 
 EVENTS = 5_000
@@ -99,7 +100,7 @@ def measure(path: Path, runs: int) -> dict[str, list[float]]:
         )
         args = list_events.validate({"start": WEEK_START.isoformat(), "end": end.isoformat()})
         started = time.perf_counter()
-        asyncio.run(list_events.run(workspace, args))
+        asyncio.run(list_events.run(ToolContext(workspace), args))
         tool.append(_ms(started))
     return {"cold": cold, "warm": warm, "tool": tool, "events": [float(c) for c in counts]}
 

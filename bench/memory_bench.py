@@ -146,39 +146,40 @@ async def next_request(
         for t in app.tools()
     )
     question = "And what is on my calendar tomorrow?"
+    app.close()  # each measurement opens the store, as a new process does
     started = time.perf_counter()
-    with app.store() as store:
-        session = Session.open(app, store, provider, session_id=session_id)
-        messages = (*session.history, Message.user(question))
-        system = app.system_prompt(session.prompt_facts(question))
-        request = ModelRequest(system=system, messages=messages, tools=specs)
-        fitted = await session.window.fit(request)
-        seconds = time.perf_counter() - started
-        window = session.window
-        sent = list(fitted.messages)
-        checks = {
-            "sent": len(sent),
-            "estimate": window.last_estimate,
-            "budget": window.budget.tokens,
-            "folded": window.folded_at_resume + window.start,
-            "intact": not dangling_tool_calls(sent)
-            and {c.id for m in sent for c in m.tool_calls}
-            == {r.call_id for m in sent for r in m.tool_results}
-            and sent[0].role == "user",
-        }
-        if finish:
-            turn = run_turn(
-                session.history,
-                question,
-                provider=provider,
-                tools=app.tools(),
-                workspace=app.workspace(),
-                gate=ApprovalGate(),
-                system=system,
-                stream=False,
-                context=window,
-            )
-            await session.run(question, turn)
+    session = Session.open(app, provider, session_id=session_id)
+    messages = (*session.history, Message.user(question))
+    system = app.system_prompt(session.prompt_facts(question))
+    request = ModelRequest(system=system, messages=messages, tools=specs)
+    fitted = await session.window.fit(request)
+    seconds = time.perf_counter() - started
+    window = session.window
+    sent = list(fitted.messages)
+    checks = {
+        "sent": len(sent),
+        "estimate": window.last_estimate,
+        "budget": window.budget.tokens,
+        "folded": window.folded_at_resume + window.start,
+        "intact": not dangling_tool_calls(sent)
+        and {c.id for m in sent for c in m.tool_calls}
+        == {r.call_id for m in sent for r in m.tool_results}
+        and sent[0].role == "user",
+    }
+    if finish:
+        begun = session.begin(question)
+        turn = run_turn(
+            session.history,
+            question,
+            provider=provider,
+            tools=app.tools(),
+            tool_context=begun.tools,
+            gate=ApprovalGate(),
+            system=system,
+            stream=False,
+            context=window,
+        )
+        await session.run(begun, turn)
     return seconds, checks
 
 

@@ -225,9 +225,9 @@ def _log_dir() -> Any:
 def morrow_tool() -> Any:
     """``get_weather`` as a morrow tool, around the same function as the raw loop's."""
     from morrow.tools.base import tool
+    from morrow.tools.context import ToolContext
 
-    @tool(effect="read")
-    def get_weather(workspace: Any, city: str) -> dict[str, Any]:
+    def get_weather(ctx: ToolContext, city: str) -> dict[str, Any]:
         """The current weather in a city.
 
         Args:
@@ -235,7 +235,8 @@ def morrow_tool() -> Any:
         """
         return weather(city)
 
-    return get_weather
+    get_weather.__annotations__["ctx"] = ToolContext  # imported here, not in the module
+    return tool(effect="read")(get_weather)
 
 
 def _morrow(name: str, url: str, *, stream: bool) -> Variant:
@@ -244,6 +245,7 @@ def _morrow(name: str, url: str, *, stream: bool) -> Variant:
     from morrow.agent.providers.openai import OpenAIProvider
     from morrow.agent.safety.gate import ApprovalGate
     from morrow.tools.base import ToolRegistry
+    from morrow.tools.context import ToolContext
 
     provider = OpenAIProvider(
         name="bench", model=MODEL, api_key="x", base_url=url + "/v1", kind="openai"
@@ -257,7 +259,7 @@ def _morrow(name: str, url: str, *, stream: bool) -> Variant:
             QUESTION,
             provider=provider,
             tools=tools,
-            workspace=None,
+            tool_context=ToolContext(None),  # type: ignore[arg-type]  (the tool needs no world)
             gate=ApprovalGate(mode="deny"),
             system=ROOT_SYSTEM,
             stream=stream,

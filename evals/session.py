@@ -36,8 +36,7 @@ from morrow.evals.recorder import Recorder
 from morrow.evals.trajectory import Metadata, ReplayDivergence, Settings, Trajectory
 from morrow.evals.world import CALENDAR_FILE, MAIL_DIR, World, WorldDigest, digest, scratch_dir
 from morrow.memory.records import UserText
-from morrow.memory.store import Store
-from morrow.tools.workspace import Workspace
+from morrow.tools.context import ToolContext
 
 AskFor = Callable[[int], Callable[[ApprovalRequest], Awaitable[Decision]] | None]
 
@@ -108,7 +107,8 @@ class EvalSession:
         self.close()
 
     def close(self) -> None:
-        """Remove the temporary home (a home given by the caller is kept)."""
+        """Close the store; remove the temporary home (a home given by the caller is kept)."""
+        self.app.close()
         if self._own_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
@@ -124,12 +124,10 @@ class EvalSession:
         settings = self.recorder.trajectory.settings
         tools = self.app.tools()
         self.recorder.offered(tools)
-        workspace = self.app.workspace()
-        self._open_memory(workspace)
+        session_id = self._session()
         try:
             for index, turn in enumerate(turns):
                 self.clock.now = turn.now
-                self._said(workspace, index, turn)
                 ask = ask_for(index) if ask_for else None
                 gate = self.recorder.watch(self._gate(settings, ask))
                 try:
@@ -138,7 +136,7 @@ class EvalSession:
                         turn.user,
                         provider=recording,
                         tools=tools,
-                        workspace=workspace,
+                        tool_context=self._context(session_id, index, turn),
                         gate=gate,
                         system=self.app.system_prompt(turn.facts),
                         limits=Limits(max_steps=settings.max_steps),
@@ -154,25 +152,23 @@ class EvalSession:
             await provider.aclose()
         return self.recorder.trajectory
 
-    def _open_memory(self, workspace: Workspace) -> None:
-        """Give the memory tools a conversation, as a real chat's session does."""
-        access = workspace.memory
-        if access is None or access.session_id is not None:
-            return
-        with Store.open(access.path) as store:
-            access.session_id = store.create_session("eval").id  # fixed: replays compare it
+    def _session(self) -> str:
+        """The session the memory tools see, as in a chat (a fixed id: replays compare it)."""
+        return self.app.store().open_session("eval")[0].id
 
-    def _said(self, workspace: Workspace, index: int, turn: TurnInput) -> None:
-        if workspace.memory is not None:  # the user's words, which facts must rest on
-            workspace.memory.said = [UserText(f"eval-{index + 1}.0", turn.user, turn.now)]
+    def _context(self, session_id: str, index: int, turn: TurnInput) -> ToolContext:
+        """The tools' context of a turn: the user's words, which facts must rest on."""
+        said = [UserText(f"eval-{index + 1}.0", turn.user, turn.now)]
+        return self.app.tool_context(session_id=session_id, said=said)
 
     def _gate(
         self, settings: Settings, ask: Callable[..., Awaitable[Decision]] | None
     ) -> ApprovalGate:
+        journal = self.app.journal()
         if settings.approvals == "ask":
-            return ApprovalGate(mode="ask" if ask else "deny", ask=ask)
+            return ApprovalGate(mode="ask" if ask else "deny", ask=ask, journal=journal)
         # allow modes still ask for what needs explicit approval (an untrusted address)
-        return ApprovalGate(mode=settings.approvals, ask=ask)
+        return ApprovalGate(mode=settings.approvals, ask=ask, journal=journal)
 
     def final(self) -> WorldDigest:
         """The world as it is now."""

@@ -240,12 +240,10 @@ class Trajectory(_Doc):
 
     def save(self, path: Path) -> None:
         """Write the trajectory atomically (a crash never leaves half a file)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
         from morrow.agent.logs import scrub  # no key or token in a file that gets shared
+        from morrow.memory.files import atomic_write
 
-        partial.write_text(scrub(self.dump()), encoding="utf-8")
-        partial.replace(path)
+        atomic_write(path, scrub(self.dump()))
 
     @property
     def steps(self) -> list[Step]:

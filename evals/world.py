@@ -148,10 +148,14 @@ class World(_Doc):
         return snapshot(Path(self.ref) / CALENDAR_FILE, Path(self.ref) / MAIL_DIR)
 
     def relative_to(self, base: Path) -> World:
-        """This world with its ``ref`` written relative to ``base`` (for files kept together)."""
+        """This world with its ``ref`` written relative to ``base`` (for files kept together).
+
+        Both are compared as real paths: in an editable install, one may be a link.
+        """
         if self.ref is None:
             return self
-        return self.model_copy(update={"ref": os.path.relpath(self.ref, base)})
+        real = os.path.relpath(os.path.realpath(self.ref), os.path.realpath(base))
+        return self.model_copy(update={"ref": real})
 
 
 # -- templates: a world written and indexed once per process, copied into each home ---------

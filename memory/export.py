@@ -1,8 +1,10 @@
 """Everything the store keeps, as one JSON-ready document (``morrow memory export``).
 
 Nothing is kept that the user cannot see: the export holds every session with its turns,
-messages (the neutral documents, parsed), summaries and token usage, and every fact with its
-provenance. What it shows is exactly what ``morrow memory purge`` deletes.
+messages (the neutral documents, parsed), summaries, token usage, usage ledger rows, effect
+journal rows and undo state, and every fact with its provenance; the whole store's export adds
+the ledger and journal rows of no session and provider health. What it shows is exactly what
+``morrow memory purge`` deletes.
 """
 
 from __future__ import annotations
@@ -44,13 +46,24 @@ def export(store: Store, session_id: str | None = None) -> dict[str, Any]:
         ]
         session["summaries"] = _table(store, "summaries", "session_id = ? ORDER BY id", sid)
         session["usage"] = _table(store, "usage", "session_id = ? ORDER BY id", sid)
+        session["ledger"] = _table(store, "ledger", "session_id = ? ORDER BY id", sid)
+        session["effects"] = _table(store, "effects", "session_id = ? ORDER BY id", sid)
+        session["undone"] = _table(store, "undo_handled", "session_id = ? ORDER BY call_id", sid)
     fact_where = ("session_id = ? ORDER BY id", params) if session_id else ("1 ORDER BY id", ())
-    return {
+    document = {
         "format": FORMAT,
         "exported": store.now(),
         "sessions": sessions,
         "facts": _table(store, "facts", *fact_where),
     }
+    if session_id is None:
+        unowned = "session_id IS NULL OR session_id NOT IN (SELECT id FROM sessions) ORDER BY id"
+        document["other_ledger"] = _table(store, "ledger", unowned, ())
+        document["other_effects"] = _table(store, "effects", "session_id IS NULL ORDER BY id", ())
+        unowned_undo = unowned.replace("ORDER BY id", "ORDER BY session_id, call_id")
+        document["other_undone"] = _table(store, "undo_handled", unowned_undo, ())
+        document["provider_health"] = _table(store, "provider_health", "1 ORDER BY name", ())
+    return document
 
 
 def _table(store: Store, table: str, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:

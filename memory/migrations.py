@@ -20,6 +20,12 @@ The schema (after every migration):
   so the estimate can be calibrated against what the provider reports.
 - ``facts`` and ``facts_fts`` (FTS5, external content kept in step by triggers).
 - ``effects``: the effect journal (``memory/journal.py``): intent, key and outcome per effect.
+- ``ledger``: tokens and cost of every answered model step (``memory/ledger.py``), for the
+  budget and ``/cost``; it was ``state/usage.sqlite`` before (``memory/legacy.py``).
+- ``provider_health``: each provider's last failure and answer (``memory/state.py``); it was
+  ``state/provider-health.json``.
+- ``undo_handled``: the tool calls ``/undo`` has dealt with, per session; it was
+  ``state/undo/<session>.json``.
 """
 
 from __future__ import annotations
@@ -183,6 +189,64 @@ def m003_effect_journal(db: sqlite3.Connection) -> None:
         "CREATE INDEX effects_by_args ON effects (session_id, args_sha256)",
         "CREATE INDEX effects_by_call ON effects (call_id)",
         "CREATE INDEX effects_open ON effects (status) WHERE status IN ('pending', 'unknown')",
+    )
+
+
+@migration
+def m004_usage_ledger(db: sqlite3.Connection) -> None:
+    """The usage ledger: one row per answered model step, with its cost as priced then.
+
+    ``session_id`` is not a foreign key: a step is recorded while its turn runs (a briefing's
+    session is written after it), and purging a session deletes its rows explicitly.
+    """
+    _run(
+        db,
+        """CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            day TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            session_id TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX ledger_by_day ON ledger (day)",
+        "CREATE INDEX ledger_by_session ON ledger (session_id) WHERE session_id IS NOT NULL",
+    )
+
+
+@migration
+def m005_provider_health(db: sqlite3.Connection) -> None:
+    """Provider health: the last failure (when, why) and the last answer of each provider."""
+    _run(
+        db,
+        """CREATE TABLE provider_health (
+            name TEXT PRIMARY KEY,
+            model TEXT NOT NULL DEFAULT '',
+            last_failure REAL,
+            reason TEXT NOT NULL DEFAULT '',
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_success REAL,
+            cooling_until REAL
+        )""",
+    )
+
+
+@migration
+def m006_undo_state(db: sqlite3.Connection) -> None:
+    """The tool calls ``/undo`` has undone (or reported as irreversible), per session."""
+    _run(
+        db,
+        """CREATE TABLE undo_handled (
+            session_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            handled TEXT NOT NULL,
+            PRIMARY KEY (session_id, call_id)
+        )""",
     )
 
 

@@ -145,9 +145,11 @@ class UserText:
 
 @dataclass(frozen=True)
 class Purged:
-    """How much a purge removed."""
+    """How much a purge removed (``usage``: rows of the usage ledger; ``effects``: journal)."""
 
     sessions: int
     messages: int
     facts: int
     summaries: int
+    usage: int = 0
+    effects: int = 0

@@ -1,15 +1,10 @@
-"""The conversation store: one SQLite file under the home (``<home>/morrow.sqlite``).
+"""The store: one SQLite file under the home (``<home>/morrow.sqlite``), and what it keeps.
 
-Settings, and why:
-
-- WAL journal: readers never block the writer, so the REPL can load a session while the cron
-  briefing writes its own.
-- ``synchronous=FULL``: a committed turn survives a power cut, not only a crash.
-- a busy timeout (30 s) and ``BEGIN IMMEDIATE`` for every write: a writer takes the write lock
-  when its transaction starts, so two writers queue instead of failing with SQLITE_BUSY halfway
-  through (which is what a deferred transaction upgraded to a write does).
-- ``secure_delete``: purged conversations are overwritten on disk, not just unlinked from the
-  b-tree; the file is created with mode 0600.
+It is the only database: sessions, turns, messages, summaries and token usage (here), facts
+(``facts.py``), the effect journal (``journal.py``), the usage ledger (``ledger.py``), provider
+health and undo state (``state.py``), under one migration runner (``migrations.py``). A
+process opens it once and hands the :class:`Store` down; how its threads share the one
+connection, and the SQLite settings, are in ``database.py``.
 
 A turn's messages are written in one transaction when the turn ends (:meth:`Store.save_turn`),
 so a crash loses at most the turn in flight and never leaves a tool call without its result.
@@ -18,18 +13,14 @@ Messages are the JSON documents ``agent`` writes; this floor never interprets th
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from morrow.memory.database import Clock, Database, utc_now
 from morrow.memory.errors import MemoryStoreError, SessionExistsError
-from morrow.memory.migrations import SchemaTooNewError, migrate
 from morrow.memory.records import (
     Purged,
     Resumed,
@@ -41,14 +32,10 @@ from morrow.memory.records import (
     UserText,
 )
 
+__all__ = ["FILE_NAME", "Clock", "Store", "check_session_id", "utc_now"]
+
 FILE_NAME = "morrow.sqlite"
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
 
 
 def check_session_id(value: str) -> str:
@@ -61,82 +48,12 @@ def check_session_id(value: str) -> str:
     return value
 
 
-class Store:
-    """A connection to the store; open it with :meth:`open`, close it (or use ``with``)."""
+class Store(Database):
+    """The store of one home: sessions, their turns, and purging them.
 
-    def __init__(self, db: sqlite3.Connection, path: Path, clock: Clock) -> None:
-        self._db = db
-        self.path = path
-        self.clock = clock
-
-    @classmethod
-    def open(cls, path: Path | str, *, timeout: float = 30.0, clock: Clock = utc_now) -> Store:
-        """Open (creating and migrating when needed) the store at ``path``.
-
-        Raises:
-            MemoryStoreError: the file is not a usable store, or stayed locked past ``timeout``.
-        """
-        path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise MemoryStoreError(f"{path}: cannot open the store: {exc}") from None
-        try:
-            # switching a fresh file to WAL needs an exclusive lock that SQLite's busy handler
-            # does not always wait for; processes opening at once take turns here instead
-            with _opening_lock(path):
-                _configure(db)
-                migrate(db)
-        except (sqlite3.Error, SchemaTooNewError, OSError) as exc:
-            db.close()
-            raise MemoryStoreError(f"{path}: {_explain(exc)}") from None
-        return cls(db, path, clock)
-
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._db.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- transactions, for this floor's modules ---------------------------------------------
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """An immediate (write-locked) transaction: committed on success, rolled back on error."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise MemoryStoreError(f"{self.path}: {_explain(exc)}") from None
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        try:
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
-            raise MemoryStoreError(f"{self.path}: {_explain(exc)}") from None
-
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Run a read query; sqlite errors become :class:`MemoryStoreError`."""
-        try:
-            cursor = self._db.execute(sql, params)
-            cursor.row_factory = sqlite3.Row
-            return list(cursor)
-        except sqlite3.Error as exc:
-            raise MemoryStoreError(f"{self.path}: {_explain(exc)}") from None
-
-    def now(self) -> str:
-        """The clock's time as stored (ISO 8601, UTC)."""
-        return self.clock().astimezone(UTC).isoformat()
+    Open it with :meth:`~morrow.memory.database.Database.open`; the other tables are read and
+    written by this floor's modules through :meth:`write` and :meth:`rows`.
+    """
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -204,28 +121,20 @@ class Store:
         )
         summary = StoredSummary.from_row(summaries[0]) if summaries else None
         after = summary.up_to_seq if summary else 0
-        try:
-            cursor = self._db.execute(
-                "SELECT seq, turn_id, role, chars, tool_results FROM messages "
-                "WHERE session_id = ? AND seq > ? ORDER BY seq",
-                (session_id, after),
-            )
-            messages = [StoredMessage(*row) for row in cursor]
-        except sqlite3.Error as exc:
-            raise MemoryStoreError(f"{self.path}: {_explain(exc)}") from None
-        return Resumed(summary=summary, messages=messages)
+        rows = self._tuples(
+            "SELECT seq, turn_id, role, chars, tool_results FROM messages "
+            "WHERE session_id = ? AND seq > ? ORDER BY seq",
+            (session_id, after),
+        )
+        return Resumed(summary=summary, messages=[StoredMessage(*row) for row in rows])
 
     def documents(self, session_id: str, first_seq: int, last_seq: int) -> list[str]:
         """The documents of a session's messages ``first_seq`` to ``last_seq``, in order."""
-        try:
-            cursor = self._db.execute(
-                "SELECT doc FROM messages WHERE session_id = ? AND seq BETWEEN ? AND ? "
-                "ORDER BY seq",
-                (session_id, first_seq, last_seq),
-            )
-            return [row[0] for row in cursor]
-        except sqlite3.Error as exc:
-            raise MemoryStoreError(f"{self.path}: {_explain(exc)}") from None
+        rows = self._tuples(
+            "SELECT doc FROM messages WHERE session_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (session_id, first_seq, last_seq),
+        )
+        return [row[0] for row in rows]
 
     def save_turn(self, session_id: str, turn: TurnRecord) -> list[int]:
         """Write a whole turn in one transaction; return the sequence numbers of its messages.
@@ -334,53 +243,32 @@ class Store:
     # -- privacy -----------------------------------------------------------------------------
 
     def purge(self, session_id: str | None = None) -> Purged:
-        """Delete one session (or, with None, every session) and all that came from it.
+        """Delete one session (or, with None, everything) and all that came from it.
 
-        Turns, messages, summaries, usage and the facts learned in the session go with it;
-        then the full-text index is rebuilt, the file vacuumed and the WAL truncated, so the
-        deleted text is gone from disk, not only from the tables.
+        A session takes its turns, messages, summaries, token usage, the facts learned in it,
+        its effect journal rows, its usage ledger rows and its undo state with it. Everything
+        (None) also takes the journal rows of no session (``morrow tools call``) and provider
+        health. Then the bytes go too (:meth:`compact`).
         """
         where, params = ("WHERE session_id = ?", (session_id,)) if session_id else ("", ())
+        by_id = where.replace("session_id", "id")
         with self.write() as db:
             counts = Purged(
-                sessions=_count(db, "sessions", where.replace("session_id", "id"), params),
+                sessions=_count(db, "sessions", by_id, params),
                 messages=_count(db, "messages", where, params),
                 facts=_count(db, "facts", where, params),
                 summaries=_count(db, "summaries", where, params),
+                usage=_count(db, "ledger", where, params),
+                effects=_count(db, "effects", where, params),
             )
-            db.execute(f"DELETE FROM sessions {where.replace('session_id', 'id')}", params)
+            db.execute(f"DELETE FROM sessions {by_id}", params)  # the rest by ON DELETE CASCADE
+            for table in ("effects", "ledger", "undo_handled"):  # rows no cascade reaches
+                db.execute(f"DELETE FROM {table} {where}", params)
+            if session_id is None:
+                db.execute("DELETE FROM provider_health")
             db.execute("INSERT INTO facts_fts (facts_fts) VALUES ('rebuild')")
-        try:
-            self._db.execute("VACUUM")
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            raise MemoryStoreError(f"{self.path}: deleted, but could not compact: {exc}") from None
+        self.compact()
         return counts
-
-    def integrity(self) -> str:
-        """``PRAGMA integrity_check``: ``"ok"`` or the problems found."""
-        return "\n".join(str(row[0]) for row in self.rows("PRAGMA integrity_check"))
-
-
-@contextmanager
-def _opening_lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    with path.with_name(path.name + ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _configure(db: sqlite3.Connection) -> None:
-    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise sqlite3.OperationalError(f"cannot switch to WAL (journal mode is {mode})")
-    db.execute("PRAGMA synchronous = FULL")
-    db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA secure_delete = ON")
 
 
 def _insert_usage(
@@ -413,12 +301,3 @@ def _count(db: sqlite3.Connection, table: str, where: str, params: tuple[Any, ..
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-def _explain(exc: BaseException) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return f"the store stayed locked by another morrow process ({text})"
-    if "not a database" in text or "malformed" in text:
-        return f"not a morrow store, or damaged ({text})"
-    return text

@@ -2,9 +2,12 @@
 
 ``@tool(effect=...)`` reads the function's signature and Google-style docstring and builds a
 :class:`Tool`: its name, its model-facing description, a pydantic model that validates the
-arguments (unknown keys, wrong types and naive datetimes are rejected) and the JSON schema the
-model sees. The first parameter of every tool function is the
-:class:`~morrow.tools.workspace.Workspace` it acts on; it is not part of the schema.
+arguments (unknown keys, wrong types, numbers out of their bounds and naive datetimes are
+rejected) and the JSON schema the model sees. The first parameter of every tool function is its
+:class:`~morrow.tools.context.ToolContext` (the workspace it acts on, the store, the session,
+the call); it is not part of the schema. Bounds are declared on the argument
+(``Annotated[int, Field(ge=1, le=100)]``), so the model sees them in the schema and pydantic
+enforces them.
 
 Each tool declares its effect: ``read`` (no change), ``write`` (a reversible change: create,
 move, label) or ``send`` (irreversible: mail out, invitations out). Where the effect depends on
@@ -17,7 +20,6 @@ import asyncio
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_type_hints
 
@@ -25,6 +27,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolRetry
 
 Effect = Literal["read", "write", "send"]
@@ -42,15 +45,16 @@ class Idempotency:
     """How an effect stays checkable across a crash: a key chosen before it runs.
 
     Attributes:
-        key: ``(workspace, args) -> key`` decides the id the effect will carry (an email's
+        key: ``(context, args) -> key`` decides the id the effect will carry (an email's
             Message-ID, an event's UID) before anything happens, so the effect journal can
-            write it down first; None when the tool cannot tell.
-        find: ``(workspace, key) -> bool`` looks the effect up afterwards (the Message-ID in
+            write it down first (and hand it to the tool as ``context.effect_key``); None when
+            the tool cannot tell.
+        find: ``(context, key) -> bool`` looks the effect up afterwards (the Message-ID in
             Sent, the UID on the calendar); None when it cannot be looked up.
     """
 
-    key: Callable[[Any, Any], str | None]
-    find: Callable[[Any, str], bool] | None = None
+    key: Callable[[ToolContext, Any], str | None]
+    find: Callable[[ToolContext, str], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class Tool:
     func: Callable[..., Any]
     effect_of: Callable[[BaseModel], Effect] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
-    preview: Callable[[Any, BaseModel], dict[str, Any]] | None = None
+    preview: Callable[[ToolContext, Any], dict[str, Any]] | None = None
     idempotency: Idempotency | None = None
 
     def validate(self, raw: dict[str, Any]) -> BaseModel:
@@ -78,7 +82,7 @@ class Tool:
         """The effect of this particular call."""
         return self.effect_of(args) if self.effect_of else self.effect
 
-    async def preview_for(self, workspace: Any, args: BaseModel) -> dict[str, Any]:
+    async def preview_for(self, context: ToolContext, args: BaseModel) -> dict[str, Any]:
         """What the call would do, in full, for the approval prompt (``{}`` without a hook).
 
         A preview reads (the original of a reply, the attendees of an event) and never changes
@@ -87,35 +91,22 @@ class Tool:
         if self.preview is None:
             return {}
         try:
-            return await asyncio.to_thread(self.preview, workspace, args)
+            return await asyncio.to_thread(self.preview, context, args)
         except Exception as exc:  # the approval still shows the arguments; the run will fail
             return {"preview_error": f"{type(exc).__name__}: {exc}"}
 
-    async def run(self, workspace: Any, args: BaseModel) -> str:
-        """Run the tool and return its result as JSON text.
+    async def run(self, context: ToolContext, args: BaseModel) -> str:
+        """Run the tool in ``context`` and return its result as JSON text.
 
         Synchronous tool functions run in a worker thread, so that read-only calls of one step
         can proceed concurrently.
         """
         kwargs = {name: getattr(args, name) for name in type(args).model_fields}
         if inspect.iscoroutinefunction(self.func):
-            result = await self.func(workspace, **kwargs)
+            result = await self.func(context, **kwargs)
         else:
-            result = await asyncio.to_thread(self.func, workspace, **kwargs)
+            result = await asyncio.to_thread(self.func, context, **kwargs)
         return result if isinstance(result, str) else to_json(result)
-
-
-EFFECT_KEY: ContextVar[str | None] = ContextVar("morrow_effect_key", default=None)
-"""The idempotency key the effect journal chose for the call running now (None outside one)."""
-
-
-def effect_key() -> str | None:
-    """The key journaled for this effect before it started: the tool must use it as its id.
-
-    Email tools make it the Message-ID, ``create_event`` the event's UID, so that after a crash
-    morrow can look the effect up (in Sent, on the calendar) instead of repeating it.
-    """
-    return EFFECT_KEY.get()
 
 
 def to_json(value: Any) -> str:
@@ -127,7 +118,7 @@ def tool(
     *,
     effect: Effect,
     effect_of: Callable[[Any], Effect] | None = None,
-    preview: Callable[[Any, Any], dict[str, Any]] | None = None,
+    preview: Callable[[ToolContext, Any], dict[str, Any]] | None = None,
     idempotency: Idempotency | None = None,
 ) -> Callable[[F], Tool]:
     """Turn a function into a :class:`Tool`.
@@ -160,9 +151,11 @@ def tool(
 
 def _arguments_model(func: Callable[..., Any], arg_docs: dict[str, str]) -> type[BaseModel]:
     hints = get_type_hints(func, include_extras=True)
-    params = list(inspect.signature(func).parameters.values())[1:]  # skip the workspace
+    params = list(inspect.signature(func).parameters.values())
+    if not params or hints.get(params[0].name) is not ToolContext:
+        raise TypeError(f"{func.__name__}: a tool's first parameter must be `ctx: ToolContext`")
     fields: dict[str, Any] = {}
-    for param in params:
+    for param in params[1:]:  # the context is not part of the schema
         default = ... if param.default is inspect.Parameter.empty else param.default
         info = FieldInfo(default=default, description=arg_docs.get(param.name))
         fields[param.name] = (hints[param.name], info)

@@ -26,10 +26,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from morrow.memory.files import atomic_write
 from morrow.tools.errors import BackendError
 
 if TYPE_CHECKING:
@@ -172,19 +172,7 @@ def write_token(token_path: Path, text: str) -> None:
         token_path: where the token lives.
         text: the token JSON.
     """
-    token_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".token-", dir=token_path.parent)  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, token_path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    atomic_write(token_path, text, mode=0o600)
 
 
 def run_installed_app_flow(client_secrets: Path, token_path: Path, scopes: list[str]) -> None:

@@ -1,14 +1,14 @@
 """The memory tools the model sees: ``remember``, ``recall`` and ``forget`` (DESIGN.md).
 
 A fact is kept only when the user's own words support it. The tools cannot see the
-conversation (``tools`` does not import ``agent``), so whoever runs the turn tells them through
-``Workspace.memory`` (a :class:`MemoryAccess`): which session this is and what the user wrote in
-the turn under way (not stored yet); what the user wrote earlier in the session is read from
-the store. Tool results, email bodies and event descriptions are never among those words, so
-``remember`` refuses a fact that only such content states, with a message the model can relay.
+conversation (``tools`` does not import ``agent``); their :class:`ToolContext` tells them which
+session this is and what the user wrote in the turn under way (not stored yet); what the user
+wrote earlier in the session is read from the store. Tool results, email bodies and event
+descriptions are never among those words, so ``remember`` refuses a fact that only such
+content states, with a message the model can relay.
 
-Each call opens the store and closes it again: tools run in worker threads, and a SQLite
-connection belongs to the thread that opened it.
+The store is the process's one connection (``context.store``), shared with the worker threads
+the tools run in (``memory/database.py`` says how).
 """
 
 from __future__ import annotations
@@ -19,22 +19,14 @@ from morrow.memory.errors import MemoryStoreError, NotStoredError
 from morrow.memory.facts import Fact, FactRejected, Facts
 from morrow.memory.store import Store
 from morrow.tools.base import tool
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import NotFoundError, ToolError, ToolRetry
-from morrow.tools.workspace import MemoryAccess, Workspace
 
 
-def _access(workspace: Workspace) -> MemoryAccess:
-    access = workspace.memory
-    if access is None:
+def _store(ctx: ToolContext) -> Store:
+    if ctx.store is None:
         raise ToolError("long-term memory is not available in this run")
-    return access
-
-
-def _open(access: MemoryAccess) -> Store:
-    try:
-        return Store.open(access.path)
-    except MemoryStoreError as exc:
-        raise ToolError(f"the memory store cannot be opened: {exc}") from None
+    return ctx.store
 
 
 def _shown(fact: Fact) -> dict[str, Any]:
@@ -48,7 +40,7 @@ def _shown(fact: Fact) -> dict[str, Any]:
 
 
 @tool(effect="write")
-def remember(workspace: Workspace, fact: str) -> dict[str, Any]:
+def remember(ctx: ToolContext, fact: str) -> dict[str, Any]:
     """Keep a lasting fact the user told you about themselves, for future conversations.
 
     For what stays true: working hours, people and their roles, preferences ("no meetings
@@ -56,56 +48,51 @@ def remember(workspace: Workspace, fact: str) -> dict[str, Any]:
     email, an event or another tool result is refused. Returns the fact and its id.
 
     Args:
-        workspace: where the memory is and what the user said (not part of the schema).
+        ctx: where the memory is and what the user said (not part of the schema).
         fact: the fact, short and in the user's own words, e.g. "I work 8 to 4 on weekdays".
     """
-    access = _access(workspace)
-    if access.session_id is None:
+    store = _store(ctx)
+    if ctx.session_id is None:
         raise ToolError("nothing can be remembered outside a conversation with the user")
-    with _open(access) as store:
-        try:
-            kept, new = Facts(store).add(
-                fact, session_id=access.session_id, said=access.user_words(store)
-            )
-        except FactRejected as exc:
-            raise ToolError(f"not remembered: {exc}") from None
-        except MemoryStoreError as exc:
-            raise ToolError(f"not remembered: {exc}") from None
+    try:
+        kept, new = Facts(store).add(fact, session_id=ctx.session_id, said=ctx.user_words())
+    except FactRejected as exc:
+        raise ToolError(f"not remembered: {exc}") from None
+    except MemoryStoreError as exc:
+        raise ToolError(f"not remembered: {exc}") from None
     return {**_shown(kept), "status": "remembered" if new else "already known"}
 
 
 @tool(effect="read")
-def recall(workspace: Workspace, query: str) -> list[dict[str, Any]]:
+def recall(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     """Search the facts the user asked you to remember, best matches first.
 
     Args:
-        workspace: where the memory is (not part of the schema).
+        ctx: where the memory is (not part of the schema).
         query: words to look for, e.g. "working hours" or "Priya"; empty for the newest facts.
     """
-    with _open(_access(workspace)) as store:
-        try:
-            return [_shown(f) for f in Facts(store).search(query, limit=10)]
-        except MemoryStoreError as exc:
-            raise ToolError(f"recall failed: {exc}") from None
+    try:
+        return [_shown(f) for f in Facts(_store(ctx)).search(query, limit=10)]
+    except MemoryStoreError as exc:
+        raise ToolError(f"recall failed: {exc}") from None
 
 
 @tool(effect="write")
-def forget(workspace: Workspace, fact_id: str) -> dict[str, Any]:
+def forget(ctx: ToolContext, fact_id: str) -> dict[str, Any]:
     """Forget a remembered fact for good (when the user asks, or it is no longer true).
 
     Args:
-        workspace: where the memory is (not part of the schema).
+        ctx: where the memory is (not part of the schema).
         fact_id: the id of the fact, as recall or remember returned it.
     """
     if not fact_id.strip().isdigit():
         raise ToolRetry(f"fact_id must be the id recall returned (digits), not {fact_id!r}")
-    with _open(_access(workspace)) as store:
-        try:
-            gone = Facts(store).forget(int(fact_id))
-        except NotStoredError:
-            raise NotFoundError(f"no remembered fact with id {fact_id}") from None
-        except MemoryStoreError as exc:
-            raise ToolError(f"forget failed: {exc}") from None
+    try:
+        gone = Facts(_store(ctx)).forget(int(fact_id))
+    except NotStoredError:
+        raise NotFoundError(f"no remembered fact with id {fact_id}") from None
+    except MemoryStoreError as exc:
+        raise ToolError(f"forget failed: {exc}") from None
     return {**_shown(gone), "status": "forgotten"}
 
 

@@ -8,8 +8,9 @@ configured, its key is missing or every provider fails, a deterministic digest o
 is printed instead, clearly labelled, and the run still succeeds.
 
 A briefing runs at most once per day (a marker written atomically; ``--force`` runs it again),
-and a lock keeps two runs from overlapping (the second exits 75). Each briefing is kept, so the
-user can ask later why it said something:
+and a lock keeps two runs from overlapping (the second exits 75). A store that cannot be opened
+does not stop it: the briefing is made without reminders and is not kept as a session. Each
+briefing is kept, so the user can ask later why it said something:
 
 - its text under ``<home>/briefings/`` (``YYYY-MM-DD.md``/``.text`` and always ``.json``);
 - the run as a session named ``brief-YYYY-MM-DD`` in the memory store (the data the model was
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,9 +37,20 @@ from morrow.agent.app import App
 from morrow.agent.brief.gather import Briefing, Format, gather
 from morrow.agent.brief.record import recorder_for, remember_run
 from morrow.agent.brief.render import prompt_of, render
-from morrow.agent.errors import AssistantError, BusyError, ConfigError, ProviderError, UsageError
+from morrow.agent.errors import (
+    AssistantError,
+    BusyError,
+    ConfigError,
+    ProviderError,
+    StoreError,
+    UsageError,
+)
 from morrow.agent.loop import Limits, TurnResult, run_turn
 from morrow.agent.messages import Message
+from morrow.agent.safety.gate import ApprovalGate
+from morrow.memory.files import LockBusyError, atomic_write, file_lock
+from morrow.memory.store import Store
+from morrow.tools.context import ToolContext
 from morrow.tools.workspace import Workspace
 
 log = structlog.get_logger("morrow.brief")
@@ -64,13 +75,17 @@ async def write_with_model(
     prompt, _ = prompt_of(briefing)
     history = [] if history is None else history
     try:
+        tools, gate = app.tool_context(), app.gate(interactive=False)
+    except StoreError:  # read tools only: the briefing goes on without the store
+        tools, gate = ToolContext(app.workspace()), ApprovalGate(mode="deny")
+    try:
         result = await run_turn(
             history,
             prompt,
             provider=recorder.wrap(provider),
             tools=app.tools(external=False).only("read"),
-            workspace=app.workspace(),
-            gate=recorder.watch(app.gate(interactive=False)),
+            tool_context=tools,
+            gate=recorder.watch(gate),
             system=app.system_prompt(),
             limits=Limits(max_steps=app.config.agent.max_steps),
             stream=False,
@@ -84,28 +99,37 @@ async def write_with_model(
 
 def run_brief(args: argparse.Namespace) -> int:
     """The ``brief`` command."""
-    app = App.load(home=args.home, config=args.config)
-    workspace = app.workspace()
-    day = _day(args.date, workspace)
-    state = app.paths.home / "state" / "brief"
-    marker = state / f"{day.isoformat()}.done"
-    folder = app.paths.home / "briefings"
-    with _lock(state / "brief.lock"):
-        if marker.exists() and not args.force:
-            print(f"briefing for {day.isoformat()} already done (use --force to run it again)")
-            return 0
-        briefing = gather(workspace, day, app.store_path)
-        history: list[Message] = []
-        result = _write(app, briefing, history, folder / f"{day.isoformat()}.trajectory.json")
-        output = render(briefing, args.format)
-        _save(folder, briefing, output, args.format)
-        remember_run(app, briefing, history, result)
-        if args.out:
-            _atomic_write(Path(args.out), output)
-        else:
-            sys.stdout.write(output if output.endswith("\n") else output + "\n")
-        _atomic_write(marker, datetime.now(workspace.timezone).isoformat())
+    with App.load(home=args.home, config=args.config) as app:
+        workspace = app.workspace()
+        day = _day(args.date, workspace)
+        state = app.paths.home / "state" / "brief"
+        marker = state / f"{day.isoformat()}.done"
+        folder = app.paths.home / "briefings"
+        with _lock(state / "brief.lock"):
+            if marker.exists() and not args.force:
+                print(f"briefing for {day.isoformat()} already done (use --force to run it again)")
+                return 0
+            briefing = gather(workspace, day, _store(app))
+            history: list[Message] = []
+            result = _write(app, briefing, history, folder / f"{day.isoformat()}.trajectory.json")
+            output = render(briefing, args.format)
+            _save(folder, briefing, output, args.format)
+            remember_run(app, briefing, history, result)
+            if args.out:
+                atomic_write(Path(args.out), output)
+            else:
+                sys.stdout.write(output if output.endswith("\n") else output + "\n")
+            atomic_write(marker, datetime.now(workspace.timezone).isoformat())
     return 0
+
+
+def _store(app: App) -> Store | None:
+    """The app's store, or None (logged) when it cannot be opened: the briefing goes on."""
+    try:
+        return app.store()
+    except StoreError as exc:
+        log.warning("brief_without_store", error=str(exc))
+        return None
 
 
 def _write(
@@ -140,31 +164,14 @@ def _day(value: str | None, workspace: Workspace) -> date:
 
 @contextmanager
 def _lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BusyError("another briefing is running (lock held)") from None
-        try:
+    try:
+        with file_lock(path, wait=False):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockBusyError:
+        raise BusyError("another briefing is running (lock held)") from None
 
 
 def _save(folder: Path, briefing: Briefing, output: str, fmt: Format) -> None:
-    _atomic_write(folder / f"{briefing.day.isoformat()}.json", render(briefing, "json"))
+    atomic_write(folder / f"{briefing.day.isoformat()}.json", render(briefing, "json"))
     if fmt != "json":
-        _atomic_write(folder / f"{briefing.day.isoformat()}.{fmt}", output)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
+        atomic_write(folder / f"{briefing.day.isoformat()}.{fmt}", output)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Literal
 
 from morrow.agent.brief.waiting import Reminder, reminders, waiting_mail
+from morrow.memory.store import Store
 from morrow.tools.calendar.backend import Event
 from morrow.tools.calendar.tools import mark_conflicts
 from morrow.tools.email.backend import EmailSummary
@@ -49,8 +49,11 @@ class Briefing:
         return pairs
 
 
-def gather(workspace: Workspace, day: date, store_path: Path | None = None) -> Briefing:
-    """Read the day's calendar, the mail waiting on the user and the reminders due."""
+def gather(workspace: Workspace, day: date, store: Store | None = None) -> Briefing:
+    """Read the day's calendar, the mail waiting on the user and the reminders due.
+
+    Without a store there are no reminders (the facts are in it).
+    """
     zone = workspace.timezone
     start = datetime.combine(day, time(0), zone)
     end = start + timedelta(days=1)
@@ -61,7 +64,7 @@ def gather(workspace: Workspace, day: date, store_path: Path | None = None) -> B
         if not e.all_day
     ]
     waiting, asked = waiting_mail(workspace, day)
-    due = reminders(store_path, day, zone) if store_path is not None else []
+    due = reminders(store, day, zone) if store is not None else []
     return Briefing(
         day=day,
         timezone=str(zone),

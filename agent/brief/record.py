@@ -26,7 +26,7 @@ import structlog
 from morrow.agent.app import App
 from morrow.agent.brief.gather import Briefing
 from morrow.agent.brief.render import digest, prompt_of
-from morrow.agent.errors import UsageError
+from morrow.agent.errors import StoreError, UsageError
 from morrow.agent.loop import TurnResult
 from morrow.agent.messages import Message, TextPart
 from morrow.memory.errors import MemoryStoreError
@@ -79,9 +79,8 @@ def remember_run(
         title=f"Briefing for {briefing.day.isoformat()}",
     )
     try:
-        with app.store() as store:
-            store.save_turn(session_id_of(briefing), record)
-    except MemoryStoreError as exc:
+        app.store().save_turn(session_id_of(briefing), record)
+    except (StoreError, MemoryStoreError) as exc:
         log.warning("brief_not_kept", session=session_id_of(briefing), error=str(exc))
 
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
 
+from morrow.memory.store import Store
 from morrow.tools.email.backend import EmailSummary
 from morrow.tools.workspace import Workspace
 
@@ -174,17 +174,13 @@ _MONTHS = (
 ).split()
 
 
-def reminders(store_path: Path, day: date, zone: ZoneInfo) -> list[Reminder]:
+def reminders(store: Store, day: date, zone: ZoneInfo) -> list[Reminder]:
     """The reminders among the remembered facts that are due on ``day``."""
     from morrow.memory.errors import MemoryStoreError
     from morrow.memory.facts import Facts
-    from morrow.memory.store import Store
 
-    if not store_path.exists():
-        return []
     try:
-        with Store.open(store_path) as store:
-            facts = Facts(store).all()
+        facts = Facts(store).all()
     except MemoryStoreError as exc:  # the briefing goes on without them
         log.warning("brief_reminders_unavailable", error=str(exc))
         return []

@@ -30,7 +30,7 @@ from morrow.agent.chat.approval import Approver
 from morrow.agent.chat.input import PromptReader, Reader, SlashCompleter, StreamReader
 from morrow.agent.chat.slash import COMMANDS, Spent, dispatch
 from morrow.agent.chat.view import LiveView
-from morrow.agent.context.sessions import Session, open_store
+from morrow.agent.context.sessions import Session
 from morrow.agent.errors import AssistantError
 from morrow.agent.loop import Limits, TurnResult, run_turn
 from morrow.agent.safety.undo import Undoer, UndoLog
@@ -42,19 +42,19 @@ if TYPE_CHECKING:
 
 def run_chat(args: argparse.Namespace) -> int:
     """Run the REPL until the user leaves."""
-    app = App.load(home=args.home, config=args.config)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    return asyncio.run(
-        chat(
-            app,
-            args.provider,
-            None if interactive else sys.stdin,
-            sys.stdout,
-            session_id=args.session,
-            new=args.new,
-            record=args.record,
+    with App.load(home=args.home, config=args.config) as app:
+        return asyncio.run(
+            chat(
+                app,
+                args.provider,
+                None if interactive else sys.stdin,
+                sys.stdout,
+                session_id=args.session,
+                new=args.new,
+                record=args.record,
+            )
         )
-    )
 
 
 @dataclass
@@ -75,15 +75,14 @@ class Repl:
 
     @property
     def undoer(self) -> Undoer:
-        """Undo over this session (its log under ``<home>/state/undo``)."""
-        log = UndoLog(self.app.paths.home / "state" / "undo" / f"{self.session.id}.json")
-        return Undoer(self.app.workspace(), self.app.tools(), log)
+        """Undo over this session (what it has undone is kept in the store)."""
+        log = UndoLog(self.store, self.session.id)
+        return Undoer(self.session.tools, self.app.tools(), log)
 
     def open_session(self, session_id: str | None, *, new: bool) -> None:
         """Switch to another session (``/new``, ``/resume``)."""
         self.session = Session.open(
             self.app,
-            self.store,
             self.provider,
             session_id=session_id,
             new=new,
@@ -114,20 +113,21 @@ class Repl:
 
     async def run_turn(self, text: str) -> None:
         """One turn: the model, its tools and approvals; saved however it ends."""
-        app, workspace = self.app, self.app.workspace()
-        approver = Approver(self.reader, self.view, workspace, app.tools(), self.cancel_turn)
+        app = self.app
+        approver = Approver(self.reader, self.view, app.workspace(), app.tools(), self.cancel_turn)
         gate = self.recorder.watch(app.gate(interactive=True, ask=approver))
         system = app.system_prompt(self.session.prompt_facts(text))
         if self.notes:
             system += "\n\nSince earlier turns, the user changed things directly:\n" + "\n".join(
                 f"- {note}" for note in self.notes
             )
+        turn = self.session.begin(text)
         run = run_turn(
             self.session.history,
             text,
             provider=self.recorder.wrap(self.provider),
             tools=app.tools(),
-            workspace=workspace,
+            tool_context=turn.tools,
             gate=gate,
             system=system,
             limits=Limits(max_steps=app.config.agent.max_steps),
@@ -135,7 +135,7 @@ class Repl:
             stream=app.config.agent.stream,
             context=self.session.window,
         )
-        self.turn = asyncio.ensure_future(self.session.run(text, run))
+        self.turn = asyncio.ensure_future(self.session.run(turn, run))
         try:
             result = await self.turn
         except asyncio.CancelledError:
@@ -198,13 +198,10 @@ async def chat(
     console = Console(file=out, highlight=False)
     view = LiveView(console)
     loop = asyncio.get_running_loop()
-    store: Store | None = None
     repl: Repl | None = None
     try:
-        store = open_store(app)
         session = Session.open(
             app,
-            store,
             provider,
             session_id=session_id,
             new=new,
@@ -214,7 +211,7 @@ async def chat(
         _meter_session(provider, session.id)
         holder: list[Repl] = []
         reader = _reader(app, stdin, out, output, holder)
-        repl = Repl(app, store, session, provider, provider_name, reader, view, recorder)
+        repl = Repl(app, app.store(), session, provider, provider_name, reader, view, recorder)
         holder.append(repl)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGINT, repl.cancel_turn)
@@ -228,8 +225,6 @@ async def chat(
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
-        if store is not None:
-            store.close()
         await (repl.provider if repl is not None else provider).aclose()
     return 0
 

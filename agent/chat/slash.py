@@ -163,22 +163,19 @@ async def _cost(repl: ChatState, rest: str) -> Outcome:
             f"this chat: {spent.turns} turn(s), {spent.tokens:,} tokens, ${spent.usd:.4f}",
             style="",
         )
-    ledger = repl.app.paths.home / "state" / "usage.sqlite"
-    if ledger.exists():
-        from morrow.memory.ledger import Ledger, LedgerError
+    from morrow.memory.ledger import Ledger
 
-        try:
-            with Ledger(ledger) as book:
-                total = book.totals(session=repl.session.id)
-        except LedgerError as error:
-            repl.view.note(f"(the usage ledger cannot be read: {error})")
-            return None
-        if total.requests:
-            repl.view.note(
-                f"session {repl.session.id} in all: {total.requests} request(s), "
-                f"{total.tokens:,} tokens, ${total.cost_usd:.4f}",
-                style="",
-            )
+    try:
+        total = Ledger(repl.store).totals(session=repl.session.id)
+    except MemoryStoreError as error:
+        repl.view.note(f"(the usage ledger cannot be read: {error})")
+        return None
+    if total.requests:
+        repl.view.note(
+            f"session {repl.session.id} in all: {total.requests} request(s), "
+            f"{total.tokens:,} tokens, ${total.cost_usd:.4f}",
+            style="",
+        )
     return None
 
 

@@ -110,9 +110,9 @@ def _advance(text: str, column: int) -> tuple[int, int]:
 
 def run_ask(args: argparse.Namespace) -> int:
     """``morrow ask TEXT``: one turn; the answer on stdout (or JSON with ``--json``)."""
-    app = App.load(home=args.home, config=args.config)
     printer = None if args.json else _Printer()
-    result, session_id = asyncio.run(_ask(app, args, printer))
+    with App.load(home=args.home, config=args.config) as app:
+        result, session_id = asyncio.run(_ask(app, args, printer))
     if printer is not None:
         printer.finish()
     if args.json:
@@ -135,23 +135,23 @@ async def _ask(
     id on stderr; with neither, a fresh session is started and stored without a word (it is
     listed by ``morrow memory sessions`` and in ``--json`` output).
     """
-    from morrow.agent.context.sessions import Session, open_store
+    from morrow.agent.context.sessions import Session
 
     provider = app.provider(args.provider)
     recorder = app.recorder(args.record)
-    store = open_store(app)
     try:
         session = Session.open(
-            app, store, provider, session_id=args.session, new=args.new, provider_name=args.provider
+            app, provider, session_id=args.session, new=args.new, provider_name=args.provider
         )
         if args.new:
             print(f"morrow: session {session.id}", file=sys.stderr)
-        turn = run_turn(
+        turn = session.begin(args.text)
+        running = run_turn(
             session.history,
             args.text,
             provider=recorder.wrap(provider),
             tools=app.tools(),
-            workspace=app.workspace(),
+            tool_context=turn.tools,
             gate=recorder.watch(app.gate(interactive=False)),
             system=app.system_prompt(session.prompt_facts(args.text)),
             limits=Limits(max_steps=app.config.agent.max_steps),
@@ -160,11 +160,10 @@ async def _ask(
             context=session.window,
         )
         try:
-            return await session.run(args.text, turn), session.id
+            return await session.run(turn, running), session.id
         finally:
             recorder.turn_done(session.history)
     finally:
-        store.close()
         await provider.aclose()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from morrow.agent.app import App
-from morrow.agent.errors import ConfigError
+from morrow.agent.errors import ConfigError, StoreError
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -27,28 +27,42 @@ def run_doctor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"  invalid: {exc}")
         return exc.exit_code
-    app = App(paths=paths, config=config)
     print(f"timezone: {config.user.timezone}, working hours {config.user.working_hours}")
-    problems = _doctor_providers(app, offline=getattr(args, "offline", False))
-    problems += _doctor_backends(app)
-    problems += _doctor_mcp(app)
+    with App(paths=paths, config=config) as app:
+        problems = _doctor_store(app)
+        problems += _doctor_providers(app, offline=getattr(args, "offline", False))
+        problems += _doctor_backends(app)
+        problems += _doctor_mcp(app)
     print("ok" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
+
+
+def _doctor_store(app: App) -> int:
+    """Whether the store opens; nothing is printed when it does (it is not a setting)."""
+    try:
+        app.store()
+    except StoreError as exc:
+        print(f"store:    UNUSABLE: {exc}")
+        return 1
+    return 0
 
 
 def _doctor_providers(app: App, *, offline: bool = False) -> int:
     import time
 
     from morrow.agent.config import api_key_for
-    from morrow.agent.providers.health import describe
+    from morrow.agent.providers.health import HealthStore, describe
     from morrow.agent.providers.reachability import check
 
     providers = app.config.providers
-    health, now = app.health(), time.time()
     if not providers:
         print("providers: none configured (briefings fall back to the offline digest)")
         return 0
-    problems = 0
+    try:
+        health: HealthStore | None = app.health()
+    except StoreError:  # said by _doctor_store
+        health = None
+    problems, now = 0, time.time()
     for index, provider in enumerate(providers):
         where = f" at {provider.base_url}" if provider.base_url else ""
         secret = None
@@ -62,9 +76,10 @@ def _doctor_providers(app: App, *, offline: bool = False) -> int:
             reach = check(provider, secret)
             problems += not reach.ok
             print(f"  {reach.detail}")
-        print(f"  health: {describe(health.get(provider.name), now)}")
-    order = health.order([p.name for p in providers])
-    if order != [p.name for p in providers]:
+        if health is not None:
+            print(f"  health: {describe(health.get(provider.name), now)}")
+    order = health.order([p.name for p in providers]) if health is not None else []
+    if order and order != [p.name for p in providers]:
         print(f"  next run tries them in this order: {', '.join(order)}")
     _doctor_usage(app)
     return problems
@@ -72,9 +87,9 @@ def _doctor_providers(app: App, *, offline: bool = False) -> int:
 
 def _doctor_usage(app: App) -> None:
     """Today's usage from the ledger, against the day budget."""
-    from morrow.memory.ledger import Ledger, LedgerError
+    from morrow.memory.errors import MemoryStoreError
+    from morrow.memory.ledger import Ledger
 
-    path = app.paths.home / "state" / "usage.sqlite"
     budget = app.config.budget
     limits = [
         f"{name} {value:g}"
@@ -87,14 +102,14 @@ def _doctor_usage(app: App) -> None:
         if value is not None
     ]
     limit_text = f" (budget: {', '.join(limits)})" if limits else " (no budget set)"
-    if not path.exists():
-        print(f"usage:    nothing recorded yet{limit_text}")
-        return
     try:
-        with Ledger(path) as ledger:
-            today = ledger.totals(day=app.today())
-    except LedgerError as error:
+        ledger = Ledger(app.store())
+        ever, today = ledger.totals(), ledger.totals(day=app.today())
+    except (StoreError, MemoryStoreError) as error:
         print(f"usage:    UNREADABLE: {error}")
+        return
+    if not ever.requests:
+        print(f"usage:    nothing recorded yet{limit_text}")
         return
     print(
         f"usage:    today {today.requests} requests, {today.tokens:,} tokens, "

@@ -18,7 +18,6 @@ uses before it is written (atomically). Only argparse is imported when the parse
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -171,10 +170,9 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    from morrow.memory.files import atomic_write
+
+    atomic_write(path, text)
 
 
 def _next_steps(answers: Answers, paths: Paths) -> None:

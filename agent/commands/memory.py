@@ -8,9 +8,11 @@ morrow memory export [--session ID] [--out FILE]  everything kept, as JSON
 morrow memory purge (--session ID | --all) [--yes]
 ```
 
-``purge`` deletes a session (its messages, summaries, token usage and the facts learned in it)
-or everything, then compacts the file so the text is gone from disk. Only argparse is imported
-when the parser is built; each command imports what it needs when it runs.
+``purge`` deletes a session (its messages, summaries, token usage, the facts learned in it,
+its effect journal, usage ledger and undo state) or everything (also the journal rows of no
+session, provider health and the chat's input history), then compacts the file so the text is
+gone from disk. Only argparse is imported when the parser is built; each command imports what
+it needs when it runs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from morrow.memory.store import Store
+    from morrow.agent.app import App
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -52,11 +54,10 @@ def register(commands: Any) -> None:
     purge.set_defaults(handler=run_purge)
 
 
-def _store(args: argparse.Namespace) -> Store:
+def _app(args: argparse.Namespace) -> App:
     from morrow.agent.app import App
-    from morrow.agent.context.sessions import open_store
 
-    return open_store(App.load(home=args.home, config=args.config))
+    return App.load(home=args.home, config=args.config)
 
 
 def _say(text: str, *, err: bool = False) -> None:
@@ -74,8 +75,8 @@ def run_list(args: argparse.Namespace) -> int:
     """``morrow memory list``: every fact, its id, and the user's words it rests on."""
     from morrow.memory.facts import Facts
 
-    with _store(args) as store:
-        facts = Facts(store).all()
+    with _app(args) as app:
+        facts = Facts(app.store()).all()
     if args.json:
         _say(json.dumps([_fact_json(f) for f in facts], ensure_ascii=False, indent=2))
         return 0
@@ -102,8 +103,8 @@ def _fact_json(fact: Any) -> dict[str, Any]:
 
 def run_sessions(args: argparse.Namespace) -> int:
     """``morrow memory sessions``: every stored conversation, most recent first."""
-    with _store(args) as store:
-        sessions = store.sessions()
+    with _app(args) as app:
+        sessions = app.store().sessions()
     if args.json:
         rows = [
             {
@@ -137,9 +138,9 @@ def run_forget(args: argparse.Namespace) -> int:
 
     if not args.id.strip().isdigit():
         raise UsageError(f"a fact id is a number (see `morrow memory list`), not {args.id!r}")
-    with _store(args) as store:
+    with _app(args) as app:
         try:
-            fact = Facts(store).forget(int(args.id))
+            fact = Facts(app.store()).forget(int(args.id))
         except NotStoredError as exc:
             raise _failed(exc) from None
     _say(f"forgot [{fact.id}] {fact.text}")
@@ -151,9 +152,9 @@ def run_export(args: argparse.Namespace) -> int:
     from morrow.memory.errors import MemoryStoreError
     from morrow.memory.export import export
 
-    with _store(args) as store:
+    with _app(args) as app:
         try:
-            document = export(store, args.session)
+            document = export(app.store(), args.session)
         except MemoryStoreError as exc:
             raise _failed(exc) from None
     text = json.dumps(document, ensure_ascii=False, indent=2)
@@ -167,12 +168,12 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _write_private(path: str, text: str) -> None:
     """Write ``text`` to ``path`` readable by the user only (it holds their conversations)."""
-    import os
+    from pathlib import Path
+
+    from morrow.memory.files import atomic_write
 
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        atomic_write(Path(path), text, mode=0o600)
     except OSError as exc:
         raise _failed(OSError(f"cannot write {path}: {exc.strerror}")) from None
 
@@ -189,12 +190,16 @@ def run_purge(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             _say("nothing deleted")
             return 0
-    with _store(args) as store:
+    with _app(args) as app:
+        store = app.store()
         if args.session and store.session(args.session) is None:
             raise UsageError(f"no session with id {args.session!r} (see `morrow memory sessions`)")
         purged = store.purge(args.session)
+        if args.all:  # every line typed in the chat, kept by its input history
+            (app.paths.home / "state" / "chat-history").unlink(missing_ok=True)
     _say(
         f"deleted {purged.sessions} session(s), {purged.messages} message(s), "
-        f"{purged.summaries} summary(ies) and {purged.facts} fact(s)"
+        f"{purged.summaries} summary(ies), {purged.facts} fact(s), {purged.usage} usage "
+        f"record(s) and {purged.effects} journal entry(ies)"
     )
     return 0

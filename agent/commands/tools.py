@@ -94,20 +94,18 @@ async def _call_through_gate(app: App, tool: Any, validated: Any, args: argparse
     from morrow.agent.messages import Message
     from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
 
-    workspace = app.workspace()
+    call_id = f"cli-{uuid.uuid4().hex[:12]}"
+    context = app.tool_context().for_call(call_id)  # no session: nothing can be remembered
     if tool.effect_for(validated) == "read":
-        result: str = await tool.run(workspace, validated)
+        result: str = await tool.run(context, validated)
         return result
 
     async def approved(request: ApprovalRequest) -> Decision:
         return Decision(approved=True, reason="approved on the command line (--approve)")
 
     ask = approved if args.approve else None
-    gate = ApprovalGate(mode="ask" if args.approve else "deny", ask=ask)
-    call_id = f"cli-{uuid.uuid4().hex[:12]}"
-    request = await gate.review(
-        tool, validated, call_id, workspace=workspace, history=[Message.user(args.args)]
-    )
+    gate = ApprovalGate(mode="ask" if args.approve else "deny", ask=ask, journal=app.journal())
+    request = await gate.review(tool, validated, context, history=[Message.user(args.args)])
     decision = await gate.decide(request)
     if not decision.approved:
         raise AssistantError(
@@ -115,4 +113,4 @@ async def _call_through_gate(app: App, tool: Any, validated: Any, args: argparse
             f"allow it). The action:\n{request.describe()}"
         )
     print(f"morrow: approved (--approve):\n{request.describe()}", file=sys.stderr)
-    return await gate.run(call_id, tool, validated, workspace)
+    return await gate.run(tool, validated, context)

@@ -1,9 +1,11 @@
 """Sessions: a conversation loaded from the store before a turn and saved after it.
 
 ``morrow ask`` and ``morrow chat`` open a :class:`Session` (continuing ``--session ID``,
-creating it when missing; a fresh one otherwise), pass its ``history`` and ``window`` to
-``run_turn`` and wrap the turn in :meth:`Session.run`, which tells the memory tools what the
-user is saying and writes the whole turn in one transaction when it ends.
+creating it when missing; a fresh one otherwise) in the app's store. For each turn,
+:meth:`Session.begin` names the turn and gives the tools' context (the session, and the
+user's words the memory tools may rest a fact on); the caller passes that, ``history`` and
+``window`` to ``run_turn`` and wraps the turn in :meth:`Session.run`, which writes the whole
+turn in one transaction when it ends.
 
 How a turn that does not finish is stored (the loop has already given every tool call a
 result, so the history is valid either way):
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import structlog
@@ -27,7 +29,7 @@ from pydantic import ValidationError
 
 from morrow.agent.app import App
 from morrow.agent.context.window import Budget, Compaction, ContextWindow, TurnStats, context_window
-from morrow.agent.errors import AssistantError, UsageError
+from morrow.agent.errors import StoreError, UsageError
 from morrow.agent.loop import TurnResult
 from morrow.agent.messages import Message, Usage
 from morrow.agent.providers.base import Provider
@@ -43,21 +45,29 @@ from morrow.memory.records import (
     UserText,
 )
 from morrow.memory.store import Store, check_session_id
-from morrow.tools.workspace import MemoryAccess
+from morrow.tools.context import ToolContext
 
 log = structlog.get_logger("morrow.sessions")
 
 
-class SessionError(AssistantError):
+class SessionError(StoreError):
     """The session could not be opened, read or saved."""
 
 
-def open_store(app: App) -> Store:
-    """The app's conversation store, opened; a store that cannot be used is a SessionError."""
-    try:
-        return app.store()
-    except MemoryStoreError as exc:
-        raise SessionError(str(exc)) from None
+@dataclass(frozen=True)
+class Turn:
+    """A turn about to run: its id, when it started, and the tools' context for it.
+
+    Attributes:
+        id: the turn's id in the store.
+        started: when it started (the store's clock).
+        tools: the context ``run_turn`` hands the tools (``tool_context``): the session and
+            the user's words of this turn, which are not stored yet.
+    """
+
+    id: str
+    started: datetime
+    tools: ToolContext
 
 
 def budget_for(app: App, provider_name: str | None) -> Budget:
@@ -99,11 +109,13 @@ class Session:
     """One conversation: what the next request is built from, and where each turn goes.
 
     Attributes:
+        store: the app's store.
         info: the session as stored when it was opened.
         created: whether opening it created it.
         history: the messages kept verbatim (the rest is in ``window.summary``); pass it to
             ``run_turn``.
         window: the context window; pass it to ``run_turn`` as ``context``.
+        tools: the tools' context of this session (its turns add the user's words).
     """
 
     store: Store
@@ -111,7 +123,7 @@ class Session:
     created: bool
     history: list[Message]
     window: ContextWindow
-    access: MemoryAccess
+    tools: ToolContext
     prompt_facts_limit: int = 12
     _seqs: list[int | None] = field(default_factory=list)
     _folded_seq: int = 0
@@ -120,7 +132,6 @@ class Session:
     def open(
         cls,
         app: App,
-        store: Store,
         provider: Provider,
         *,
         session_id: str | None = None,
@@ -132,9 +143,11 @@ class Session:
 
         Raises:
             UsageError: the id is invalid, or ``new`` was asked with an id that exists.
+            StoreError: the store cannot be opened.
             SessionError: the store cannot be read, or a stored message is damaged.
         """
         memory = app.config.memory
+        store = app.store()
         try:
             info, created = _open_info(store, session_id, new)
             resumed = store.resume(info.id)
@@ -165,16 +178,13 @@ class Session:
         except MemoryStoreError as exc:
             raise SessionError(str(exc)) from None
         cut = window.folded_at_resume
-        access = app.workspace().memory or MemoryAccess(path=store.path)
-        access.session_id, access.said = info.id, []
-        app.workspace().memory = access
         return cls(
             store=store,
             info=info,
             created=created,
             history=history,
             window=window,
-            access=access,
+            tools=app.tool_context(session_id=info.id),
             prompt_facts_limit=memory.prompt_facts,
             _seqs=[m.seq for m in stored[cut:]],
             _folded_seq=stored[cut - 1].seq if cut else 0,
@@ -194,37 +204,40 @@ class Session:
             return []
         return [f"[{f.id}] {f.text}" for f in facts]
 
-    async def run(self, text: str, turn: Awaitable[TurnResult]) -> TurnResult:
-        """Await ``turn`` (a ``run_turn`` over this session) and save it, however it ends.
+    def begin(self, text: str) -> Turn:
+        """Name the turn starting with ``text`` and give the tools' context for it.
 
-        ``text`` is the user's message of the turn; the memory tools may quote it.
+        ``text`` is the user's message; the memory tools may rest a fact on it.
+        """
+        turn_id, started = secrets.token_hex(8), self.store.clock()
+        said = (UserText(f"{turn_id}.0", text, started),)
+        return Turn(turn_id, started, replace(self.tools, said=said))
+
+    async def run(self, turn: Turn, running: Awaitable[TurnResult]) -> TurnResult:
+        """Await ``running`` (a ``run_turn`` over this session) and save it, however it ends.
 
         Raises:
             SessionError: the turn finished but could not be saved.
         """
-        turn_id, started = secrets.token_hex(8), self.store.clock()
         before = len(self.history)
-        self.access.said = [UserText(f"{turn_id}.0", text, started)]
         try:
-            result = await turn
+            result = await running
         except BaseException as exc:
             cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-            self._save(turn_id, started, before, "cancelled" if cancelled else "error", quiet=True)
+            status: TurnStatus = "cancelled" if cancelled else "error"
+            self._save(turn, before, status, quiet=True)
             raise
-        self._save(turn_id, started, before, "ok", quiet=False)
+        self._save(turn, before, "ok", quiet=False)
         return result
 
-    def _save(
-        self, turn_id: str, started: datetime, before: int, status: TurnStatus, *, quiet: bool
-    ) -> None:
+    def _save(self, turn: Turn, before: int, status: TurnStatus, *, quiet: bool) -> None:
         new = self.history[before:]
         stats = self.window.take_turn()
-        self.access.said = []
         if not new:
             return
         record = TurnRecord(
-            id=turn_id,
-            started=started,
+            id=turn.id,
+            started=turn.started,
             status=status,
             messages=[_stored(m) for m in new],
             usage=_usage(stats.usage, stats),

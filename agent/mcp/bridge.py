@@ -37,7 +37,9 @@ from morrow.tools.email.untrusted import wrap_untrusted
 from morrow.tools.errors import ToolError, ToolRetry
 
 if TYPE_CHECKING:
+    from morrow.agent.safety.journal import EffectJournal
     from morrow.tools.base import ToolRegistry
+    from morrow.tools.context import ToolContext
 
 log = structlog.get_logger("morrow.mcp")
 Caller = Callable[[str, str, dict[str, Any]], Awaitable[RemoteResult]]
@@ -98,7 +100,7 @@ class ExternalTool(Tool):
             raise ToolRetry(f"invalid arguments: {problems}")
         return ExternalArguments.model_validate(raw)
 
-    async def run(self, workspace: Any, args: BaseModel) -> str:
+    async def run(self, context: ToolContext, args: BaseModel) -> str:
         """Call the server; its output comes back labelled as untrusted."""
         if self.caller is None:
             raise ToolError(f"{self.name}: no MCP server connection")
@@ -115,7 +117,7 @@ class ExternalTool(Tool):
         return wrap_untrusted(result.text, source=source)
 
 
-def _outgoing(workspace: Any, args: BaseModel) -> dict[str, Any]:
+def _outgoing(context: ToolContext, args: BaseModel) -> dict[str, Any]:
     """The preview of an external effect: every string it sends, for provenance to check."""
     found: list[str] = []
 
@@ -194,7 +196,9 @@ def served_tools(tools: ToolRegistry, allow: Sequence[str] | None) -> list[Tool]
     return [t for t in tools if not is_external(t) and (allow is None or t.name in allow)]
 
 
-def make_gate(mode: ApprovalMode, ask: Ask | None) -> ApprovalGate:
+def make_gate(
+    mode: ApprovalMode, ask: Ask | None, journal: EffectJournal | None = None
+) -> ApprovalGate:
     """A gate for one served call: the config's mode, the client's person as ``ask``.
 
     ``ask`` mode with nobody to ask refuses, as in every non-interactive run. The tool filter
@@ -202,7 +206,7 @@ def make_gate(mode: ApprovalMode, ask: Ask | None) -> ApprovalGate:
     """
     if mode == "ask" and ask is None:
         mode = "deny"
-    return ApprovalGate(mode=mode, ask=ask, filter_tools=False)
+    return ApprovalGate(mode=mode, ask=ask, filter_tools=False, journal=journal)
 
 
 async def call_gated(
@@ -210,7 +214,7 @@ async def call_gated(
     raw: dict[str, Any],
     call_id: str,
     *,
-    workspace: Any,
+    context: ToolContext,
     history: list[Message],
     gate: ApprovalGate,
 ) -> tuple[str, bool]:
@@ -221,7 +225,8 @@ async def call_gated(
     """
     call = ToolCallPart(id=call_id, name=tool.name, arguments=raw)
     try:
-        content, is_error = await _gated(tool, raw, call_id, workspace, history, gate), False
+        call_context = context.for_call(call_id)
+        content, is_error = await _gated(tool, raw, call_context, history, gate), False
     except ApprovalPending:
         raise
     except (ToolError, ToolRetry) as exc:
@@ -243,18 +248,17 @@ async def call_gated(
 async def _gated(
     tool: Tool,
     raw: dict[str, Any],
-    call_id: str,
-    workspace: Any,
+    context: ToolContext,
     history: list[Message],
     gate: ApprovalGate,
 ) -> str:
     args = tool.validate(raw)
     if tool.effect_for(args) == "read":
-        return await tool.run(workspace, args)
-    request = await gate.review(tool, args, call_id, workspace=workspace, history=history)
+        return await tool.run(context, args)
+    request = await gate.review(tool, args, context, history=history)
     decision = await gate.decide(request)
     if not decision.approved:
         raise ToolError(decision.reason)
     if decision.arguments is not None:
         args = tool.validate(decision.arguments)
-    return await gate.run(call_id, tool, args, workspace)
+    return await gate.run(tool, args, context)

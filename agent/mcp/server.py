@@ -131,7 +131,7 @@ class MorrowServer:
         call_id = pending.call_id if pending else f"mcp-{uuid.uuid4().hex[:12]}"
         ask = self._asker(ctx, params, pending)
         history = self._histories.setdefault(_session_key(ctx), [])
-        gate = make_gate(self.app.config.approvals.mode, ask)
+        gate = make_gate(self.app.config.approvals.mode, ask, self.app.journal())
         if self.recording is None:
             return await self._run(tool, raw, call_id, history, gate, digest)
         async with self._one_at_a_time:  # recorded calls are turns, one after the other
@@ -159,7 +159,7 @@ class MorrowServer:
     ) -> types.CallToolResult | types.InputRequiredResult:
         try:
             text, is_error = await call_gated(
-                tool, raw, call_id, workspace=self.app.workspace(), history=history, gate=gate
+                tool, raw, call_id, context=self.app.tool_context(), history=history, gate=gate
             )
         except ApprovalPending as wait:
             return self._ask_later(wait.request, tool.name, digest, call_id)

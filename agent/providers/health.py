@@ -1,95 +1,61 @@
 """Provider health, remembered across processes: a provider that failed recently is tried last.
 
 A cron briefing at 07:00 should not spend its minutes on the provider that refused every
-connection at 06:55. Each provider's last failure (when, why) and last answer are kept in
-``<home>/state/provider-health.json``. A provider is *cooling down* from a failure until
-``cool_down_seconds`` have passed, or longer when it asked for a longer ``Retry-After``;
-:meth:`HealthStore.order` keeps the configured order but moves cooling providers to the end.
-A cooling provider is still tried when the others fail: health only changes the order.
+connection at 06:55. Each provider's last failure (when, why) and last answer are kept in the
+store (table ``provider_health``, :mod:`morrow.memory.state`). A provider is *cooling down*
+from a failure until ``cool_down_seconds`` have passed, or longer when it asked for a longer
+``Retry-After``; :meth:`HealthStore.order` keeps the configured order but moves cooling
+providers to the end. A cooling provider is still tried when the others fail: health only
+changes the order.
 
-The file is small and read whole. Writers take an exclusive ``flock`` on a lock file beside it
-and replace the file atomically (write, fsync, rename), so concurrent processes (the REPL and
-a cron job) never see half a file and never lose each other's updates. A file that cannot be
-read is treated as empty, with a warning: it is a cache of recent experience, nothing more.
+Each update is one read-change-write transaction of the store, so concurrent processes (the
+REPL and a cron job) never lose each other's updates. A store that cannot be read counts as
+knowing nothing, with a warning: health is a cache of recent experience, nothing more.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import structlog
 
+from morrow.memory.errors import MemoryStoreError
+from morrow.memory.state import ProviderHealth, read_health, update_health
+from morrow.memory.store import Store
+
+__all__ = ["HealthStore", "ProviderHealth", "describe"]
+
 log = structlog.get_logger("morrow.health")
 
-FILE_NAME = "provider-health.json"
-# A success refreshes ``last_success`` on disk at most this often (a write per step is waste).
+# A success refreshes ``last_success`` in the store at most this often (a write per step is waste).
 _SUCCESS_REFRESH_SECONDS = 60.0
 
 
-@dataclass(frozen=True)
-class ProviderHealth:
-    """What is remembered about one provider.
-
-    Attributes:
-        name: the configured provider name.
-        model: the model it was asked for when this was recorded.
-        last_failure: when it last failed (seconds since the epoch), if ever.
-        reason: why it failed then (one line, as the user saw it).
-        failures: failures since its last answer.
-        last_success: when it last answered, if ever.
-        cooling_until: until when it is tried last.
-    """
-
-    name: str
-    model: str = ""
-    last_failure: float | None = None
-    reason: str = ""
-    failures: int = 0
-    last_success: float | None = None
-    cooling_until: float | None = None
-
-    def cooling(self, now: float) -> bool:
-        """Whether the provider failed recently enough to be tried last."""
-        return self.cooling_until is not None and now < self.cooling_until
-
-
 class HealthStore:
-    """Reads and updates the health file of one home."""
+    """Reads and updates the providers' health in a store."""
 
     def __init__(
-        self, state_dir: Path, *, cool_down: float, now: Callable[[], float] = time.time
+        self, store: Store, *, cool_down: float, now: Callable[[], float] = time.time
     ) -> None:
-        """Create a store over ``<state_dir>/provider-health.json`` (created on first write).
+        """Keep the health in ``store``.
 
         Args:
-            state_dir: ``<home>/state``.
+            store: the process's store.
             cool_down: seconds a failed provider is tried last.
             now: wall clock in seconds since the epoch (tests pass their own).
         """
-        self.path = state_dir / FILE_NAME
+        self.store = store
         self.cool_down = cool_down
         self._now = now
 
     def read(self) -> dict[str, ProviderHealth]:
-        """Every provider's record, by name (empty when there is no usable file)."""
+        """Every provider's record, by name (empty when the store cannot be read)."""
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            return {
-                name: ProviderHealth(**{**entry, "name": name})
-                for name, entry in raw["providers"].items()
-            }
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("health_file_unreadable", path=str(self.path), error=str(exc))
+            return read_health(self.store)
+        except MemoryStoreError as exc:
+            log.warning("health_unreadable", error=str(exc))
             return {}
 
     def get(self, name: str) -> ProviderHealth:
@@ -115,9 +81,9 @@ class HealthStore:
         """Remember that ``name`` failed now; it cools down for the longer of the two waits."""
         now = self._now()
         hold = max(self.cool_down, retry_after or 0.0)
-        with self._update() as records:
-            old = records.get(name) or ProviderHealth(name=name)
-            records[name] = replace(
+
+        def failed(old: ProviderHealth) -> ProviderHealth:
+            return replace(
                 old,
                 model=model,
                 last_failure=now,
@@ -125,6 +91,8 @@ class HealthStore:
                 failures=old.failures + 1,
                 cooling_until=now + hold,
             )
+
+        self._update(name, failed)
         log.info("provider_health_failure", provider=name, cooling_seconds=hold, reason=reason)
 
     def record_success(self, name: str, model: str) -> None:
@@ -138,40 +106,16 @@ class HealthStore:
             and now - known.last_success < _SUCCESS_REFRESH_SECONDS
         ):
             return
-        with self._update() as records:
-            old = records.get(name) or ProviderHealth(name=name)
-            records[name] = replace(
-                old, model=model, last_success=now, failures=0, cooling_until=None
-            )
+        self._update(
+            name,
+            lambda old: replace(old, model=model, last_success=now, failures=0, cooling_until=None),
+        )
 
-    @contextmanager
-    def _update(self) -> Iterator[dict[str, ProviderHealth]]:
-        """Read, let the caller change, write back: all under an exclusive lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(self.path.name + ".lock")
-        with lock.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                records = self.read()
-                yield records
-                self._write(records)
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _write(self, records: dict[str, ProviderHealth]) -> None:
-        document: dict[str, Any] = {
-            "version": 1,
-            "providers": {
-                name: {k: v for k, v in asdict(r).items() if k != "name"}
-                for name, r in sorted(records.items())
-            },
-        }
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(self.path)
+    def _update(self, name: str, change: Callable[[ProviderHealth], ProviderHealth]) -> None:
+        try:
+            update_health(self.store, name, change)
+        except MemoryStoreError as exc:  # the run goes on; only the memory of it is lost
+            log.warning("health_not_saved", provider=name, error=str(exc))
 
 
 def describe(record: ProviderHealth, now: float) -> str:

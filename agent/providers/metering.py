@@ -4,10 +4,10 @@
 request's input tokens and stops the run with :class:`~morrow.agent.errors.BudgetExceeded`, nothing
 sent, when that request would cross a ``[budget]`` limit: per run (one ``ask``, one briefing,
 one chat session) or per day (the user's local day, summed over every process through the
-ledger in ``<home>/state/usage.sqlite``). After every answered step it records provider, model,
-tokens and cost in that ledger. The day check reads the ledger fresh before each request; two
-processes checking at the same instant can both pass, so a day limit may be overshot by the
-requests in flight at that moment, never by more.
+usage ledger in the store, :mod:`morrow.memory.ledger`). After every answered step it records
+provider, model, tokens and cost in that ledger. The day check reads the ledger fresh before
+each request; two processes checking at the same instant can both pass, so a day limit may be
+overshot by the requests in flight at that moment, never by more.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import structlog
 
@@ -29,7 +28,8 @@ from morrow.agent.messages import (
 )
 from morrow.agent.providers.base import Provider
 from morrow.agent.providers.prices import PriceTable, estimate_input_tokens
-from morrow.memory.ledger import Entry, Ledger, LedgerError, Totals
+from morrow.memory.errors import MemoryStoreError
+from morrow.memory.ledger import Entry, Ledger, Totals
 
 log = structlog.get_logger("morrow.costs")
 
@@ -56,7 +56,7 @@ class MeteredProvider:
         *,
         prices: PriceTable,
         budget: BudgetConfig,
-        ledger_path: Path,
+        ledger: Ledger,
         today: Callable[[], date],
         models: Sequence[str] = (),
         session: str | None = None,
@@ -67,7 +67,7 @@ class MeteredProvider:
             inner: the provider (usually a fallback chain) this run asks.
             prices: the price table.
             budget: the ``[budget]`` limits.
-            ledger_path: ``<home>/state/usage.sqlite``.
+            ledger: the usage ledger (in the process's store).
             today: the user's local date now.
             models: every model ``inner`` may use; a request is estimated at the dearest.
             session: the session id to record, if any.
@@ -78,8 +78,7 @@ class MeteredProvider:
         self.session = session
         self.prices = prices
         self.budget = budget
-        self._ledger_path = ledger_path
-        self._ledger: Ledger | None = None
+        self.ledger = ledger
         self._today = today
         self._models = list(models) or [inner.model]
         self.run = _Spent()
@@ -106,10 +105,7 @@ class MeteredProvider:
                 await close()
 
     async def aclose(self) -> None:
-        """Close the ledger and the wrapped provider."""
-        if self._ledger is not None:
-            self._ledger.close()
-            self._ledger = None
+        """Close the wrapped provider (the ledger's store belongs to the process)."""
         await self.inner.aclose()
 
     def check(self, request: ModelRequest) -> None:
@@ -176,20 +172,15 @@ class MeteredProvider:
             session=self.session,
         )
         try:
-            self._open().record(entry)
-        except LedgerError as error:  # the answer matters more than its bookkeeping
+            self.ledger.record(entry)
+        except MemoryStoreError as error:  # the answer matters more than its bookkeeping
             log.warning("ledger_write_failed", error=str(error))
 
     def _day_totals(self) -> Totals:
         try:
-            return self._open().totals(day=self._today())
-        except LedgerError as error:
+            return self.ledger.totals(day=self._today())
+        except MemoryStoreError as error:
             raise AssistantError(f"{error}; the day budget cannot be checked") from error
-
-    def _open(self) -> Ledger:
-        if self._ledger is None:
-            self._ledger = Ledger(self._ledger_path)
-        return self._ledger
 
 
 def _usd(value: float) -> str:

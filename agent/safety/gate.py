@@ -23,14 +23,14 @@ Whatever the mode, an action with an untrusted address or link, or one that repe
 that was done or whose outcome is unknown, needs the user's **explicit** approval: the ``ask``
 callback is asked when there is one (also in the allow modes); without one it is refused, and
 the model is told where the address came from. Every decision is kept (``decisions``, which
-trajectories record) and written to the effect journal.
+trajectories record) and written to the effect journal, which the wiring hands to the gate
+(``App.gate``); a gate without one (a bare test) journals nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from morrow.agent.config import ApprovalMode
 from morrow.agent.safety.provenance import Finding
 from morrow.tools.base import Effect, Tool, ToolRegistry
+from morrow.tools.context import ToolContext
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -64,6 +65,7 @@ class ApprovalRequest:
             cancellations, an answer to the organizer); empty when nobody is emailed.
         untrusted: addresses and links the user never gave, each with where it came from.
         repeat: set when the same effect already ran, or may have: what the journal knows.
+        session_id: the conversation the call belongs to (for the journal; None outside one).
     """
 
     tool: str
@@ -74,6 +76,7 @@ class ApprovalRequest:
     recipients: tuple[str, ...] = ()
     untrusted: tuple[Finding, ...] = ()
     repeat: str | None = None
+    session_id: str | None = None
 
     @property
     def needs_explicit_approval(self) -> bool:
@@ -139,17 +142,17 @@ class ApprovalGate:
     Attributes:
         mode: the approval mode.
         ask: asks the user (the REPL; an eval's scripted user); None: nobody to ask.
+        journal: the effect journal (from the wiring); None: nothing is journaled.
         decisions: every request and its answer, in order (trajectories record them).
         filter_tools: offer read tools only to requests that only read
-        (``morrow.agent.safety.tool_filter``). run_id: names this run in the effect journal.
+            (``morrow.agent.safety.tool_filter``).
     """
 
     mode: ApprovalMode = "deny"
     ask: AskCallback | None = None
+    journal: EffectJournal | None = None
     decisions: list[tuple[ApprovalRequest, Decision]] = field(default_factory=list)
     filter_tools: bool = True
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    _journal: EffectJournal | None = field(default=None, init=False, repr=False)
     _by_user: set[str] = field(default_factory=set, init=False, repr=False)
 
     def offered(self, text: str, tools: ToolRegistry) -> ToolRegistry:
@@ -164,59 +167,59 @@ class ApprovalGate:
         self,
         tool: Tool,
         args: BaseModel,
-        call_id: str,
+        context: ToolContext,
         *,
-        workspace: Any,
         history: Sequence[Message] = (),
     ) -> ApprovalRequest:
-        """The full request for one call: preview, untrusted values, earlier runs of it."""
-        from morrow.agent.safety.journal import EffectJournal
+        """The full request for one call: preview, untrusted values, earlier runs of it.
+
+        ``context`` is the call's (its ``call_id`` names the call).
+        """
         from morrow.agent.safety.provenance import check_action
 
         arguments = args.model_dump(mode="json")
         effect = tool.effect_for(args)
-        preview = await tool.preview_for(workspace, args)
+        preview = await tool.preview_for(context, args)
         untrusted = await asyncio.to_thread(
-            check_action, workspace, history, arguments, preview, effect
+            check_action, context, history, arguments, preview, effect
         )
-        self._journal = self._journal or EffectJournal.for_workspace(workspace, self.run_id)
         repeat = None
-        if self._journal is not None:
-            repeat = await asyncio.to_thread(
-                self._journal.repeat_of, tool, args, call_id, workspace
-            )
+        if self.journal is not None:
+            repeat = await asyncio.to_thread(self.journal.repeat_of, tool, args, context)
         return ApprovalRequest(
             tool=tool.name,
             effect=effect,
             arguments=arguments,
-            call_id=call_id,
+            call_id=context.call_id,
             preview=preview,
             recipients=_recipients(effect, arguments, preview),
             untrusted=tuple(untrusted),
             repeat=repeat,
+            session_id=context.session_id,
         )
 
     async def decide(self, request: ApprovalRequest) -> Decision:
         """Approve or refuse one action according to the mode (see the module docstring)."""
         decision = await self._decide(request)
         self.decisions.append((request, decision))
-        if not decision.approved and self._journal is not None:
+        if not decision.approved and self.journal is not None:
             await asyncio.to_thread(
-                self._journal.refused,
+                self.journal.refused,
                 request.tool,
                 request.effect,
                 request.arguments,
                 request.call_id,
                 decision.reason,
+                request.session_id,
             )
         return decision
 
-    async def run(self, call_id: str, tool: Tool, args: BaseModel, workspace: Any) -> str:
+    async def run(self, tool: Tool, args: BaseModel, context: ToolContext) -> str:
         """Run an approved effect: its intent journaled first, its outcome after."""
-        if self._journal is None:
-            return await tool.run(workspace, args)
-        by = "user" if call_id in self._by_user else "mode"
-        return await self._journal.run(call_id, tool, args, workspace, approved_by=by)
+        if self.journal is None:
+            return await tool.run(context, args)
+        by = "user" if context.call_id in self._by_user else "mode"
+        return await self.journal.run(tool, args, context, approved_by=by)
 
     async def _decide(self, request: ApprovalRequest) -> Decision:
         if request.effect == "read":

@@ -5,8 +5,8 @@ effect:
 
 1. the tool's idempotency key is decided (an email's Message-ID, an event's UID:
    :class:`morrow.tools.base.Idempotency`) and written with the intent (``pending``), *then*
-   the tool runs with that key (``morrow.tools.base.EFFECT_KEY``), so what happened can be
-   looked up later;
+   the tool runs with that key (its :class:`~morrow.tools.context.ToolContext`'s
+   ``effect_key``), so what happened can be looked up later;
 2. the outcome is written: ``done``, ``failed`` (a tool error: nothing happened), or
    ``unknown`` (:class:`~morrow.tools.email.backend.OutcomeUnknownError`, a crash of the tool, a
    cancellation while it ran). A SIGKILL in between leaves ``pending``, which the next run
@@ -19,6 +19,9 @@ calendar); what is still unknown, or done, makes the request need the user's exp
 morrow never repeats such an effect on its own. Retried model steps and failovers cannot run a
 tool twice anyway (tools run after a complete response); the journal also covers new processes
 and later turns.
+
+The journal writes to the process's one store, which the wiring (``agent/app.py``) hands to
+it; the session and the call come with each call's context.
 """
 
 from __future__ import annotations
@@ -26,16 +29,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass
-from pathlib import Path
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from morrow.memory.errors import MemoryStoreError
-from morrow.memory.journal import Entry, Intent, Journal
+from morrow.memory.journal import Entry, Intent, Journal, Status
 from morrow.memory.store import Store
-from morrow.tools.base import EFFECT_KEY, Tool
+from morrow.tools.base import Tool
+from morrow.tools.context import ToolContext
 from morrow.tools.email.backend import OutcomeUnknownError
 from morrow.tools.errors import ToolError, ToolRetry
 
@@ -53,68 +58,69 @@ def arguments_hash(tool: str, arguments: dict[str, Any]) -> str:
 
 @dataclass
 class EffectJournal:
-    """Journals one run's effects in the store at ``path``.
+    """Journals one run's effects in the store.
 
     Attributes:
-        path: the store file (``<home>/morrow.sqlite``).
+        store: the process's store.
         run_id: names this run in the journal.
-        session_id: the conversation under way (None for ``morrow tools call``).
     """
 
-    path: Path
-    run_id: str
-    session_id: str | None = None
+    store: Store
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
-    @classmethod
-    def for_workspace(cls, workspace: Any, run_id: str) -> EffectJournal | None:
-        """The journal of a workspace's store; None where there is no store (a bare test)."""
-        access = getattr(workspace, "memory", None)
-        if access is None:
-            return None
-        return cls(access.path, run_id, access.session_id)
-
-    def repeat_of(self, tool: Tool, args: BaseModel, call_id: str, workspace: Any) -> str | None:
+    def repeat_of(self, tool: Tool, args: BaseModel, context: ToolContext) -> str | None:
         """Why this effect may already have happened, or None when it cannot have."""
         digest = arguments_hash(tool.name, args.model_dump(mode="json"))
         guarded = tool.effect_for(args) == "send" or tool.idempotency is not None
         try:
-            with Store.open(self.path) as store:
-                journal = Journal(store)
-                journal.settle_interrupted()
-                earlier = [
-                    e
-                    for e in journal.previous(self.session_id, call_id, digest)
-                    if e.call_id == call_id or guarded
-                ]
-                if not earlier:
-                    return None
-                entry = _checked(journal, earlier[0], tool, workspace)
+            journal = Journal(self.store)
+            journal.settle_interrupted()
+            earlier = [
+                e
+                for e in journal.previous(context.session_id, context.call_id, digest)
+                if e.call_id == context.call_id or guarded
+            ]
+            if not earlier:
+                return None
+            entry = _checked(journal, earlier[0], tool, context)
         except MemoryStoreError as exc:  # no journal, no proof: the user decides
             return f"the effect journal cannot be read ({exc}); this may repeat an earlier action"
         return _repeat_note(entry)
 
     def refused(
-        self, tool: str, effect: str, arguments: dict[str, Any], call_id: str, reason: str
+        self,
+        tool: str,
+        effect: str,
+        arguments: dict[str, Any],
+        call_id: str,
+        reason: str,
+        session_id: str | None,
     ) -> None:
         """Record a refusal of the call ``call_id`` of ``tool`` with ``arguments``."""
-        intent = self._intent(tool, effect, arguments, call_id)
+        intent = self._intent(tool, effect, arguments, call_id, session_id)
         self._write(lambda journal: journal.refused(intent, reason))
 
     async def run(
-        self, call_id: str, tool: Tool, args: BaseModel, workspace: Any, *, approved_by: str
+        self, tool: Tool, args: BaseModel, context: ToolContext, *, approved_by: str
     ) -> str:
         """Run an approved effect: key and intent written first, outcome after."""
         key = None
         if tool.idempotency is not None:
-            key = await asyncio.to_thread(tool.idempotency.key, workspace, args)
+            key = await asyncio.to_thread(tool.idempotency.key, context, args)
         arguments = args.model_dump(mode="json")
         intent = self._intent(
-            tool.name, tool.effect_for(args), arguments, call_id, key=key, approved_by=approved_by
+            tool.name,
+            tool.effect_for(args),
+            arguments,
+            context.call_id,
+            context.session_id,
+            key=key,
+            approved_by=approved_by,
         )
-        entry_id = await asyncio.to_thread(self._begin, intent)
-        token = EFFECT_KEY.set(key)
+        # Not caught: an effect whose intent cannot be written does not run.
+        entry_id = await asyncio.to_thread(Journal(self.store).begin, intent)
         try:
-            content = await tool.run(workspace, args)
+            content = await tool.run(context.with_effect_key(key), args)
         except OutcomeUnknownError as exc:
             await asyncio.to_thread(self._finish, entry_id, "unknown", str(exc))
             raise
@@ -124,8 +130,6 @@ class EffectJournal:
         except BaseException as exc:  # a crash or a cancellation mid-way: it may have happened
             self._finish(entry_id, "unknown", f"{type(exc).__name__} while it ran")
             raise
-        finally:
-            EFFECT_KEY.reset(token)
         await asyncio.to_thread(self._finish, entry_id, "done", None)
         return content
 
@@ -135,13 +139,14 @@ class EffectJournal:
         effect: str,
         arguments: dict[str, Any],
         call_id: str,
+        session_id: str | None,
         *,
         key: str | None = None,
         approved_by: str = "",
     ) -> Intent:
         return Intent(
             run_id=self.run_id,
-            session_id=self.session_id,
+            session_id=session_id,
             call_id=call_id,
             tool=tool,
             effect=effect,
@@ -151,19 +156,12 @@ class EffectJournal:
             approved_by=approved_by,
         )
 
-    def _begin(self, intent: Intent) -> int:
-        # Not caught: an effect whose intent cannot be written does not run.
-        with Store.open(self.path) as store:
-            return Journal(store).begin(intent)
+    def _finish(self, entry_id: int, status: Status, note: str | None) -> None:
+        self._write(lambda journal: journal.finish(entry_id, status, note))
 
-    def _finish(self, entry_id: int | None, status: Any, note: str | None) -> None:
-        if entry_id is not None:
-            self._write(lambda journal: journal.finish(entry_id, status, note))
-
-    def _write(self, action: Any) -> None:
+    def _write(self, action: Callable[[Journal], object]) -> None:
         try:
-            with Store.open(self.path) as store:
-                action(Journal(store))
+            action(Journal(self.store))
         except MemoryStoreError as exc:  # the effect itself is not undone by a journal failure
             log.error("journal_write_failed", error=str(exc))
 
@@ -181,7 +179,7 @@ def summary(tool: str, arguments: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _checked(journal: Journal, entry: Entry, tool: Tool, workspace: Any) -> Entry:
+def _checked(journal: Journal, entry: Entry, tool: Tool, context: ToolContext) -> Entry:
     """An unknown outcome looked up where the tool can (in Sent, on the calendar)."""
     if entry.status == "done" or not entry.key or tool.idempotency is None:
         return entry
@@ -189,7 +187,7 @@ def _checked(journal: Journal, entry: Entry, tool: Tool, workspace: Any) -> Entr
     if find is None or entry.status == "pending":  # pending: still running in another process
         return entry
     try:
-        happened = find(workspace, entry.key)
+        happened = find(context, entry.key)
     except Exception as exc:  # the backend cannot tell: stays unknown
         log.warning("effect_check_failed", tool=entry.tool, error=str(exc))
         return entry

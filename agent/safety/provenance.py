@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from morrow.agent.messages import Message
+from morrow.tools.context import ToolContext
+from morrow.tools.workspace import Workspace
 
 ADDRESS = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 LINK = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"'`\[\]{}|\\^]+", re.IGNORECASE)
@@ -295,7 +297,7 @@ def _json_place(tool: str, path: tuple[str, ...], owner: dict[str, Any] | None) 
 
 
 def check_action(
-    workspace: Any,
+    context: ToolContext,
     history: Sequence[Message],
     arguments: dict[str, Any],
     preview: dict[str, Any],
@@ -311,9 +313,10 @@ def check_action(
     names = (*ADDRESS_ARGUMENTS, *TEXT_ARGUMENTS, OUTGOING)
     if not any(arguments.get(k) or preview.get(k) for k in names):
         return []
+    workspace = context.workspace
     provenance = Provenance.of_history(
         history,
-        user_texts=_stored_user_texts(workspace),
+        user_texts=_stored_user_texts(context),
         known=[*_own_addresses(workspace), *_thread_addresses(workspace, arguments)],
         in_address_book=_address_book(workspace),
     )
@@ -323,9 +326,8 @@ def check_action(
     return findings
 
 
-def _own_addresses(workspace: Any) -> list[str]:
-    own = getattr(workspace, "user_email", None)
-    found = [own] if own else []
+def _own_addresses(workspace: Workspace) -> list[str]:
+    found = [workspace.user_email] if workspace.user_email else []
     try:
         found += ADDRESS.findall(workspace.mail.sender())
     except Exception:  # no sender configured: the user's address is simply unknown
@@ -333,7 +335,7 @@ def _own_addresses(workspace: Any) -> list[str]:
     return found
 
 
-def _thread_addresses(workspace: Any, arguments: dict[str, Any]) -> list[str]:
+def _thread_addresses(workspace: Workspace, arguments: dict[str, Any]) -> list[str]:
     """Every address in the headers of the thread a reply answers."""
     email_id = arguments.get("reply_to_email_id")
     if not email_id:
@@ -347,9 +349,9 @@ def _thread_addresses(workspace: Any, arguments: dict[str, Any]) -> list[str]:
     return ADDRESS.findall(" ".join(headers))
 
 
-def _address_book(workspace: Any) -> AddressBook:
+def _address_book(workspace: Workspace) -> AddressBook:
     def lookup(address: str) -> bool:
-        if getattr(workspace, "contacts_file", None) is not None:
+        if workspace.contacts_file is not None:
             from morrow.tools.email.contacts import address_book
 
             try:
@@ -368,16 +370,11 @@ def _address_book(workspace: Any) -> AddressBook:
     return lookup
 
 
-def _stored_user_texts(workspace: Any) -> list[str]:
+def _stored_user_texts(context: ToolContext) -> list[str]:
     """What the user wrote earlier in the session, from the store (turns no longer in history)."""
-    access = getattr(workspace, "memory", None)
-    if access is None or access.session_id is None or not access.path.exists():
-        return []
     from morrow.memory.errors import MemoryStoreError
-    from morrow.memory.store import Store
 
     try:
-        with Store.open(access.path) as store:
-            return [said.text for said in access.user_words(store)]
+        return [said.text for said in context.user_words()]
     except MemoryStoreError:
         return []

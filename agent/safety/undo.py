@@ -19,24 +19,25 @@ guessing: a send (an email or an invitation that went out cannot be recalled, an
 would need another email), an update or cancellation of an event (the earlier state is not
 kept), a forgotten fact. ``/undo`` never sends anything.
 
-Which effects were already undone (or reported as irreversible) is kept per session in
-``<home>/state/undo/<session>.json``, so ``/undo`` walks back one effect at a time, also
-after the session is resumed in another run.
+Which effects were already undone (or reported as irreversible) is kept per session in the
+store (table ``undo_handled``), so ``/undo`` walks back one effect at a time, also after the
+session is resumed in another run, and purging the session forgets it too.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from morrow.agent.messages import Message, ToolCallPart, ToolResultPart
+from morrow.memory.errors import MemoryStoreError
+from morrow.memory.state import mark_undone, undone
+from morrow.memory.store import Store
 from morrow.tools.base import Effect, ToolRegistry
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolError, ToolRetry
-from morrow.tools.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -91,47 +92,44 @@ def effects_of(history: Sequence[Message], tools: ToolRegistry) -> list[DoneEffe
 
 
 class UndoLog:
-    """The call ids ``/undo`` has dealt with in one session (a small JSON file)."""
+    """The call ids ``/undo`` has dealt with in one session, kept in the store."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handled: set[str] = set()
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            self.handled = {str(item) for item in loaded.get("handled", [])}
-        except (OSError, ValueError, AttributeError):
-            self.handled = set()
+    def __init__(self, store: Store, session_id: str) -> None:
+        self.store = store
+        self.session_id = session_id
+
+    @property
+    def handled(self) -> set[str]:
+        """The call ids dealt with so far (read from the store each time)."""
+        return undone(self.store, self.session_id)
 
     def add(self, call_id: str) -> None:
-        """Remember ``call_id`` as dealt with (written atomically)."""
-        self.handled.add(call_id)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"handled": sorted(self.handled)}), encoding="utf-8")
-        temporary.replace(self.path)
+        """Remember ``call_id`` as dealt with."""
+        mark_undone(self.store, self.session_id, call_id)
 
 
-Inverse = Callable[[Workspace, DoneEffect], str]
+Inverse = Callable[[ToolContext, DoneEffect], str]
 
 
 class Undoer:
     """Finds the last effect of a session and reverts it when it can be reverted.
 
     Args:
-        workspace: the calendar, mailbox and memory the effects went to.
+        context: the calendar, mailbox and store the effects went to.
         tools: the tool registry (to tell each call's effect from its arguments).
         log: what was already undone in this session.
     """
 
-    def __init__(self, workspace: Workspace, tools: ToolRegistry, log: UndoLog) -> None:
-        self.workspace = workspace
+    def __init__(self, context: ToolContext, tools: ToolRegistry, log: UndoLog) -> None:
+        self.context = context
         self.tools = tools
         self.log = log
 
     def pending(self, history: Sequence[Message]) -> list[DoneEffect]:
         """The session's effects not yet undone or reported, newest first."""
         found = effects_of(history, self.tools)
-        return [e for e in reversed(found) if e.call.id not in self.log.handled]
+        handled = self.log.handled
+        return [e for e in reversed(found) if e.call.id not in handled]
 
     def undo(self, history: Sequence[Message]) -> UndoOutcome:
         """Revert the newest effect not yet dealt with, or say why it cannot be reverted.
@@ -150,8 +148,8 @@ class Undoer:
             return UndoOutcome(f"Cannot undo {describe(last)}: {reason}.{more}", effect=last)
         inverse = _INVERSES[last.call.name]
         try:
-            said = inverse(self.workspace, last)
-        except (ToolError, ToolRetry, OSError) as exc:
+            said = inverse(self.context, last)
+        except (ToolError, ToolRetry, OSError, MemoryStoreError) as exc:
             return UndoOutcome(f"Could not undo {describe(last)}: {exc}", effect=last)
         self.log.add(last.call.id)
         return UndoOutcome(said, undone=True, effect=last)
@@ -192,52 +190,50 @@ def irreversible(effect: DoneEffect) -> str | None:
     return None
 
 
-def _cancel_created(workspace: Workspace, effect: DoneEffect) -> str:
+def _cancel_created(context: ToolContext, effect: DoneEffect) -> str:
     event = effect.output.get("event") or {}
     event_id = event.get("id")
     if not event_id:
         raise ToolError("the created event's id is not in its result")
-    workspace.calendar.cancel_event(str(event_id), notify=False)
+    context.workspace.calendar.cancel_event(str(event_id), notify=False)
     return f'Undone: the event "{event.get("title", event_id)}" was removed from your calendar.'
 
 
-def _unarchive(workspace: Workspace, effect: DoneEffect) -> str:
+def _unarchive(context: ToolContext, effect: DoneEffect) -> str:
     original = str(effect.call.arguments["email_id"])
     archived = str(effect.output.get("email_id") or original)
     folder = original.rpartition("/")[0] or "INBOX"
-    move_back = getattr(workspace.mail, "unarchive", None)
+    move_back = getattr(context.workspace.mail, "unarchive", None)
     if move_back is None:
         raise ToolError("this mailbox cannot move messages back out of the archive")
     new_id = move_back(archived, folder)
     return f"Undone: the email is back in {folder} (id {new_id})."
 
 
-def _unmark(workspace: Workspace, effect: DoneEffect) -> str:
+def _unmark(context: ToolContext, effect: DoneEffect) -> str:
     email_id, read = str(effect.call.arguments["email_id"]), bool(effect.call.arguments["read"])
-    workspace.mail.mark_read(email_id, not read)
+    context.workspace.mail.mark_read(email_id, not read)
     return f"Undone: the email {email_id} is marked {'unread' if read else 'read'} again."
 
 
-def _delete_draft(workspace: Workspace, effect: DoneEffect) -> str:
+def _delete_draft(context: ToolContext, effect: DoneEffect) -> str:
     draft_id = effect.output.get("draft_id")
-    delete = getattr(workspace.mail, "delete_draft", None)
+    delete = getattr(context.workspace.mail, "delete_draft", None)
     if not draft_id or delete is None:
         raise ToolError("this mailbox cannot delete drafts")
     delete(str(draft_id))
     return f"Undone: the draft {draft_id} was deleted (it had not been sent)."
 
 
-def _forget_remembered(workspace: Workspace, effect: DoneEffect) -> str:
-    from morrow.memory.errors import MemoryStoreError, NotStoredError
+def _forget_remembered(context: ToolContext, effect: DoneEffect) -> str:
+    from morrow.memory.errors import NotStoredError
     from morrow.memory.facts import Facts
-    from morrow.memory.store import Store
 
     fact_id = str(effect.output.get("fact_id", ""))
-    if workspace.memory is None or not fact_id.isdigit():
+    if context.store is None or not fact_id.isdigit():
         raise ToolError("the remembered fact cannot be found")
     try:
-        with Store.open(workspace.memory.path) as store:
-            gone = Facts(store).forget(int(fact_id))
+        gone = Facts(context.store).forget(int(fact_id))
     except NotStoredError:
         raise ToolError(f"fact {fact_id} is already forgotten") from None
     except MemoryStoreError as exc:

@@ -80,7 +80,7 @@ def test_message_bodies_are_not_logged_at_info(tmp_path):
                 f"reply to Sam: yes {canaries.BODY_MARKER}",
                 provider=provider,
                 tools=tools,
-                workspace=world,
+                tool_context=world,
                 gate=ApprovalGate(mode="allow"),
                 system="s",
                 stream=False,

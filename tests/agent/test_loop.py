@@ -4,6 +4,7 @@ from datetime import datetime
 
 import pytest
 from pydantic import AwareDatetime
+from support.turns import bare_context
 
 from morrow.agent.errors import ProviderUnavailable, TurnLimitExceeded
 from morrow.agent.loop import Limits, Observer, run_turn
@@ -17,13 +18,14 @@ from morrow.agent.messages import (
 from morrow.agent.providers.scripted import Reply, ScriptedProvider, call, calls, text
 from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
 from morrow.tools.base import ToolRegistry, tool
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolError
 
 LOG: list[str] = []
 
 
 @tool(effect="read")
-def lookup(ws: object, city: str) -> dict[str, str]:
+def lookup(ctx: ToolContext, city: str) -> dict[str, str]:
     """Look up a city.
 
     Args:
@@ -37,7 +39,7 @@ SIDE_BY_SIDE = threading.Barrier(3, timeout=10)
 
 
 @tool(effect="read")
-def slow_read(ws: object, name: str) -> str:
+def slow_read(ctx: ToolContext, name: str) -> str:
     """A read that returns only once three of its kind are running at the same time."""
     SIDE_BY_SIDE.wait()  # run one at a time, and this breaks instead of passing
     LOG.append(f"slow {name}")
@@ -45,32 +47,32 @@ def slow_read(ws: object, name: str) -> str:
 
 
 @tool(effect="read")
-def when(ws: object, at: AwareDatetime) -> str:
+def when(ctx: ToolContext, at: AwareDatetime) -> str:
     """Echo a time."""
     return at.isoformat()
 
 
 @tool(effect="read")
-def broken(ws: object) -> str:
+def broken(ctx: ToolContext) -> str:
     """Always fails."""
     raise ToolError("the backend is down")
 
 
 @tool(effect="read")
-def buggy(ws: object) -> str:
+def buggy(ctx: ToolContext) -> str:
     """Crashes with a bug."""
     raise ZeroDivisionError("division by zero")
 
 
 @tool(effect="write")
-def create(ws: object, title: str) -> str:
+def create(ctx: ToolContext, title: str) -> str:
     """Create something."""
     LOG.append(f"create {title}")
     return "created"
 
 
 @tool(effect="send")
-def send(ws: object, to: list[str]) -> str:
+def send(ctx: ToolContext, to: list[str]) -> str:
     """Send something."""
     LOG.append(f"send {to}")
     return "sent"
@@ -81,7 +83,7 @@ HANG_RELEASE = threading.Event()
 
 
 @tool(effect="read")
-def hang(ws: object) -> str:
+def hang(ctx: ToolContext) -> str:
     """Returns only when the test releases it."""
     HANG_STARTED.set()
     HANG_RELEASE.wait(timeout=10)
@@ -114,7 +116,7 @@ def turn(
             prompt,
             provider=provider,
             tools=tools,
-            workspace=None,
+            tool_context=bare_context(),
             gate=gate or ApprovalGate(mode="deny"),
             system="sys",
             limits=limits,
@@ -310,7 +312,7 @@ def test_cancellation_during_tools_answers_every_call():
                 "hi",
                 provider=provider,
                 tools=REGISTRY,
-                workspace=None,
+                tool_context=bare_context(),
                 gate=ApprovalGate(),
                 system="s",
                 observer=watch,

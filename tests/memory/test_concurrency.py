@@ -11,6 +11,7 @@ seconds (default 5). The full minute of the issue:
 import asyncio
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -24,6 +25,7 @@ from morrow.memory.facts import Facts
 from morrow.memory.records import NewMessage, TurnRecord
 from morrow.memory.store import Store
 from morrow.tools.base import ToolRegistry, tool
+from morrow.tools.context import ToolContext
 
 SECONDS = float(os.environ.get("MORROW_CONCURRENCY_SECONDS", "5"))
 
@@ -31,25 +33,26 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
 @tool(effect="read")
-def look(ws: object, what: str) -> str:
+def look(ctx: ToolContext, what: str) -> str:
     """Look something up."""
     return f"found {what}"
 
 
 async def one_turn(app, session, said):
     provider = ScriptedProvider([calls(call("look", what=said)), text(f"answer to {said}")])
+    started = session.begin(said)
     turn = run_turn(
         session.history,
         said,
         provider=provider,
         tools=ToolRegistry([look]),
-        workspace=None,
+        tool_context=started.tools,
         gate=ApprovalGate(),
         system="s",
         stream=False,
         context=session.window,
     )
-    await session.run(said, turn)
+    await session.run(started, turn)
 
 
 async def write_for(home, name, seconds):
@@ -57,31 +60,31 @@ async def write_for(home, name, seconds):
     app = make_app(home)
     done = {"turns": [], "shared": [], "facts": [], "sessions": set()}
     deadline = time.monotonic() + seconds
-    with app.store() as store:
-        session = Session.open(app, store, ScriptedProvider([]), session_id=f"{name}-0")
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            if name == "cron" and n % 10 == 0:  # a new briefing, a new session
-                session = Session.open(app, store, ScriptedProvider([]), session_id=f"cron-{n}")
-            said = f"{name} says {n}: I work {n % 12 + 1} to 5"
-            await one_turn(app, session, said)
-            done["turns"].append(said)
-            done["sessions"].add(session.id)
-            shared = f"{name} shared {n}"
-            store.save_turn(
-                "shared",
-                TurnRecord(f"{name}-{n}", store.clock(), "ok", [NewMessage("user", "{}", shared)]),
+    store = app.store()
+    session = Session.open(app, ScriptedProvider([]), session_id=f"{name}-0")
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        if name == "cron" and n % 10 == 0:  # a new briefing, a new session
+            session = Session.open(app, ScriptedProvider([]), session_id=f"cron-{n}")
+        said = f"{name} says {n}: I work {n % 12 + 1} to 5"
+        await one_turn(app, session, said)
+        done["turns"].append(said)
+        done["sessions"].add(session.id)
+        shared = f"{name} shared {n}"
+        store.save_turn(
+            "shared",
+            TurnRecord(f"{name}-{n}", store.clock(), "ok", [NewMessage("user", "{}", shared)]),
+        )
+        done["shared"].append(shared)
+        if n % 7 == 0:
+            fact = f"I work {n % 12 + 1} to 5"
+            kept, _ = Facts(store).add(
+                fact, session_id=session.id, said=store.user_texts(session.id)
             )
-            done["shared"].append(shared)
-            if n % 7 == 0:
-                fact = f"I work {n % 12 + 1} to 5"
-                kept, _ = Facts(store).add(
-                    fact, session_id=session.id, said=store.user_texts(session.id)
-                )
-                done["facts"].append(kept.id)
-            store.resume(session.id)
-            store.sessions()
+            done["facts"].append(kept.id)
+        store.resume(session.id)
+        store.sessions()
     done["sessions"] = sorted(done["sessions"])
     return done
 
@@ -138,3 +141,38 @@ def test_the_repl_and_a_briefing_write_at_once_without_error_or_loss(tmp_path):
         assert sorted(numbers) == list(range(1, len(numbers) + 1))
         kept = {f.id for f in Facts(store).all()}
         assert set(repl["facts"] + cron["facts"]) <= kept
+
+
+def test_threads_of_one_process_share_its_one_connection(tmp_path):
+    """Tools run in worker threads while the event loop's thread saves turns: one connection."""
+    store = Store.open(tmp_path / "morrow.sqlite")
+    store.create_session("s")
+    errors, barrier = [], threading.Barrier(4)
+
+    def work(name):
+        barrier.wait()
+        try:
+            for n in range(50):
+                said = f"{name} {n}: I work {n % 12 + 1} to 5"
+                store.save_turn(
+                    "s",
+                    TurnRecord(
+                        f"{name}-{n}", store.clock(), "ok", [NewMessage("user", "{}", said)]
+                    ),
+                )
+                Facts(store).add(
+                    f"I work {n % 12 + 1} to 5", session_id="s", said=store.user_texts("s")
+                )
+                store.resume("s")
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store.resume("s").messages) == 200
+    assert store.integrity() == "ok"
+    store.close()

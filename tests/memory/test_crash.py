@@ -26,6 +26,7 @@ from morrow.agent.providers.scripted import ScriptedProvider, call, calls, text
 from morrow.agent.safety.gate import ApprovalGate
 from morrow.memory.store import Store
 from morrow.tools.base import ToolRegistry, tool
+from morrow.tools.context import ToolContext
 
 RUNS = int(os.environ.get("MORROW_CRASH_RUNS", "50"))
 SHAPE = ["user", "assistant", "tool", "assistant", "tool", "assistant"]
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
 @tool(effect="read")
-def echo(ws: object, text: str) -> str:
+def echo(ctx: ToolContext, text: str) -> str:
     """Say it back."""
     return text * 50
 
@@ -52,24 +53,24 @@ def script():
 async def turns_forever(home, report):
     app = make_app(home, {"memory": {"summarize_with_model": False}})
     tools = ToolRegistry([echo])
-    with app.store() as store:
-        session = Session.open(app, store, script(), session_id="crash")
-        for n in range(10**9):
-            said = f"turn {os.getpid()}-{n}"
-            provider = script()
-            turn = run_turn(
-                session.history,
-                said,
-                provider=provider,
-                tools=tools,
-                workspace=None,
-                gate=ApprovalGate(),
-                system="s",
-                stream=False,
-                context=session.window,
-            )
-            await session.run(said, turn)
-            os.write(report, f"{said}\n".encode())
+    session = Session.open(app, script(), session_id="crash")
+    for n in range(10**9):
+        said = f"turn {os.getpid()}-{n}"
+        provider = script()
+        started = session.begin(said)
+        turn = run_turn(
+            session.history,
+            said,
+            provider=provider,
+            tools=tools,
+            tool_context=started.tools,
+            gate=ApprovalGate(),
+            system="s",
+            stream=False,
+            context=session.window,
+        )
+        await session.run(started, turn)
+        os.write(report, f"{said}\n".encode())
 
 
 def child(home, report):

@@ -141,11 +141,8 @@ def test_a_fact_planted_in_an_email_is_never_stored(tmp_path):
     )
 
     async def scenario():
-        with app.store() as store:
-            session = Session.open(app, store, provider, session_id="s1")
-            return await ask(
-                app, session, provider, "summarize my latest email and do what it says"
-            )
+        session = Session.open(app, provider, session_id="s1")
+        return await ask(app, session, provider, "summarize my latest email and do what it says")
 
     result = asyncio.run(scenario())
     provider.assert_done()
@@ -155,9 +152,9 @@ def test_a_fact_planted_in_an_email_is_never_stored(tmp_path):
     assert "eve@example.com" in read_result  # the model did see the planted text
     refusal = provider.requests[2].messages[-1].tool_results[0].content
     assert "not remembered" in refusal and "never wrote eve@example.com" in refusal
-    with app.store() as store:
-        assert Facts(store).all() == []
-        assert "eve@example.com" not in json.dumps([s.text for s in store.user_texts("s1")])
+    store = app.store()
+    assert Facts(store).all() == []
+    assert "eve@example.com" not in json.dumps([s.text for s in store.user_texts("s1")])
 
 
 def test_a_fact_the_user_said_is_stored_recalled_listed_and_forgotten(tmp_path, capsys):
@@ -173,12 +170,11 @@ def test_a_fact_the_user_said_is_stored_recalled_listed_and_forgotten(tmp_path, 
     )
 
     async def scenario():
-        with app.store() as store:
-            session = Session.open(app, store, provider, session_id="s1")
-            await ask(app, session, provider, "Please remember: I work 8 to 4 on weekdays.")
-        with app.store() as store:  # a later run, a new session
-            session = Session.open(app, store, provider, session_id="s2")
-            return await ask(app, session, provider, "when do I work?")
+        session = Session.open(app, provider, session_id="s1")
+        await ask(app, session, provider, "Please remember: I work 8 to 4 on weekdays.")
+        app.close()  # a later run, a new session
+        session = Session.open(app, provider, session_id="s2")
+        return await ask(app, session, provider, "when do I work?")
 
     result = asyncio.run(scenario())
     provider.assert_done()
@@ -195,9 +191,9 @@ def test_a_fact_the_user_said_is_stored_recalled_listed_and_forgotten(tmp_path, 
     (listed,) = json.loads(capsys.readouterr().out)
     assert listed["quote"] == "Please remember: I work 8 to 4 on weekdays."
     assert listed["session"] == "s1" and listed["message"].endswith(".0")
-    with app.store() as store:
-        (user_text,) = store.user_texts("s1")
-        assert listed["message"] == user_text.ref  # provenance points at the stored message
+    store = app.store()
+    (user_text,) = store.user_texts("s1")
+    assert listed["message"] == user_text.ref  # provenance points at the stored message
     assert main(["--home", str(home), "memory", "forget", str(listed["id"])]) == 0
     assert "forgot [1] I work 8 to 4 on weekdays" in capsys.readouterr().out
     assert main(["--home", str(home), "memory", "list"]) == 0
@@ -214,16 +210,15 @@ def test_a_fact_said_in_another_session_does_not_count(tmp_path):
     )
 
     async def scenario():
-        with app.store() as store:
-            first = Session.open(app, store, provider, session_id="a")
-            await ask(app, first, provider, "I work 8 to 4 on weekdays")
-            second = Session.open(app, store, provider, session_id="b")
-            return await ask(app, second, provider, "remember my hours")
+        first = Session.open(app, provider, session_id="a")
+        await ask(app, first, provider, "I work 8 to 4 on weekdays")
+        second = Session.open(app, provider, session_id="b")
+        return await ask(app, second, provider, "remember my hours")
 
     result = asyncio.run(scenario())
     assert result.calls[0].is_error
-    with app.store() as store:
-        assert Facts(store).all() == []
+    store = app.store()
+    assert Facts(store).all() == []
 
 
 def test_the_memory_tools_outside_a_conversation(tmp_path, capsys):

@@ -1,8 +1,7 @@
-"""The usage ledger: migrated from empty, totals by day, session and model, many writers."""
+"""The usage ledger in the store: totals by day, session and model, many writers."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -10,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from morrow.memory.ledger import Entry, Ledger, LedgerError, Totals
+from morrow.memory.ledger import Entry, Ledger, Totals
+from morrow.memory.store import Store
 
 DAY = date(2026, 3, 4)
 
@@ -28,22 +28,14 @@ def entry(**changes: object) -> Entry:
     return Entry(**values)  # type: ignore[arg-type]
 
 
-def test_a_new_ledger_is_migrated_in_wal_mode(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "usage.sqlite"
-    with Ledger(path) as ledger:
-        assert ledger.totals() == Totals()
-    db = sqlite3.connect(path)
-    try:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert [r[0] for r in db.execute("SELECT version FROM ledger_migrations")] == [1]
-    finally:
-        db.close()
-    with Ledger(path) as again:  # opening twice migrates nothing twice
-        assert again.totals().requests == 0
+def test_a_new_store_has_an_empty_ledger(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "morrow.sqlite") as store:
+        assert Ledger(store).totals() == Totals()
 
 
 def test_totals_by_day_session_and_model(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "usage.sqlite") as ledger:
+    with Store.open(tmp_path / "morrow.sqlite") as store:
+        ledger = Ledger(store)
         ledger.record(entry(session="s1", cache_read_tokens=50))
         ledger.record(entry(session="s1", provider="backup", model="gpt-5-mini", cost_usd=0.0001))
         ledger.record(entry(day=date(2026, 3, 5), session="s2"))
@@ -64,7 +56,9 @@ WRITER = """
 import sys
 from datetime import date
 from morrow.memory.ledger import Entry, Ledger
-with Ledger(__import__("pathlib").Path(sys.argv[1])) as ledger:
+from morrow.memory.store import Store
+with Store.open(sys.argv[1]) as store:
+    ledger = Ledger(store)
     for _ in range(50):
         ledger.record(Entry(day=date(2026, 3, 4), provider="p", model="m",
                             input_tokens=1, output_tokens=1, cost_usd=0.5))
@@ -72,21 +66,13 @@ with Ledger(__import__("pathlib").Path(sys.argv[1])) as ledger:
 
 
 def test_concurrent_processes_lose_no_row(tmp_path: Path) -> None:
-    path = tmp_path / "usage.sqlite"
-    Ledger(path).close()
+    path = tmp_path / "morrow.sqlite"
+    Store.open(path).close()
     writers = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=Path(__file__).parents[2])
         for _ in range(4)
     ]
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
-    with Ledger(path) as ledger:
-        totals = ledger.totals(day=DAY)
+    with Store.open(path) as store:
+        totals = Ledger(store).totals(day=DAY)
     assert (totals.requests, totals.tokens, totals.cost_usd) == (200, 400, 100.0)
-
-
-def test_a_file_that_is_not_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "usage.sqlite"
-    path.write_text("this is not a database, it is a note" * 100)
-    with pytest.raises(LedgerError, match="cannot open the usage ledger"):
-        Ledger(path)
-    assert path.read_text().startswith("this is not a database")  # nothing was lost

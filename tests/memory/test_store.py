@@ -9,7 +9,10 @@ import pytest
 from morrow.memory.errors import NotStoredError, SessionExistsError
 from morrow.memory.export import export
 from morrow.memory.facts import Facts
+from morrow.memory.journal import Intent, Journal
+from morrow.memory.ledger import Entry, Ledger
 from morrow.memory.records import NewMessage, NewSummary, TurnRecord, UsageRecord, UserText
+from morrow.memory.state import ProviderHealth, mark_undone, read_health, undone, update_health
 from morrow.memory.store import Store
 
 T0 = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
@@ -114,6 +117,43 @@ def test_purging_a_session_removes_it_and_what_was_learned_in_it(store):
     on_disk = b"".join(p.read_bytes() for p in store.path.parent.glob("morrow.sqlite*"))
     assert b"zanzibarmarker" not in on_disk  # gone from the file, not only from the tables
     assert b"keep me" in on_disk
+
+
+def keep_traces(store, session_id, marker):
+    """What a session leaves beyond its messages: a journal row, ledger rows, undo state."""
+    intent = Intent("run", session_id, f"call-{marker}", "send_email", "send", "0" * 64)
+    Journal(store).begin(Intent(**{**intent.__dict__, "summary": f"subject={marker}"}))
+    Ledger(store).record(Entry(T0.date(), "p", f"model-{marker}", 10, 5, session=session_id))
+    if session_id is not None:
+        mark_undone(store, session_id, f"undone-{marker}")
+
+
+def test_purging_a_session_takes_its_journal_ledger_and_undo_state_and_the_bytes(store):
+    for sid in ("s1", "s2"):
+        store.create_session(sid)
+        store.save_turn(sid, turn(f"t-{sid}", "hello", "hi"))
+    keep_traces(store, "s1", "quokkamarker")
+    keep_traces(store, "s2", "wombatmarker")
+    purged = store.purge("s1")
+    assert (purged.usage, purged.effects) == (1, 1)
+    assert [e.session_id for e in Journal(store).entries()] == ["s2"]
+    assert Ledger(store).totals().requests == 1 and undone(store, "s1") == set()
+    store.close()
+    on_disk = b"".join(p.read_bytes() for p in store.path.parent.glob("morrow.sqlite*"))
+    assert b"quokkamarker" not in on_disk
+    assert b"wombatmarker" in on_disk
+
+
+def test_purging_everything_takes_what_belongs_to_no_session_too(store):
+    store.create_session("s1")
+    keep_traces(store, "s1", "a")
+    keep_traces(store, None, "b")  # `morrow tools call`: no session
+    update_health(store, "primary", lambda h: ProviderHealth("primary", reason="down"))
+    purged = store.purge()
+    assert (purged.sessions, purged.usage, purged.effects) == (1, 2, 2)
+    for table in ("effects", "ledger", "undo_handled", "provider_health"):
+        assert store.rows(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+    assert read_health(store) == {}
 
 
 def test_purge_all_empties_the_store(store):

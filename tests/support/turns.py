@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from morrow.agent.app import App
 from morrow.agent.config import Config, Paths, parse_config
@@ -11,6 +12,13 @@ from morrow.agent.loop import TurnResult, run_turn
 from morrow.agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from morrow.agent.providers.base import Provider
 from morrow.agent.safety.gate import ApprovalGate
+from morrow.tools.context import ToolContext
+from morrow.tools.workspace import Workspace
+
+
+def bare_context() -> ToolContext:
+    """A tools' context without calendar, mailbox or store: for turns over fake tools only."""
+    return ToolContext(Workspace(calendar=None, mail=None, timezone=ZoneInfo("UTC")))  # type: ignore[arg-type]
 
 
 def make_app(home: Path, config: dict | None = None) -> App:
@@ -30,18 +38,19 @@ async def ask(
     gate: ApprovalGate | None = None,
 ) -> TurnResult:
     """One turn in ``session``, saved when it ends (the wiring of ``morrow ask``)."""
-    turn = run_turn(
+    turn = session.begin(text)
+    running = run_turn(
         session.history,
         text,
         provider=provider,
         tools=app.tools(),
-        workspace=app.workspace(),
-        gate=gate or ApprovalGate(mode="allow"),
+        tool_context=turn.tools,
+        gate=gate or ApprovalGate(mode="allow", journal=app.journal()),
         system=app.system_prompt(session.prompt_facts(text)),
         stream=False,
         context=session.window,
     )
-    return await session.run(text, turn)
+    return await session.run(turn, running)
 
 
 def past_turn(i: int, result_chars: int = 400) -> list[Message]:

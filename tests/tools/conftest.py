@@ -11,6 +11,7 @@ import pytest
 
 from morrow.tools.base import Tool
 from morrow.tools.calendar.ics import IcsCalendar
+from morrow.tools.context import ToolContext
 from morrow.tools.email.maildir import MaildirMailbox
 from morrow.tools.workspace import Workspace
 
@@ -30,7 +31,7 @@ def make_workspace(root: Path, zone: ZoneInfo = BERLIN) -> Workspace:
 def run_tool(tool: Tool, workspace: Workspace, **arguments: Any) -> Any:
     """Validate and run a tool like the loop does; return the decoded JSON result."""
     args = tool.validate(arguments)
-    return json.loads(asyncio.run(tool.run(workspace, args)))
+    return json.loads(asyncio.run(tool.run(ToolContext(workspace), args)))
 
 
 @pytest.fixture

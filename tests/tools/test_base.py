@@ -8,19 +8,18 @@ from pydantic import AwareDatetime, BaseModel
 
 from morrow.tools.base import Tool, parse_docstring, tool
 from morrow.tools.catalog import core_tools
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolRetry
 
 
 @tool(effect="read")
-def sample(
-    workspace: object, start: AwareDatetime, query: str | None = None, limit: int = 5
-) -> str:
+def sample(ctx: ToolContext, start: AwareDatetime, query: str | None = None, limit: int = 5) -> str:
     """Find things from a start time.
 
     Second paragraph of the description.
 
     Args:
-        workspace: not in the schema.
+        ctx: not in the schema.
         start: when to begin, with an offset.
         query: text to look for; a long description
             continued on the next line.
@@ -37,11 +36,11 @@ def _effect_of(args: BaseModel) -> str:
 
 
 @tool(effect="send", effect_of=_effect_of)  # type: ignore[arg-type]
-def maybe_send(workspace: object, notify: bool = False) -> str:
+def maybe_send(ctx: ToolContext, notify: bool = False) -> str:
     """Do something, telling people when asked.
 
     Args:
-        workspace: not in the schema.
+        ctx: not in the schema.
         notify: tell the attendees.
     """
     return "ok"
@@ -56,7 +55,7 @@ def test_schema_is_generated_from_signature_and_docstring() -> None:
     )
     props = sample.parameters["properties"]
     assert list(props) == ["start", "query", "limit"]
-    assert "workspace" not in props
+    assert "ctx" not in props
     assert props["start"] == {
         "description": "when to begin, with an offset.",
         "format": "date-time",
@@ -74,7 +73,7 @@ def test_schema_is_generated_from_signature_and_docstring() -> None:
 def test_parse_docstring_stops_at_other_sections() -> None:
     description, args = parse_docstring(inspect.getdoc(sample.func) or "")
     assert "Returns" not in description
-    assert set(args) == {"workspace", "start", "query", "limit"}
+    assert set(args) == {"ctx", "start", "query", "limit"}
 
 
 def test_naive_datetime_is_rejected_with_a_readable_message() -> None:
@@ -122,3 +121,30 @@ def test_core_tools_are_stable_read_tools_with_contract_arguments() -> None:
     for t in tools:
         assert t.description and "Args:" not in t.description
         assert all(p.get("description") for p in t.parameters["properties"].values())
+
+
+def test_a_tool_takes_its_typed_context_first() -> None:
+    def untyped(workspace: object, city: str) -> str:
+        """Look a city up.
+
+        Args:
+            city: the city.
+        """
+        return city
+
+    with pytest.raises(TypeError, match="first parameter must be `ctx: ToolContext`"):
+        tool(effect="read")(untyped)
+
+
+def test_numeric_bounds_are_in_the_schema_and_enforced() -> None:
+    search = next(t for t in core_tools() if t.name == "search_emails")
+    assert search.parameters["properties"]["limit"] == {
+        "default": 20,
+        "description": "1 to 100.",
+        "maximum": 100,
+        "minimum": 1,
+        "type": "integer",
+    }
+    for wrong in (0, 101):
+        with pytest.raises(ToolRetry, match="limit: Input should be"):
+            search.validate({"limit": wrong})

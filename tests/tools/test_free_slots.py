@@ -11,6 +11,7 @@ import pytest
 
 from morrow.tools.calendar.ics import IcsCalendar
 from morrow.tools.calendar.tools import find_free_slots
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolRetry
 from morrow.tools.workspace import Workspace
 
@@ -31,7 +32,7 @@ def workspace(tmp_path: Path, *events: str, now: datetime, zone: ZoneInfo = BERL
 
 def slots(ws: Workspace, **arguments: Any) -> Any:
     args = find_free_slots.validate(arguments)
-    return json.loads(asyncio.run(find_free_slots.run(ws, args)))
+    return json.loads(asyncio.run(find_free_slots.run(ToolContext(ws), args)))
 
 
 def spans(result: Any) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from morrow.tools.calendar.tools import (
     respond_to_event,
     update_event,
 )
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 from morrow.tools.workspace import Workspace
 
@@ -113,7 +114,7 @@ class Google:
 
     def call(self, tool: Tool, **arguments: Any) -> Any:
         args = tool.validate(arguments)
-        return json.loads(asyncio.run(tool.run(self.workspace, args)))
+        return json.loads(asyncio.run(tool.run(ToolContext(self.workspace), args)))
 
     def requests(self) -> list[tuple[str, str, Any]]:
         """(method, uri, decoded body) of every request, in order."""

@@ -12,12 +12,13 @@ import pytest
 
 from morrow.tools.base import tool
 from morrow.tools.catalog import all_tools
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolRetry
 
 
 @tool(effect="read")
 def sample(
-    workspace: object,
+    ctx: ToolContext,
     query: str,
     sender: str | None = None,
     cc: list[str] | None = None,
@@ -27,7 +28,7 @@ def sample(
     """Search.
 
     Args:
-        workspace: not in the schema.
+        ctx: not in the schema.
         query: words.
         sender: a sender.
         cc: copies.

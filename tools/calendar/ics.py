@@ -15,7 +15,7 @@ Writing is careful, because the file is the user's only copy:
   event with a repeated DTSTART, or a result that does not read back as intended;
 - the new text goes to a temporary file in the same folder, is flushed to disk (fsync) and
   renamed over the old one, so a crash leaves the old file or the new one, never half of one;
-  the file keeps its permissions;
+  the file keeps its permissions (``memory/files.py``: ``atomic_write``);
 - writers are serialised, also across processes (the REPL and the cron briefing), by an
   exclusive lock on ``.<file>.lock`` beside it.
 
@@ -26,10 +26,7 @@ the tool result says that nobody was notified.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -38,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
+from morrow.memory.files import atomic_write, file_lock
 from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
 from morrow.tools.calendar.ical import IcalView
 from morrow.tools.calendar.ical_edit import IcalEditor
@@ -152,7 +150,7 @@ class IcsCalendar:
     @contextlib.contextmanager
     def _editing(self) -> Iterator[IcalEditor]:
         """Lock, parse strictly, let the caller edit, check, and replace the file atomically."""
-        with _file_lock(self.path):
+        with file_lock(self.path.with_name(f".{self.path.name}.lock")):
             data = self._read_for_writing()
             digest = hashlib.sha256(data).digest()
             written, self._written = self._written, None  # it is about to be edited
@@ -168,7 +166,7 @@ class IcsCalendar:
                 raise BackendError(
                     f"not written: {self.path} would not read back as intended (nothing changed)"
                 )
-            _atomic_write(self.path, output)
+            atomic_write(self.path, output, mode=0o600, keep_mode=True)  # a calendar is private
             with self._lock:  # a coarse clock could leave the same mtime: never trust it here
                 self._cache_key = None
             self._written = (hashlib.sha256(output).digest(), container)
@@ -230,40 +228,3 @@ def _strict_parse(data: bytes, path: Path) -> icalendar.Component:
                     f"would be lost ({problem})"
                 )
     return calendar
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(f".{path.name}.lock")
-    with open(lock_path, "a", encoding="utf-8") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temporary file in the same folder, fsync, rename, fsync the folder."""
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o600  # a calendar is private
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

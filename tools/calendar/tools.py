@@ -17,6 +17,7 @@ from morrow.tools.calendar.labels import label_event
 from morrow.tools.calendar.slots import WorkingHours, ceil_to, free_slots
 from morrow.tools.calendar.times import Email, When, localize
 from morrow.tools.calendar.writes import cancel_event, create_event, respond_to_event, update_event
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolRetry
 from morrow.tools.workspace import Workspace
 
@@ -27,7 +28,7 @@ MAX_SLOTS = 40
 
 @tool(effect="read")
 def list_events(
-    workspace: Workspace,
+    ctx: ToolContext,
     start: When,
     end: When,
     query: str | None = None,
@@ -39,7 +40,7 @@ def list_events(
     all_day and start_date/end_date (end exclusive). conflicts_with names overlapping events.
 
     Args:
-        workspace: the user's calendar, zone and clock (not part of the schema).
+        ctx: the user's calendar, zone and clock (not part of the schema).
         start: beginning of the period, ISO 8601 with offset, e.g. 2025-03-10T00:00:00+01:00.
         end: end of the period (exclusive), after start and at most 366 days later.
         query: only events whose title, description, location or attendees contain this text
@@ -49,32 +50,33 @@ def list_events(
         raise ToolRetry("end must be after start")
     if end - start > MAX_WINDOW:
         raise ToolRetry("the period is longer than 366 days: ask for a shorter one")
-    events = [localize(workspace, e) for e in workspace.calendar.list_events(start, end)]
+    events = [localize(ctx.workspace, e) for e in ctx.workspace.calendar.list_events(start, end)]
     events = mark_conflicts(events)
     if query:
         events = [event for event in events if _matches(event, query)]
-    return [label_event(event, workspace.user_email) for event in events]
+    return [label_event(event, ctx.workspace.user_email) for event in events]
 
 
 @tool(effect="read")
-def get_event(workspace: Workspace, event_id: str) -> Event:
+def get_event(ctx: ToolContext, event_id: str) -> Event:
     """Get one event by its id, with its description, attendees and conflicts.
 
     Args:
-        workspace: the user's calendar, zone and clock (not part of the schema).
+        ctx: the user's calendar, zone and clock (not part of the schema).
         event_id: the id of an event (or the series_id of a recurring event), as returned by
             list_events.
     """
-    event = localize(workspace, workspace.calendar.get_event(event_id))
+    event = localize(ctx.workspace, ctx.workspace.calendar.get_event(event_id))
     if event.all_day or event.status == "cancelled" or event.end <= event.start:
-        return label_event(event, workspace.user_email)
+        return label_event(event, ctx.workspace.user_email)
     around = [
-        localize(workspace, e) for e in workspace.calendar.list_events(event.start, event.end)
+        localize(ctx.workspace, e)
+        for e in ctx.workspace.calendar.list_events(event.start, event.end)
     ]
     others = [other for other in around if other.id != event.id]
     marked = mark_conflicts([event, *others])
     found = next(candidate for candidate in marked if candidate.id == event.id)
-    return label_event(found, workspace.user_email)
+    return label_event(found, ctx.workspace.user_email)
 
 
 class Slot(BaseModel):
@@ -95,7 +97,7 @@ class FreeSlots(BaseModel):
 
 @tool(effect="read")
 def find_free_slots(
-    workspace: Workspace,
+    ctx: ToolContext,
     duration_minutes: Annotated[int, Field(ge=5, le=1440)],
     start: When,
     end: When,
@@ -109,12 +111,13 @@ def find_free_slots(
     unknown_availability names those it cannot.
 
     Args:
-        workspace: the user's calendar, zone and clock (not part of the schema).
+        ctx: the user's calendar, zone and clock (not part of the schema).
         duration_minutes: length of the meeting, 5 to 1440.
         start: earliest time, ISO 8601 with offset.
         end: latest end (exclusive), at most 62 days after start.
         attendees: email addresses of people who must be free as well.
     """
+    workspace = ctx.workspace
     if end <= start:
         raise ToolRetry("end must be after start")
     if end - start > MAX_SLOT_WINDOW:

@@ -20,10 +20,11 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from morrow.tools.base import Effect, Idempotency, effect_key, tool
+from morrow.tools.base import Effect, Idempotency, tool
 from morrow.tools.calendar.backend import Change, Event, EventChanges, NewEvent, Response
 from morrow.tools.calendar.labels import label_change
 from morrow.tools.calendar.times import Email, When, localize
+from morrow.tools.context import ToolContext
 from morrow.tools.errors import NotFoundError, ToolRetry
 from morrow.tools.workspace import Workspace
 
@@ -44,12 +45,12 @@ def _cancel_effect(args: Any) -> Effect:
     return "send" if args.notify else "write"
 
 
-def _create_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+def _create_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
     attendees = _unique(args.attendees or [])
     shown: dict[str, Any] = {
         "title": args.title,
-        "start": args.start.astimezone(workspace.timezone).isoformat(),
-        "end": args.end.astimezone(workspace.timezone).isoformat(),
+        "start": args.start.astimezone(ctx.workspace.timezone).isoformat(),
+        "end": args.end.astimezone(ctx.workspace.timezone).isoformat(),
         "attendees": attendees,
     }
     shown.update({k: v for k, v in (("location", args.location),) if v})
@@ -63,8 +64,8 @@ def _existing(workspace: Workspace, event_id: str) -> Event:
     return localize(workspace, workspace.calendar.get_event(event_id))
 
 
-def _update_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
-    current = _existing(workspace, args.event_id)
+def _update_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
+    current = _existing(ctx.workspace, args.event_id)
     added, removed = _unique(args.add_attendees or []), _unique(args.remove_attendees or [])
     kept = [a for a in current.attendees if a.casefold() not in {r.casefold() for r in removed}]
     after = _unique([*kept, *added])
@@ -74,15 +75,15 @@ def _update_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
     return shown
 
 
-def _cancel_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
-    current = _existing(workspace, args.event_id)
+def _cancel_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
+    current = _existing(ctx.workspace, args.event_id)
     shown = _event_shown(current)
     shown["notified"] = list(current.attendees) if args.notify else []
     return shown
 
 
-def _respond_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
-    current = _existing(workspace, args.event_id)
+def _respond_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
+    current = _existing(ctx.workspace, args.event_id)
     shown = _event_shown(current)
     shown["notified"] = [current.organizer] if current.organizer else []
     return shown
@@ -99,13 +100,13 @@ def _event_shown(event: Event) -> dict[str, Any]:
     return {k: v for k, v in shown.items() if v is not None}
 
 
-def _new_uid(workspace: Workspace, args: Any) -> str:
+def _new_uid(ctx: ToolContext, args: Any) -> str:
     return uuid.uuid4().hex
 
 
-def _on_calendar(workspace: Workspace, uid: str) -> bool:
+def _on_calendar(ctx: ToolContext, uid: str) -> bool:
     try:
-        workspace.calendar.get_event(uid)
+        ctx.workspace.calendar.get_event(uid)
     except NotFoundError:
         return False
     return True
@@ -118,7 +119,7 @@ def _on_calendar(workspace: Workspace, uid: str) -> bool:
     idempotency=Idempotency(key=_new_uid, find=_on_calendar),
 )
 def create_event(
-    workspace: Workspace,
+    ctx: ToolContext,
     title: Title,
     start: When,
     end: When,
@@ -133,7 +134,7 @@ def create_event(
     without email unless send_invitations is true.
 
     Args:
-        workspace: the user's calendar, zone and clock (not part of the schema).
+        ctx: the user's calendar, zone and clock (not part of the schema).
         title: what the event is called.
         start: ISO 8601 with offset; append an IANA zone in brackets to keep the event in that
             zone, e.g. 2025-03-10T09:00:00-04:00[America/New_York].
@@ -147,7 +148,7 @@ def create_event(
     new = NewEvent(
         # chosen before the call (the effect journal wrote it down), so a create repeated after
         # a crash finds the event instead of doubling it
-        uid=effect_key() or uuid.uuid4().hex,
+        uid=ctx.effect_key or uuid.uuid4().hex,
         title=title,
         start=start,
         end=end,
@@ -156,12 +157,12 @@ def create_event(
         description=description or None,
     )
     notify = send_invitations and bool(new.attendees)
-    return _localized(workspace, workspace.calendar.create_event(new, notify=notify))
+    return _localized(ctx.workspace, ctx.workspace.calendar.create_event(new, notify=notify))
 
 
 @tool(effect="send", effect_of=_update_effect, preview=_update_preview)
 def update_event(
-    workspace: Workspace,
+    ctx: ToolContext,
     event_id: str,
     title: Title | None = None,
     start: When | None = None,
@@ -178,7 +179,7 @@ def update_event(
     event, pass its series_id. With start alone the event keeps its length.
 
     Args:
-        workspace: the user's calendar, zone and clock (not part of the schema).
+        ctx: the user's calendar, zone and clock (not part of the schema).
         event_id: the id from list_events or get_event (or a series_id).
         title: new title.
         start: new start, ISO 8601 with offset (a bracketed IANA zone moves the event into it).
@@ -200,7 +201,7 @@ def update_event(
     )
     if not changes.model_dump(exclude_defaults=True):
         raise ToolRetry("nothing to change: give at least one field to change")
-    current = workspace.calendar.get_event(event_id)
+    current = ctx.workspace.calendar.get_event(event_id)
     new_start = start or current.start
     length = current.end.astimezone(UTC) - current.start.astimezone(UTC)  # elapsed, not wall
     new_end = end or new_start.astimezone(UTC) + length
@@ -209,27 +210,27 @@ def update_event(
     absent = [a for a in changes.remove_attendees if a.casefold() not in present]
     if absent:
         raise ToolRetry(f"not attendees of this event: {', '.join(absent)}")
-    change = workspace.calendar.update_event(event_id, changes, notify=send_updates)
-    return _localized(workspace, change)
+    change = ctx.workspace.calendar.update_event(event_id, changes, notify=send_updates)
+    return _localized(ctx.workspace, change)
 
 
 @tool(effect="send", effect_of=_cancel_effect, preview=_cancel_preview)
-def cancel_event(workspace: Workspace, event_id: str, notify: bool = False) -> Change:
+def cancel_event(ctx: ToolContext, event_id: str, notify: bool = False) -> Change:
     """Cancel an event and remove it from the calendar.
 
     An occurrence's id cancels that occurrence only; a series_id cancels every occurrence.
 
     Args:
-        workspace: the user's calendar, zone and clock (not part of the schema).
+        ctx: the user's calendar, zone and clock (not part of the schema).
         event_id: the id from list_events or get_event (or a series_id).
         notify: email the cancellation to the attendees.
     """
-    return _localized(workspace, workspace.calendar.cancel_event(event_id, notify=notify))
+    return _localized(ctx.workspace, ctx.workspace.calendar.cancel_event(event_id, notify=notify))
 
 
 @tool(effect="send", preview=_respond_preview)
 def respond_to_event(
-    workspace: Workspace,
+    ctx: ToolContext,
     event_id: str,
     response: Response,
     comment: Annotated[str, Field(max_length=2000)] | None = None,
@@ -239,13 +240,13 @@ def respond_to_event(
     An occurrence's id answers for that occurrence only; a series_id answers for all of them.
 
     Args:
-        workspace: the user's calendar, zone and clock (not part of the schema).
+        ctx: the user's calendar, zone and clock (not part of the schema).
         event_id: the id from list_events or get_event (or a series_id).
         response: accepted, declined or tentative.
         comment: a short note to the organizer.
     """
-    change = workspace.calendar.respond_to_event(event_id, response, comment or None)
-    return _localized(workspace, change)
+    change = ctx.workspace.calendar.respond_to_event(event_id, response, comment or None)
+    return _localized(ctx.workspace, change)
 
 
 def _check_span(start: Any, end: Any) -> None:

@@ -118,16 +118,10 @@ class MailIndex:
         if self.db_path is None:
             yield
             return
-        import fcntl
+        from morrow.memory.files import file_lock
 
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.db_path.with_name(self.db_path.name + ".lock")
-        with lock.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(self.db_path.with_name(self.db_path.name + ".lock")):
+            yield
 
     def _connect(self) -> sqlite3.Connection:
         target = ":memory:"

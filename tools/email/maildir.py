@@ -341,7 +341,11 @@ class MaildirMailbox:
             raise BackendError(f"cannot move {self._path(row)}: {exc}") from exc
 
     def _deliver(self, folder: str, data: bytes, flags: str) -> str:
-        """Write a message atomically: tmp/, fsync, rename into cur/; return its key."""
+        """Write a message atomically: tmp/, fsync, rename into cur/; return its key.
+
+        Not ``memory.files.atomic_write``: Maildir's protocol puts the temporary file in
+        ``tmp/`` (other mail programs clean it) and the final name must never replace a message.
+        """
         self._make_folder(folder)
         base = self._folder_path(folder)
         key = _unique_name()

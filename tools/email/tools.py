@@ -13,11 +13,12 @@ send whose outcome is unknown can be looked up in Sent before anything is tried 
 from __future__ import annotations
 
 from email.message import EmailMessage
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
-from morrow.tools.base import Idempotency, effect_key, tool
+from morrow.tools.base import Idempotency, tool
+from morrow.tools.context import ToolContext
 from morrow.tools.email import compose
 from morrow.tools.email.backend import Email, SendResult
 from morrow.tools.email.contacts import MAX_CONTACTS, address_book, rank, search_address_book
@@ -30,7 +31,6 @@ from morrow.tools.email.untrusted import (
     wrap_untrusted,
 )
 from morrow.tools.errors import NotFoundError, ToolRetry
-from morrow.tools.workspace import Workspace
 
 __all__ = ["EMAIL_TOOLS", "UNTRUSTED_TAG", "wrap_untrusted"]
 
@@ -39,21 +39,21 @@ MAX_LIMIT = 100
 
 @tool(effect="read")
 def search_emails(
-    workspace: Workspace,
+    ctx: ToolContext,
     query: str | None = None,
     sender: str | None = None,
     unread: bool | None = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     folder: str | None = None,
-    limit: int = 20,
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 20,
 ) -> list[dict[str, Any]]:
     """Search the user's email, newest first; no filter lists the latest. Shows summaries.
 
     Without a folder, all folders but trash and spam are searched.
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         query: words that must all occur (subject, people, body).
         sender: text in the From name or address.
         unread: true: unread only; false: read only.
@@ -62,11 +62,9 @@ def search_emails(
         folder: e.g. "INBOX", "Sent", "Drafts", "Archive".
         limit: 1 to 100.
     """
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ToolRetry(f"limit must be between 1 and {MAX_LIMIT}")
     if since is not None and until is not None and until <= since:
         raise ToolRetry("until must be after since")
-    found = workspace.mail.search(
+    found = ctx.workspace.mail.search(
         query=query or None,
         sender=sender or None,
         unread=unread,
@@ -75,29 +73,31 @@ def search_emails(
         folder=folder or None,
         limit=limit,
     )
-    return [summary_item(email, workspace.timezone) for email in found]
+    return [summary_item(email, ctx.workspace.timezone) for email in found]
 
 
 @tool(effect="read")
-def read_email(workspace: Workspace, email_id: str) -> dict[str, Any]:
+def read_email(ctx: ToolContext, email_id: str) -> dict[str, Any]:
     """Read one email in full: headers, text and attachment names.
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         email_id: an email's id.
     """
-    return email_item(workspace.mail.read(email_id), workspace.timezone)
+    return email_item(ctx.workspace.mail.read(email_id), ctx.workspace.timezone)
 
 
 @tool(effect="read")
-def read_thread(workspace: Workspace, thread_id: str) -> dict[str, Any]:
+def read_thread(ctx: ToolContext, thread_id: str) -> dict[str, Any]:
     """Read a whole conversation, oldest message first.
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         thread_id: an email's thread_id.
     """
-    messages, elided = thread_items(workspace.mail.read_thread(thread_id), workspace.timezone)
+    messages, elided = thread_items(
+        ctx.workspace.mail.read_thread(thread_id), ctx.workspace.timezone
+    )
     result: dict[str, Any] = {"thread_id": thread_id, "messages": messages}
     if elided:
         result["note"] = "Quoted copies of earlier messages were left out; read_email shows all."
@@ -105,32 +105,32 @@ def read_thread(workspace: Workspace, thread_id: str) -> dict[str, Any]:
 
 
 @tool(effect="read")
-def search_contacts(workspace: Workspace, query: str) -> list[dict[str, Any]]:
+def search_contacts(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     """Find people by name or address in the user's mail and address book.
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         query: part of a name or address.
     """
     if not query.strip():
         raise ToolRetry("query must not be empty")
-    from_mail = workspace.mail.correspondents(query.strip(), limit=200)
-    book = address_book(workspace.contacts_file) if workspace.contacts_file else []
+    from_mail = ctx.workspace.mail.correspondents(query.strip(), limit=200)
+    book = address_book(ctx.workspace.contacts_file) if ctx.workspace.contacts_file else []
     found = rank(from_mail, search_address_book(book, query), MAX_CONTACTS)
     return [contact_item(contact) for contact in found]
 
 
-def _message_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+def _message_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
     """The message exactly as it would go out (recipients, final subject, quoted original)."""
     message, original = _compose(
-        workspace, args.to, args.subject, args.body, args.cc, args.bcc, args.reply_to_email_id
+        ctx, args.to, args.subject, args.body, args.cc, args.bcc, args.reply_to_email_id
     )
     return _shown(message, original)
 
 
-def _draft_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+def _draft_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
     """The saved draft that would go out, as it is."""
-    draft = workspace.mail.read(args.draft_id)
+    draft = ctx.workspace.mail.read(args.draft_id)
     shown: dict[str, Any] = {"from": draft.from_, "to": draft.to}
     if draft.cc:
         shown["cc"] = draft.cc
@@ -140,17 +140,17 @@ def _draft_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
     return shown
 
 
-def _new_message_id(workspace: Workspace, args: Any) -> str:
-    domain = compose.parse_address(workspace.mail.sender(), "from").domain
+def _new_message_id(ctx: ToolContext, args: Any) -> str:
+    domain = compose.parse_address(ctx.workspace.mail.sender(), "from").domain
     return compose.new_message_id(domain).strip("<>")
 
 
-def _draft_message_id(workspace: Workspace, args: Any) -> str | None:
-    return workspace.mail.read(args.draft_id).message_id
+def _draft_message_id(ctx: ToolContext, args: Any) -> str | None:
+    return ctx.workspace.mail.read(args.draft_id).message_id
 
 
-def _in_sent(workspace: Workspace, message_id: str) -> bool:
-    return workspace.mail.find_sent(message_id) is not None
+def _in_sent(ctx: ToolContext, message_id: str) -> bool:
+    return ctx.workspace.mail.find_sent(message_id) is not None
 
 
 _SENT_MESSAGE = Idempotency(key=_new_message_id, find=_in_sent)
@@ -162,7 +162,7 @@ _SENT_MESSAGE = Idempotency(key=_new_message_id, find=_in_sent)
     idempotency=Idempotency(key=_new_message_id),
 )
 def draft_email(
-    workspace: Workspace,
+    ctx: ToolContext,
     to: tuple[str, ...],
     subject: str,
     body: str,
@@ -173,7 +173,7 @@ def draft_email(
     """Save an email in Drafts without sending it (send it later with send_draft).
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         to: recipients' addresses.
         subject: the subject ("Re: " is added to replies).
         body: plain text (a reply quotes the original below it).
@@ -181,15 +181,15 @@ def draft_email(
         bcc: blind-copy recipients' addresses.
         reply_to_email_id: the id of the email this replies to.
     """
-    message, original = _compose(workspace, to, subject, body, cc, bcc, reply_to_email_id)
-    saved = workspace.mail.save_draft(message, original.thread_id if original else None)
+    message, original = _compose(ctx, to, subject, body, cc, bcc, reply_to_email_id)
+    saved = ctx.workspace.mail.save_draft(message, original.thread_id if original else None)
     result = saved.model_dump(exclude_none=True)
     return {**result, **_outline(message, original)}
 
 
 @tool(effect="send", preview=_message_preview, idempotency=_SENT_MESSAGE)
 def send_email(
-    workspace: Workspace,
+    ctx: ToolContext,
     to: tuple[str, ...],
     subject: str,
     body: str,
@@ -200,7 +200,7 @@ def send_email(
     """Send an email now. It cannot be unsent.
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         to: recipients' addresses.
         subject: the subject ("Re: " is added to replies).
         body: plain text (a reply quotes the original below it).
@@ -208,8 +208,8 @@ def send_email(
         bcc: blind-copy recipients' addresses.
         reply_to_email_id: the id of the email this replies to.
     """
-    message, original = _compose(workspace, to, subject, body, cc, bcc, reply_to_email_id)
-    sent = workspace.mail.send(message, original.thread_id if original else None)
+    message, original = _compose(ctx, to, subject, body, cc, bcc, reply_to_email_id)
+    sent = ctx.workspace.mail.send(message, original.thread_id if original else None)
     return {**_sent(sent), **_outline(message, original)}
 
 
@@ -218,52 +218,52 @@ def send_email(
     preview=_draft_preview,
     idempotency=Idempotency(key=_draft_message_id, find=_in_sent),
 )
-def send_draft(workspace: Workspace, draft_id: str) -> dict[str, Any]:
+def send_draft(ctx: ToolContext, draft_id: str) -> dict[str, Any]:
     """Send a saved draft now, as it is. It cannot be unsent.
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         draft_id: from draft_email.
     """
-    return _sent(workspace.mail.send_draft(draft_id, workspace.now()))
+    return _sent(ctx.workspace.mail.send_draft(draft_id, ctx.workspace.now()))
 
 
-def _email_preview(workspace: Workspace, args: Any) -> dict[str, Any]:
+def _email_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
     """Which email a write acts on: its sender, subject and folder."""
     try:
-        email = workspace.mail.read(args.email_id)
+        email = ctx.workspace.mail.read(args.email_id)
     except NotFoundError as exc:
         return {"preview_error": str(exc)}
     return {"from": email.from_, "subject": email.subject, "folder": email.folder}
 
 
 @tool(effect="write", preview=_email_preview)
-def archive_email(workspace: Workspace, email_id: str) -> dict[str, Any]:
+def archive_email(ctx: ToolContext, email_id: str) -> dict[str, Any]:
     """Archive an email (move it out of the inbox).
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         email_id: the email's id.
     """
-    new_id = workspace.mail.archive(email_id)
+    new_id = ctx.workspace.mail.archive(email_id)
     return {"archived": True, "email_id": new_id}
 
 
 @tool(effect="write", preview=_email_preview)
-def mark_email(workspace: Workspace, email_id: str, read: bool) -> dict[str, Any]:
+def mark_email(ctx: ToolContext, email_id: str, read: bool) -> dict[str, Any]:
     """Mark an email as read or unread.
 
     Args:
-        workspace: the user's mailbox, zone and clock (not part of the schema).
+        ctx: the user's mailbox, zone and clock (not part of the schema).
         email_id: the email's id.
         read: true: read; false: unread.
     """
-    workspace.mail.mark_read(email_id, read)
+    ctx.workspace.mail.mark_read(email_id, read)
     return {"email_id": email_id, "read": read}
 
 
 def _compose(
-    workspace: Workspace,
+    ctx: ToolContext,
     to: tuple[str, ...],
     subject: str,
     body: str,
@@ -271,18 +271,18 @@ def _compose(
     bcc: tuple[str, ...],
     reply_to_email_id: str | None,
 ) -> tuple[EmailMessage, Email | None]:
-    original = workspace.mail.read(reply_to_email_id) if reply_to_email_id else None
+    original = ctx.workspace.mail.read(reply_to_email_id) if reply_to_email_id else None
     message = compose.build_message(
-        sender=workspace.mail.sender(),
+        sender=ctx.workspace.mail.sender(),
         to=to,
         cc=cc,
         bcc=bcc,
         subject=subject,
         body=body,
-        now=workspace.now(),
+        now=ctx.workspace.now(),
         original=original,
     )
-    key = effect_key()
+    key = ctx.effect_key
     if key:  # the effect journal chose the Message-ID before the call, to find it after a crash
         message.replace_header("Message-ID", f"<{key}>")
     return message, original

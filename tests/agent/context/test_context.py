@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from support.turns import conversation, past_turn
+from support.turns import bare_context, conversation, past_turn
 
 from morrow.agent.context.window import (
     Budget,
@@ -36,7 +36,7 @@ def turn_with(window, history, provider, question="and now?"):
             question,
             provider=provider,
             tools=ToolRegistry([]),
-            workspace=None,
+            tool_context=bare_context(),
             gate=ApprovalGate(),
             system="You are a test.",
             stream=False,

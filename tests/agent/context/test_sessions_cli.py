@@ -23,6 +23,7 @@ from morrow.agent.providers.scripted import ScriptedProvider, call, calls, text
 from morrow.agent.safety.gate import ApprovalGate
 from morrow.memory.records import NewMessage, TurnRecord
 from morrow.tools.base import ToolRegistry, tool
+from morrow.tools.context import ToolContext
 
 
 def configure(home, url):
@@ -115,7 +116,7 @@ def test_chat_continues_a_session_and_saves_every_turn(tmp_path, monkeypatch):
 
 
 @tool(effect="read")
-async def wait_forever(ws: object) -> str:
+async def wait_forever(ctx: ToolContext) -> str:
     """Never finishes."""
     await asyncio.Event().wait()
     return "unreachable"
@@ -136,30 +137,30 @@ def test_a_cancelled_turn_is_stored_valid_with_status_cancelled(tmp_path):
     watcher = Watcher()
 
     async def scenario():
-        with app.store() as store:
-            session = Session.open(app, store, provider, session_id="s1")
-            turn = run_turn(
-                session.history,
-                "do the slow thing",
-                provider=provider,
-                tools=ToolRegistry([wait_forever]),
-                workspace=None,
-                gate=ApprovalGate(),
-                system="s",
-                stream=False,
-                context=session.window,
-                observer=watcher,
-            )
-            task = asyncio.ensure_future(session.run("do the slow thing", turn))
-            await asyncio.wait_for(watcher.running.wait(), timeout=10)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+        session = Session.open(app, provider, session_id="s1")
+        started = session.begin("do the slow thing")
+        turn = run_turn(
+            session.history,
+            "do the slow thing",
+            provider=provider,
+            tools=ToolRegistry([wait_forever]),
+            tool_context=started.tools,
+            gate=ApprovalGate(),
+            system="s",
+            stream=False,
+            context=session.window,
+            observer=watcher,
+        )
+        task = asyncio.ensure_future(session.run(started, turn))
+        await asyncio.wait_for(watcher.running.wait(), timeout=10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
     asyncio.run(scenario())
-    with app.store() as store:
-        (status,) = [r["status"] for r in store.rows("SELECT status FROM turns")]
-        stored = load_messages("[" + ",".join(store.documents("s1", 1, 99)) + "]")
+    store = app.store()
+    (status,) = [r["status"] for r in store.rows("SELECT status FROM turns")]
+    stored = load_messages("[" + ",".join(store.documents("s1", 1, 99)) + "]")
     assert status == "cancelled"
     assert [m.role for m in stored] == ["user", "assistant", "tool"]
     assert not dangling_tool_calls(stored)
@@ -171,24 +172,22 @@ def test_a_failed_turn_is_stored_with_status_error(tmp_path):
     provider = ScriptedProvider([ProviderRejected("bad request", provider="scripted")])
 
     async def scenario():
-        with app.store() as store:
-            session = Session.open(app, store, provider, session_id="s1")
-            with pytest.raises(ProviderRejected):
-                await ask(app, session, provider, "hello?")
+        session = Session.open(app, provider, session_id="s1")
+        with pytest.raises(ProviderRejected):
+            await ask(app, session, provider, "hello?")
 
     asyncio.run(scenario())
-    with app.store() as store:
-        assert [r["status"] for r in store.rows("SELECT status FROM turns")] == ["error"]
-        assert store.user_texts("s1")[0].text == "hello?"
+    store = app.store()
+    assert [r["status"] for r in store.rows("SELECT status FROM turns")] == ["error"]
+    assert store.user_texts("s1")[0].text == "hello?"
 
 
 def test_opening_with_new_and_a_taken_id_is_refused(tmp_path):
     app = make_app(tmp_path / "home")
     provider = ScriptedProvider([])
-    with app.store() as store:
-        Session.open(app, store, provider, session_id="s1")
-        with pytest.raises(UsageError, match="leave out --new"):
-            Session.open(app, store, provider, session_id="s1", new=True)
+    Session.open(app, provider, session_id="s1")
+    with pytest.raises(UsageError, match="leave out --new"):
+        Session.open(app, provider, session_id="s1", new=True)
 
 
 def seed(store, session_id, history):
@@ -217,25 +216,25 @@ def test_a_summary_made_in_a_turn_is_stored_and_the_next_run_resumes_from_it(tmp
         },
     )
     provider = ScriptedProvider([text("SUMMARY OF THE PAST"), text("ok"), text("ok again")])
-    with app.store() as store:
-        store.create_session("s1")
-        seed(store, "s1", conversation(60))
-        session = Session.open(app, store, provider, session_id="s1")
-        assert session.window.budget.tokens == 12_000 - 4096
-        assert session.window.folded_at_resume > 0  # folded when loading, summarized when asked
-        asyncio.run(ask(app, session, provider, "what now?"))
-        folded = session.window.folded_at_resume + session.window.start
-        resumed = store.resume("s1")
-        assert resumed.summary.text == "SUMMARY OF THE PAST"
-        assert resumed.summary.model == "scripted/scripted-model"
-        assert resumed.summary.up_to_seq == folded  # seqs start at 1: the last folded message
-        usage_kinds = [r["kind"] for r in store.rows("SELECT kind FROM usage ORDER BY id")]
-        assert usage_kinds == ["turn", "summary"]
-        again = Session.open(app, store, provider, session_id="s1")
-        assert again.window.summary == "SUMMARY OF THE PAST"
-        assert again.history[0].role == "user"
-        assert len(again.history) == 60 * 4 + 2 - folded
-        asyncio.run(ask(app, again, provider, "and then?"))
+    store = app.store()
+    store.create_session("s1")
+    seed(store, "s1", conversation(60))
+    session = Session.open(app, provider, session_id="s1")
+    assert session.window.budget.tokens == 12_000 - 4096
+    assert session.window.folded_at_resume > 0  # folded when loading, summarized when asked
+    asyncio.run(ask(app, session, provider, "what now?"))
+    folded = session.window.folded_at_resume + session.window.start
+    resumed = store.resume("s1")
+    assert resumed.summary.text == "SUMMARY OF THE PAST"
+    assert resumed.summary.model == "scripted/scripted-model"
+    assert resumed.summary.up_to_seq == folded  # seqs start at 1: the last folded message
+    usage_kinds = [r["kind"] for r in store.rows("SELECT kind FROM usage ORDER BY id")]
+    assert usage_kinds == ["turn", "summary"]
+    again = Session.open(app, provider, session_id="s1")
+    assert again.window.summary == "SUMMARY OF THE PAST"
+    assert again.history[0].role == "user"
+    assert len(again.history) == 60 * 4 + 2 - folded
+    asyncio.run(ask(app, again, provider, "and then?"))
     provider.assert_done()
     assert "SUMMARY OF THE PAST" in provider.requests[2].system
 
@@ -246,9 +245,8 @@ def test_memory_purge_and_export_on_the_command_line(tmp_path, capsys, monkeypat
     provider = ScriptedProvider([text("a"), text("b")])
 
     async def scenario():
-        with app.store() as store:
-            for sid in ("keep", "drop"):
-                await ask(app, Session.open(app, store, provider, session_id=sid), provider, sid)
+        for sid in ("keep", "drop"):
+            await ask(app, Session.open(app, provider, session_id=sid), provider, sid)
 
     asyncio.run(scenario())
     capsys.readouterr()
@@ -264,7 +262,10 @@ def test_memory_purge_and_export_on_the_command_line(tmp_path, capsys, monkeypat
     assert "deleted 1 session(s), 2 message(s)" in capsys.readouterr().out
     assert main(["--home", str(home), "memory", "export"]) == 0
     assert [s["id"] for s in json.loads(capsys.readouterr().out)["sessions"]] == ["keep"]
+    (home / "state").mkdir(exist_ok=True)
+    (home / "state" / "chat-history").write_text("+what I typed in the chat\n")
     assert main(["--home", str(home), "memory", "purge", "--all", "--yes"]) == 0
+    assert not (home / "state" / "chat-history").exists()  # every line typed: everything
     assert main(["--home", str(home), "memory", "sessions"]) == 0
     assert "no stored sessions" in capsys.readouterr().out
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.turns import bare_context
 
 from morrow.agent.app import App
 from morrow.agent.config import Paths, parse_config
@@ -108,7 +109,7 @@ def test_the_loop_calls_an_external_tool_and_the_model_reads_it_as_untrusted(hub
             "what is noon UTC in Tokyo?",
             provider=provider,
             tools=tools,
-            workspace=None,
+            tool_context=bare_context(),
             gate=ApprovalGate(mode="deny"),
             system="s",
         )
@@ -133,7 +134,7 @@ def test_a_tool_without_read_only_hint_is_a_send_and_passes_the_gate(hub, tmp_pa
             "poke Sam",
             provider=provider,
             tools=tools,
-            workspace=None,
+            tool_context=bare_context(),
             gate=ApprovalGate(mode="allow-writes"),
             system="s",
         )
@@ -333,7 +334,7 @@ def test_an_address_in_any_argument_of_an_external_effect_needs_the_user(hub, tm
             "poke",
             provider=provider,
             tools=tools,
-            workspace=None,
+            tool_context=bare_context(),
             gate=ApprovalGate(mode="allow", ask=ask),
             system="s",
         )

@@ -20,6 +20,7 @@ from morrow.agent.providers.base import Provider
 from morrow.agent.providers.openai import OpenAIProvider
 from morrow.agent.providers.resilience import RetryingProvider, RetryPolicy, Timing
 from morrow.tools.base import ToolRegistry, tool
+from morrow.tools.context import ToolContext
 
 ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
@@ -235,7 +236,7 @@ RUNS: list[dict[str, Any]] = []
 
 
 @tool(effect="write")
-def record_visit(ws: object, city: str) -> str:
+def record_visit(ctx: ToolContext, city: str) -> str:
     """Record a visit (an effect: running it twice would be a real bug).
 
     Args:

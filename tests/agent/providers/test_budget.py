@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 from support.fake_api import Say, serve
+from support.turns import bare_context
 
 from morrow.agent.config import BudgetConfig, PriceConfig
 from morrow.agent.errors import BudgetExceeded
@@ -19,14 +20,16 @@ from morrow.agent.providers.prices import PriceTable, estimate_input_tokens
 from morrow.agent.providers.scripted import ScriptedProvider, call, calls, text
 from morrow.agent.safety.gate import ApprovalGate
 from morrow.memory.ledger import Ledger
+from morrow.memory.store import Store
 from morrow.tools.base import ToolRegistry, tool
+from morrow.tools.context import ToolContext
 
 DAY = date(2026, 3, 4)
 USAGE = Usage(input_tokens=1000, output_tokens=100)
 
 
 @tool(effect="read")
-def lookup(ws: object, city: str) -> str:
+def lookup(ctx: ToolContext, city: str) -> str:
     """Look a city up.
 
     Args:
@@ -42,7 +45,7 @@ def metered(
         scripted,
         prices=PriceTable(),
         budget=BudgetConfig(**budget),  # type: ignore[arg-type]
-        ledger_path=home / "state" / "usage.sqlite",
+        ledger=Ledger(Store.open(home / "morrow.sqlite")),  # a process's own connection
         today=lambda: DAY,
         models=[model],
     )
@@ -56,7 +59,7 @@ def turn(provider: MeteredProvider, history: list[Message], words: str = "hi") -
                 words,
                 provider=provider,
                 tools=ToolRegistry([lookup]),
-                workspace=None,
+                tool_context=bare_context(),
                 gate=ApprovalGate(mode="deny"),
                 system="be brief",
             )
@@ -126,7 +129,8 @@ def test_every_step_is_recorded_per_provider_and_model(tmp_path: Path) -> None:
     result = turn(provider, [])
 
     assert result.usage_by_model == {("scripted", "scripted-model"): USAGE + USAGE}
-    with Ledger(tmp_path / "state" / "usage.sqlite") as ledger:
+    with Store.open(tmp_path / "morrow.sqlite") as store:
+        ledger = Ledger(store)
         assert ledger.totals(day=DAY).requests == 2
         assert ledger.totals(session="session-7").input_tokens == 2000
         assert set(ledger.by_model(day=DAY)) == {("scripted", "scripted-model")}

@@ -19,6 +19,7 @@ import httpx2
 import pytest
 import respx
 from faults import RUNS, TOOLS, URLS, FakeTime, adapter, error, ok, retrying
+from support.turns import bare_context
 
 from morrow.agent.errors import AllProvidersFailed
 from morrow.agent.loop import TurnResult, run_turn
@@ -33,6 +34,7 @@ from morrow.agent.providers.base import Provider
 from morrow.agent.providers.health import HealthStore
 from morrow.agent.providers.resilience import FallbackProvider
 from morrow.agent.safety.gate import ApprovalGate
+from morrow.memory.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +84,7 @@ def turn(
                 text,
                 provider=provider,
                 tools=TOOLS,
-                workspace=None,
+                tool_context=bare_context(),
                 gate=ApprovalGate(mode="allow"),
                 system="You record visits.",
                 stream=kw.get("stream", False),
@@ -305,7 +307,8 @@ def test_a_provider_that_failed_is_tried_last_on_the_next_step(
             ok("openai", "Recorded."),
         ]
     )
-    health = HealthStore(tmp_path, cool_down=600)
+    store = Store.open(tmp_path / "morrow.sqlite")
+    health = HealthStore(store, cool_down=600)
 
     result = turn(chain("anthropic", "openai", time=FakeTime(), health=health), [], "Record Oslo")
 
@@ -314,6 +317,7 @@ def test_a_provider_that_failed_is_tried_last_on_the_next_step(
     assert b.call_count == 2
     assert health.order(["anthropic", "openai"]) == ["openai", "anthropic"]
     assert "overloaded_error" in health.get("anthropic").reason
+    store.close()
 
 
 def _openai_tool_call() -> dict[str, Any]:

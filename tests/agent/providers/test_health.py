@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import json
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from morrow.agent.providers.health import HealthStore, describe
+from morrow.memory.store import Store
+
+OPENED: list[Store] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
 
 
 class Clock:
@@ -20,8 +32,10 @@ class Clock:
         return self.now
 
 
-def store(path: Path, clock: Clock, cool_down: float = 600) -> HealthStore:
-    return HealthStore(path, cool_down=cool_down, now=clock)
+def store(home: Path, clock: Clock, cool_down: float = 600) -> HealthStore:
+    """Health in the store of ``home``, through a connection of its own (as another process)."""
+    OPENED.append(Store.open(home / "morrow.sqlite"))
+    return HealthStore(OPENED[-1], cool_down=cool_down, now=clock)
 
 
 def test_a_failed_provider_goes_last_until_the_cool_down_ends(tmp_path: Path) -> None:
@@ -69,9 +83,11 @@ WRITER = """
 import sys
 from pathlib import Path
 from morrow.agent.providers.health import HealthStore
-health = HealthStore(Path(sys.argv[1]), cool_down=600)
-for n in range(20):
-    health.record_failure(sys.argv[2], "m", f"failure {n}")
+from morrow.memory.store import Store
+with Store.open(Path(sys.argv[1]) / "morrow.sqlite") as store:
+    health = HealthStore(store, cool_down=600)
+    for n in range(20):
+        health.record_failure(sys.argv[2], "m", f"failure {n}")
 """
 
 
@@ -84,17 +100,22 @@ def test_concurrent_processes_keep_every_update(tmp_path: Path) -> None:
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
     records = store(tmp_path, Clock()).read()
     assert {name: r.failures for name, r in records.items()} == {f"p{i}": 20 for i in range(4)}
-    assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_an_unreadable_file_counts_as_no_history(tmp_path: Path) -> None:
-    (tmp_path / "provider-health.json").write_text("{half a file")
+def test_a_store_that_cannot_be_read_counts_as_no_history(tmp_path: Path) -> None:
     health = store(tmp_path, Clock())
+    raw = sqlite3.connect(tmp_path / "morrow.sqlite")
+    raw.execute("DROP TABLE provider_health")  # damaged by hand: health is only a cache
+    raw.commit()
+    raw.close()
     with capture_logs() as logs:
         assert health.order(["a", "b"]) == ["a", "b"]
-    assert logs[0]["event"] == "health_file_unreadable"
-    health.record_failure("a", "m", "down")  # rewritten whole and valid again
-    assert json.loads((tmp_path / "provider-health.json").read_text())["version"] == 1
+        health.record_failure("a", "m", "down")  # not kept, and the run goes on
+    assert [log["event"] for log in logs] == [
+        "health_unreadable",
+        "health_not_saved",
+        "provider_health_failure",
+    ]
 
 
 def test_doctor_line(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import io
 
 import pytest
+from support.turns import bare_context
 
 from morrow.agent.commands.ask import _erase, _Printer
 from morrow.agent.errors import ProviderUnavailable
@@ -34,7 +35,7 @@ def ask(printer: _Printer) -> None:
             "tomorrow?",
             provider=restarting(),
             tools=ToolRegistry([]),
-            workspace=None,
+            tool_context=bare_context(),
             gate=ApprovalGate(mode="deny"),
             system="",
             observer=printer,

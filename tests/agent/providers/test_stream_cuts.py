@@ -29,6 +29,7 @@ from faults import (
     sse_events,
     streamed,
 )
+from support.turns import bare_context
 
 from morrow.agent.loop import TurnResult, run_turn
 from morrow.agent.messages import Message, dangling_tool_calls
@@ -80,7 +81,7 @@ def turn(provider: Provider, observer: Transcript) -> tuple[TurnResult, list[Mes
                 "I was in Oslo today, record it.",
                 provider=provider,
                 tools=TOOLS,
-                workspace=None,
+                tool_context=bare_context(),
                 gate=ApprovalGate(mode="allow"),
                 system="You record visits.",
                 observer=observer,

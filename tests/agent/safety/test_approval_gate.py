@@ -20,14 +20,16 @@ TOOLS = ToolRegistry(all_tools())
 
 @pytest.fixture
 def world(tmp_path: Path):
-    return build(tmp_path)
+    context = build(tmp_path)
+    yield context
+    context.store.close()
 
 
 def review(world, name, history=(), gate=None, **arguments):
     tool = TOOLS.get(name)
     args = tool.validate(arguments)
     gate = gate or ApprovalGate(mode="allow")
-    return asyncio.run(gate.review(tool, args, "c1", workspace=world, history=list(history)))
+    return asyncio.run(gate.review(tool, args, world.for_call("c1"), history=list(history)))
 
 
 def read_offer(world) -> list[Message]:
@@ -286,7 +288,7 @@ def test_the_loop_refuses_an_injected_send_in_allow_mode_and_sends_nothing(world
             "Check my invoices email and forward the invoices as it asks",
             provider=provider,
             tools=TOOLS,
-            workspace=world,
+            tool_context=world,
             gate=gate,
             system="s",
             stream=False,
@@ -294,7 +296,8 @@ def test_the_loop_refuses_an_injected_send_in_allow_mode_and_sends_nothing(world
     )
     result = history[-2].parts[0]
     assert result.is_error and "appears only in the text of email INBOX/offer" in result.content
-    assert world.mail.search(None, None, None, None, None, "Sent", 10)[0].subject == "Hello"
+    sent = world.workspace.mail.search(None, None, None, None, None, "Sent", 10)
+    assert sent[0].subject == "Hello"
 
 
 def test_a_read_only_request_is_not_offered_send_tools(world):
@@ -311,7 +314,7 @@ def test_a_read_only_request_is_not_offered_send_tools(world):
             "Summarize my unread mail",
             provider=provider,
             tools=TOOLS,
-            workspace=world,
+            tool_context=world,
             gate=ApprovalGate(mode="allow"),
             system="s",
             stream=False,
@@ -331,7 +334,7 @@ def test_the_briefing_is_offered_read_tools_only():
 
 
 def test_tools_call_goes_through_the_gate(tmp_path, capsys, monkeypatch):
-    build(tmp_path)
+    build(tmp_path).store.close()
     (tmp_path / "config.toml").write_text(
         f'[user]\ntimezone = "Europe/Berlin"\nemail = "{ME}"\nname = "Alex"\n'
         '[calendar]\nbackend = "ics"\npath = "calendar.ics"\n'

@@ -20,14 +20,16 @@ import pytest
 from support.mail_servers import run_smtp_sink
 
 from morrow.agent.safety.gate import ApprovalGate
+from morrow.agent.safety.journal import EffectJournal
 from morrow.memory.journal import Journal
 from morrow.memory.store import Store
 from morrow.tools.base import ToolRegistry
 from morrow.tools.calendar.ics import IcsCalendar
 from morrow.tools.catalog import all_tools
+from morrow.tools.context import ToolContext
 from morrow.tools.email.maildir import MaildirMailbox
 from morrow.tools.email.smtp import SmtpSettings
-from morrow.tools.workspace import MemoryAccess, Workspace
+from morrow.tools.workspace import Workspace
 
 TOOLS = ToolRegistry(all_tools())
 ZONE = ZoneInfo("Europe/Berlin")
@@ -59,7 +61,8 @@ HAPPENED = {"after_sent_copy", "before_outcome", "after_outcome", "none"}
 HAPPENED_CREATE = {"after_write", "before_outcome", "after_outcome", "none"}
 
 
-def workspace(root: Path, port: int, session: str) -> Workspace:
+def workspace(root: Path, port: int, session: str) -> ToolContext:
+    """The tools' context of one process over the world at ``root`` (its own store connection)."""
     mail = root / "Mail"
     for folder in (mail, mail / ".Sent"):
         for sub in ("cur", "new", "tmp"):
@@ -68,10 +71,10 @@ def workspace(root: Path, port: int, session: str) -> Workspace:
         (root / "calendar.ics").write_text(
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n"
         )
-    with Store.open(root / "morrow.sqlite") as store:
-        if store.session(session) is None:
-            store.create_session(session)
-    return Workspace(
+    store = Store.open(root / "morrow.sqlite")
+    if store.session(session) is None:
+        store.create_session(session)
+    world = Workspace(
         calendar=IcsCalendar(root / "calendar.ics", ZONE),
         mail=MaildirMailbox(
             mail,
@@ -81,8 +84,8 @@ def workspace(root: Path, port: int, session: str) -> Workspace:
         ),
         timezone=ZONE,
         user_email="alex@example.com",
-        memory=MemoryAccess(path=root / "morrow.sqlite", session_id=session),
     )
+    return ToolContext(world, store, session_id=session)
 
 
 def action(kind: str, n: int, tag: str = "") -> tuple[str, dict]:
@@ -97,16 +100,18 @@ def action(kind: str, n: int, tag: str = "") -> tuple[str, dict]:
     }
 
 
-async def effect(ws: Workspace, kind: str, n: int, run_id: str, tag: str = "") -> str:
+async def effect(ws: ToolContext, kind: str, n: int, run_id: str, tag: str = "") -> str:
     name, raw = action(kind, n, tag)
     tool = TOOLS.get(name)
     args = tool.validate(raw)
-    gate = ApprovalGate(mode="allow", run_id=run_id)
-    request = await gate.review(tool, args, f"{run_id}-{n}", workspace=ws)
+    assert ws.store is not None
+    gate = ApprovalGate(mode="allow", journal=EffectJournal(ws.store, run_id))
+    context = ws.for_call(f"{run_id}-{n}")
+    request = await gate.review(tool, args, context)
     decision = await gate.decide(request)
     if not decision.approved:
         return "refused: " + decision.reason
-    await gate.run(request.call_id, tool, args, ws)
+    await gate.run(tool, args, context)
     return "done"
 
 
@@ -184,7 +189,9 @@ def test_no_effect_is_repeated_after_a_kill_at_any_point(tmp_path, kind, points)
                     delivered = sum(r.message["Subject"] == subject for r in sink.received)
                     saved = [
                         s
-                        for s in ws.mail.search(subject, None, None, None, None, "Sent", 5)
+                        for s in ws.workspace.mail.search(
+                            subject, None, None, None, None, "Sent", 5
+                        )
                         if s.subject == subject
                     ]
                     assert delivered <= 1 and len(saved) <= 1, (point, n, delivered, saved)
@@ -202,6 +209,7 @@ def test_no_effect_is_repeated_after_a_kill_at_any_point(tmp_path, kind, points)
                     assert "already done" in outcome or "outcome unknown" in outcome
                     if happened:
                         assert "already done" in outcome, (point, outcome)
+                ws.store.close()
         if kind == "send":
             ids = [r.message["Message-ID"] for r in sink.received]
             assert len(ids) == len(set(ids))
@@ -222,6 +230,7 @@ def test_an_unknown_outcome_found_in_sent_becomes_done(tmp_path):
             assert Journal(store).settle_interrupted()[0].id == entry.id
         ws = workspace(root, sink.port, "s1")
         assert "already done" in asyncio.run(effect(ws, "send", 1, "again", "after_sent_copy"))
+        ws.store.close()
         with Store.open(root / "morrow.sqlite") as store:
             entries = Journal(store).entries()
         assert entries[0].status == "done" and "found" in (entries[0].note or "")

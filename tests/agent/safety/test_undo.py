@@ -30,7 +30,8 @@ def app(tmp_path):
     (root / "config.toml").write_text(
         '[user]\ntimezone = "Europe/Berlin"\nemail = "alex@example.com"\n'
     )
-    return App.load(home=str(root))
+    with App.load(home=str(root)) as app:
+        yield app
 
 
 def act(app, *tool_calls, session_id="u1"):
@@ -38,25 +39,25 @@ def act(app, *tool_calls, session_id="u1"):
     provider = ScriptedProvider([calls(*tool_calls), text("done")])
 
     async def turn():
-        with app.store() as store:
-            session = Session.open(app, store, provider, session_id=session_id)
-            history = session.history
-            run = run_turn(
-                history,
-                "please make these changes",
-                provider=provider,
-                tools=app.tools(),
-                workspace=app.workspace(),
-                gate=ApprovalGate(mode="allow"),
-                system="s",
-                stream=False,
-            )
-            await session.run("please make these changes", run)
-            return history
+        session = Session.open(app, provider, session_id=session_id)
+        history = session.history
+        started = session.begin("please make these changes")
+        run = run_turn(
+            history,
+            "please make these changes",
+            provider=provider,
+            tools=app.tools(),
+            tool_context=started.tools,
+            gate=ApprovalGate(mode="allow"),
+            system="s",
+            stream=False,
+        )
+        await session.run(started, run)
+        return history
 
     history = asyncio.run(turn())
-    log = UndoLog(app.paths.home / "state" / "undo" / f"{session_id}.json")
-    return history, Undoer(app.workspace(), app.tools(), log)
+    log = UndoLog(app.store(), session_id)
+    return history, Undoer(app.tool_context(session_id=session_id), app.tools(), log)
 
 
 def inbox(app):
@@ -112,28 +113,29 @@ def test_the_log_survives_a_new_undoer_and_remember_is_forgotten(app):
     provider = ScriptedProvider([calls(call("remember", fact="I work 8 to 4")), text("ok")])
 
     async def turn():
-        with app.store() as store:
-            session = Session.open(app, store, provider, session_id="u2")
-            run = run_turn(
-                session.history,
-                "I work 8 to 4",
-                provider=provider,
-                tools=app.tools(),
-                workspace=app.workspace(),
-                gate=ApprovalGate(mode="allow"),
-                system="s",
-                stream=False,
-            )
-            await session.run("I work 8 to 4", run)
-            return session.history
+        session = Session.open(app, provider, session_id="u2")
+        started = session.begin("I work 8 to 4")
+        run = run_turn(
+            session.history,
+            "I work 8 to 4",
+            provider=provider,
+            tools=app.tools(),
+            tool_context=started.tools,
+            gate=ApprovalGate(mode="allow"),
+            system="s",
+            stream=False,
+        )
+        await session.run(started, run)
+        return session.history
 
     history = asyncio.run(turn())
-    log_path = app.paths.home / "state" / "undo" / "u2.json"
-    first = Undoer(app.workspace(), app.tools(), UndoLog(log_path))
+    context = app.tool_context(session_id="u2")
+    first = Undoer(context, app.tools(), UndoLog(app.store(), "u2"))
     assert first.undo(history).message == 'Undone: forgot "I work 8 to 4".'
-    again = Undoer(app.workspace(), app.tools(), UndoLog(log_path))
+    app.close()  # a new run: what was undone is read back from the store
+    again = Undoer(app.tool_context(session_id="u2"), app.tools(), UndoLog(app.store(), "u2"))
     assert "Nothing to undo" in again.undo(history).message
-    assert json.loads(log_path.read_text())["handled"]
+    assert UndoLog(app.store(), "u2").handled
 
 
 def test_an_update_cannot_be_undone_and_says_why(app):
