@@ -82,7 +82,20 @@ class App:
         """The calendar backend ``[calendar] backend`` names (ics, google or caldav)."""
         from morrow.agent.backends import calendar_backend
 
-        return calendar_backend(self.config, self.paths, self.clock)
+        return calendar_backend(self.config, self.paths, self.clock, store=self._store_or_none)
+
+    def _store_or_none(self) -> Store | None:
+        """The store, or None (logged) when it cannot be opened.
+
+        The calendar's parsed index then lives in memory for this run.
+        """
+        try:
+            return self.store()
+        except StoreError as exc:
+            import structlog
+
+            structlog.get_logger("morrow.app").warning("calendar_index_in_memory", error=str(exc))
+            return None
 
     def _mail(self) -> MailBackend:
         """The mail backend ``[email] backend`` names (maildir, gmail or imap)."""
@@ -99,9 +112,19 @@ class App:
         from morrow.tools.base import ToolRegistry
         from morrow.tools.catalog import all_tools
 
+        own = all_tools(calendars=self._calendar_choice())
         if not external:
-            return ToolRegistry(all_tools())
-        return ToolRegistry([*all_tools(), *self.external_tools(), *self.extra_tools])
+            return ToolRegistry(own)
+        return ToolRegistry([*own, *self.external_tools(), *self.extra_tools])
+
+    def _calendar_choice(self) -> tuple[list[str], str] | None:
+        """The calendars new events may go to, and the default, when there is a choice."""
+        entries = self.config.calendars
+        writable = [e.name for e in entries if not e.read_only]
+        if len(writable) < 2:
+            return None
+        chosen = [e.name for e in entries if e.default]
+        return writable, (chosen or writable)[0]
 
     def external_tools(self) -> list[Tool]:
         """The tools of the configured MCP servers, starting them the first time."""

@@ -30,6 +30,7 @@ from morrow.agent.credentials import from_env
 from morrow.agent.errors import ConfigError
 
 if TYPE_CHECKING:
+    from morrow.memory.store import Store
     from morrow.tools.calendar.backend import CalendarBackend
     from morrow.tools.email.backend import MailBackend
     from morrow.tools.email.smtp import SmtpSettings
@@ -62,18 +63,60 @@ def installed(module: str) -> bool:
 
 
 def calendar_backend(
-    config: Config, paths: Paths, clock: Callable[[], datetime]
+    config: Config,
+    paths: Paths,
+    clock: Callable[[], datetime],
+    store: Callable[[], Store | None] | None = None,
 ) -> CalendarBackend:
-    """The calendar backend ``[calendar] backend`` names."""
-    calendar = config.calendar
+    """The calendar ``[calendar]`` names, or the ``[[calendars]]`` as one.
+
+    Args:
+        config: the config.
+        paths: where relative paths start.
+        clock: "now".
+        store: opens the store on first use (None where there is none): the .ics files'
+            parsed index lives in it.
+    """
+    if not config.calendars:
+        return _calendar(config.calendar, config, paths, clock, store, key="calendar")
+    from morrow.tools.calendar.backend import CalendarSet, Member
+
+    members = [
+        Member(
+            entry.name,
+            _calendar(entry, config, paths, clock, store, key=f"calendars[{index}]"),
+            read_only=entry.read_only,
+            colour=entry.colour,
+        )
+        for index, entry in enumerate(config.calendars)
+    ]
+    chosen = [e.name for e in config.calendars if e.default]
+    writable = [e.name for e in config.calendars if not e.read_only]
+    default = (chosen or writable or [config.calendars[0].name])[0]
+    return CalendarSet(members, default=default)
+
+
+def _calendar(
+    calendar: Any,
+    config: Config,
+    paths: Paths,
+    clock: Callable[[], datetime],
+    store: Callable[[], Store | None] | None,
+    *,
+    key: str,
+) -> CalendarBackend:
     if isinstance(calendar, GoogleCalendarConfig):
         return _google_calendar(calendar, config, paths)
     if isinstance(calendar, CalDavCalendarConfig):
-        return _caldav_calendar(calendar, config, str(paths.config), clock)
+        return _caldav_calendar(calendar, config, str(paths.config), clock, key=key)
     from morrow.tools.calendar.ics import IcsCalendar
 
     return IcsCalendar(
-        paths.resolve_path(calendar.path), config.user.zone, me=config.user.email, clock=clock
+        paths.resolve_path(calendar.path),
+        config.user.zone,
+        me=config.user.email,
+        clock=clock,
+        store=store,
     )
 
 
@@ -113,7 +156,7 @@ def google_scopes(config: Config, source: str) -> list[str]:
     """The scopes the configured Google services need (read-only unless writes are on)."""
     from morrow.tools.google_auth import scopes_for
 
-    calendar = isinstance(config.calendar, GoogleCalendarConfig)
+    calendar = any(isinstance(c, GoogleCalendarConfig) for c in config.calendar_entries())
     gmail = isinstance(config.email, GmailEmailConfig)
     if not (calendar or gmail):
         raise ConfigError(
@@ -162,12 +205,17 @@ def _google_calendar(
 
 
 def _caldav_calendar(
-    calendar: CalDavCalendarConfig, config: Config, source: str, clock: Callable[[], datetime]
+    calendar: CalDavCalendarConfig,
+    config: Config,
+    source: str,
+    clock: Callable[[], datetime],
+    *,
+    key: str = "calendar",
 ) -> CalendarBackend:
-    require("caldav", key="calendar.backend", source=source)
+    require("caldav", key=f"{key}.backend", source=source)
     from morrow.tools.calendar.caldav import CalDavCalendar
 
-    password = from_env(calendar.password_env, key="calendar.password_env", source=source)
+    password = from_env(calendar.password_env, key=f"{key}.password_env", source=source)
 
     def client() -> Any:
         from caldav.davclient import DAVClient

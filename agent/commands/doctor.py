@@ -120,20 +120,32 @@ def _doctor_usage(app: App) -> None:
 def _doctor_backends(app: App) -> int:
     from datetime import timedelta
 
+    from morrow.tools.errors import printable
+
     workspace = app.workspace()
     problems = 0
     now = workspace.now()
     try:
+        from morrow.tools.calendar.backend import notes_of
+
         events = workspace.calendar.list_events(now, now + timedelta(days=7))
-        print(f"calendar: {app.config.calendar.backend}, {len(events)} events in the next 7 days")
+        kinds = ", ".join(f"{c.name} ({c.backend})" for c in app.config.calendars)
+        print(
+            f"calendar: {kinds or app.config.calendar.backend}, {len(events)} events in the "
+            "next 7 days"
+        )
+        notes = notes_of(events)
+        for note in notes[:10]:  # an event that cannot be read, a series cut, a calendar down
+            print(f"  {note}")
+        problems += bool(notes)
     except Exception as exc:  # doctor reports every failure instead of stopping at one
-        print(f"calendar: FAILED: {exc}")
+        print(f"calendar: FAILED: {printable(exc)}")
         problems += 1
     try:
         unread = workspace.mail.search(None, None, True, None, None, None, 100)
         print(f"email:    {app.config.email.backend}, {len(unread)} unread")
     except Exception as exc:  # same as above
-        print(f"email:    FAILED: {exc}")
+        print(f"email:    FAILED: {printable(exc)}")
         problems += 1
     return problems
 

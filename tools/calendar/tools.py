@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from morrow.tools.base import tool
-from morrow.tools.calendar.backend import Event
+from morrow.tools.calendar.backend import Event, notes_of
 from morrow.tools.calendar.labels import label_event
 from morrow.tools.calendar.slots import WorkingHours, ceil_to, free_slots
 from morrow.tools.calendar.times import Email, When, localize
@@ -24,6 +24,14 @@ from morrow.tools.workspace import Workspace
 MAX_WINDOW = timedelta(days=366)
 MAX_SLOT_WINDOW = timedelta(days=62)
 MAX_SLOTS = 40
+MAX_QUERY = 500
+
+
+class EventList(BaseModel):
+    """``list_events``' result when something could not be listed: the events, and why not all."""
+
+    events: list[Event]
+    notes: list[str]
 
 
 @tool(effect="read")
@@ -32,12 +40,14 @@ def list_events(
     start: When,
     end: When,
     query: str | None = None,
-) -> list[Event]:
+) -> list[Event] | EventList:
     """List the events overlapping a period (also those begun before it), earliest first.
 
     Each occurrence of a recurring event has its own id and its series' series_id. Times are
     in the user's zone (zone_start and zone_end give an event's own zone); all-day events have
     all_day and start_date/end_date (end exclusive). conflicts_with names overlapping events.
+    When an event could not be read or a series repeats too often to list in full, the
+    result is {"events": [...], "notes": [...]}, the notes saying what is missing.
 
     Args:
         ctx: the user's calendar, zone and clock (not part of the schema).
@@ -50,11 +60,15 @@ def list_events(
         raise ToolRetry("end must be after start")
     if end - start > MAX_WINDOW:
         raise ToolRetry("the period is longer than 366 days: ask for a shorter one")
-    events = [localize(ctx.workspace, e) for e in ctx.workspace.calendar.list_events(start, end)]
-    events = mark_conflicts(events)
+    if query is not None and len(query) > MAX_QUERY:
+        raise ToolRetry(f"query is longer than {MAX_QUERY} characters: search for a few words")
+    listed = ctx.workspace.calendar.list_events(start, end)
+    events = mark_conflicts([localize(ctx.workspace, e) for e in listed])
     if query:
         events = [event for event in events if _matches(event, query)]
-    return [label_event(event, ctx.workspace.user_email) for event in events]
+    labelled = [label_event(event, ctx.workspace.user_email) for event in events]
+    notes = notes_of(listed)
+    return EventList(events=labelled, notes=notes) if notes else labelled
 
 
 @tool(effect="read")
@@ -93,6 +107,7 @@ class FreeSlots(BaseModel):
     working_hours: str
     unknown_availability: dict[str, str] | None = None
     truncated: bool | None = None
+    notes: list[str] | None = None
 
 
 @tool(effect="read")
@@ -123,7 +138,8 @@ def find_free_slots(
     if end - start > MAX_SLOT_WINDOW:
         raise ToolRetry("the period is longer than 62 days: ask for a shorter one")
     start = max(start, ceil_to(workspace.now(), 15))
-    busy = [(e.start, e.end) for e in workspace.calendar.list_events(start, end) if _blocks(e)]
+    listed = workspace.calendar.list_events(start, end)
+    busy = [(e.start, e.end) for e in listed if _blocks(e)]
     unknown: dict[str, str] = {}
     if attendees and end > start:
         others = workspace.calendar.free_busy(sorted(set(attendees)), start, end)
@@ -141,6 +157,7 @@ def find_free_slots(
         working_hours=_describe_hours(workspace),
         unknown_availability=unknown or None,
         truncated=True if len(found) > MAX_SLOTS else None,
+        notes=notes_of(listed) or None,
     )
 
 
