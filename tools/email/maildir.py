@@ -35,8 +35,8 @@ from morrow.tools.email.backend import (
     require_address,
 )
 from morrow.tools.email.contacts import Exchange, tally
-from morrow.tools.email.index import INFO_SEPARATOR, MailIndex
-from morrow.tools.email.index_query import Indexed, Query
+from morrow.tools.email.index import INFO_SEPARATOR, MailIndex, inside
+from morrow.tools.email.index_query import Indexed, Query, check_query
 from morrow.tools.email.reading import address_of, parse_message, to_email
 from morrow.tools.email.smtp import SmtpSettings, submit
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
@@ -108,13 +108,14 @@ class MaildirMailbox:
         limit: int = 20,
     ) -> list[EmailSummary]:
         """Messages matching every given filter, newest first (see the MailBackend protocol)."""
+        terms = check_query(query, sender)
         folders = self._search_folders(folder)
         if not folders:
             return []
         self._refresh()
         found = self._index.search(
             Query(
-                terms=tuple(query.split()) if query else (),
+                terms=terms,
                 sender=sender.strip() if sender else None,
                 unread=unread,
                 since=since,
@@ -320,12 +321,14 @@ class MaildirMailbox:
         return self._folder_path(row.folder) / row.subdir / row.name
 
     def _bytes(self, row: Indexed) -> bytes:
+        if not inside(self.path, self._path(row)):  # a link out of the Maildir: not a message
+            raise NotFoundError(f"email {row.folder}/{row.key} is not in the Maildir")
         try:
             return self._path(row).read_bytes()
         except FileNotFoundError:  # moved since the index saw it: look again once
             self._refresh()
             fresh = self._index.locate(row.folder, row.key)
-            if fresh is None:
+            if fresh is None or not inside(self.path, self._path(fresh)):
                 raise NotFoundError(f"email {row.folder}/{row.key} is gone") from None
             return self._path(fresh).read_bytes()
         except OSError as exc:
