@@ -240,7 +240,7 @@ def test_a_link_out_of_the_maildir_is_never_read(tmp_path: Path) -> None:
     # a message replaced by a link after it was indexed is not read either
     (root / "cur" / "1:2,S").unlink()
     (root / "cur" / "1:2,S").symlink_to(secret)
-    with pytest.raises(Exception, match="not in the Maildir|no email|gone"):
+    with pytest.raises(Exception, match=r"not in the Maildir|no email|gone"):
         box.read("INBOX/1")
     assert "PRIVATE KEY" not in str([e.snippet for e in box.search()])
 
