@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from morrow.agent.config import ApprovalMode, Config, Paths, load_config
 from morrow.agent.context.prompt import system_prompt
 from morrow.agent.errors import ConfigError, StoreError, UsageError
-from morrow.agent.safety.gate import ApprovalGate, AskCallback
 from morrow.tools.context import ToolContext
 from morrow.tools.workspace import Workspace, system_clock
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from morrow.agent.providers.base import Provider
     from morrow.agent.providers.health import HealthStore
     from morrow.agent.providers.resilience import RetryingProvider, Timing
+    from morrow.agent.safety.gate import ApprovalGate, AskCallback
     from morrow.agent.safety.journal import EffectJournal
     from morrow.memory.records import UserText
     from morrow.memory.store import Store
@@ -254,6 +254,8 @@ class App:
 
         ``ask`` mode with nobody to ask refuses effects.
         """
+        from morrow.agent.safety.gate import ApprovalGate
+
         mode: ApprovalMode = self.config.approvals.mode
         if mode == "ask" and (not interactive or ask is None):
             mode = "deny"

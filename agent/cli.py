@@ -192,6 +192,11 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    import os
+
+    # pydantic looks through every installed distribution for plugins on its first model
+    # (about 10 ms of each command); morrow uses none. A user who sets it decides.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     words = list(argv if argv is not None else sys.argv[1:])
     parser = build_parser(plugins=needs_plugins(words))
     args = parser.parse_args(argv)

@@ -14,7 +14,7 @@ from typing import Literal
 from morrow.agent.brief.waiting import Reminder, reminders, waiting_mail
 from morrow.memory.store import Store
 from morrow.tools.calendar.backend import Event, notes_of
-from morrow.tools.calendar.tools import mark_conflicts
+from morrow.tools.calendar.slots import mark_conflicts
 from morrow.tools.email.backend import EmailSummary
 from morrow.tools.workspace import Workspace
 

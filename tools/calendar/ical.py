@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -32,21 +31,12 @@ import x_wr_timezone
 from icalendar.timezone import tzid_from_dt
 
 from morrow.tools.calendar.backend import Event, Events
+from morrow.tools.calendar.ical_text import split_id
 from morrow.tools.calendar.recurrence import describe_rule, expand
 from morrow.tools.errors import BackendError, NotFoundError, printable
 
-RID_SHAPE = re.compile(r"\d{8}(T\d{6}Z?)?")
 _SINGLE_VALUED = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "SUMMARY", "STATUS")
 _SERIES_PROPS = ("RRULE", "RDATE", "RECURRENCE-ID")
-
-
-def split_id(event_id: str) -> tuple[str, str | None]:
-    """``"<UID>@<RID>"`` -> ``(UID, RID)``; a bare UID -> ``(UID, None)``."""
-    if "@" in event_id:
-        uid, rid = event_id.rsplit("@", 1)
-        if RID_SHAPE.fullmatch(rid):
-            return uid, rid
-    return event_id, None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from morrow.tools.calendar.backend import EventChanges, NewEvent, Response
-from morrow.tools.calendar.ical import IcalView, address, as_list, dt, raw_end_of, split_id
+from morrow.tools.calendar.ical import IcalView, address, as_list, dt, raw_end_of
+from morrow.tools.calendar.ical_text import split_id
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 # A VTIMEZONE morrow added for an event it created; removed again when nothing uses it, so that

@@ -36,11 +36,14 @@ _UNESCAPE = re.compile(r"\\([\\,;:nN])")
 _SERIES = re.compile(rb"^(RRULE|RDATE|EXDATE|EXRULE|RECURRENCE-ID)[ \t]*[;:]", re.M | re.I)
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _DATETIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)")
+_TZID_LINE = re.compile(rb"^TZID[^:\r\n]*:([^\r\n]*)", re.M | re.I)
+_TZID_PARAM = re.compile(rb";TZID=(\"[^\"]*\"|[^;:\r\n]*)", re.I)
 _DURATION = re.compile(r"([+-])?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
 _WANTED = {"UID", "DTSTART", "DTEND", "DURATION", "SUMMARY", "LOCATION", "DESCRIPTION"}
 _WANTED |= {"ORGANIZER", "ATTENDEE", "STATUS", "TRANSP", "RRULE", "RDATE", "RECURRENCE-ID"}
 _ONCE = _WANTED - {"ATTENDEE"}
 BOM = b"\xef\xbb\xbf"
+RID_SHAPE = re.compile(r"\d{8}(T\d{6}Z?)?")
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,18 @@ def _own(begin: int, stop: int, nested: list[list[int]]) -> tuple[tuple[int, int
     return tuple(own)
 
 
+def split_id(event_id: str) -> tuple[str, str | None]:
+    """``"<UID>@<RID>"`` -> ``(UID, RID)``; a bare UID -> ``(UID, None)``.
+
+    The RECURRENCE-ID part is recognised by its shape (UIDs may contain ``@`` themselves).
+    """
+    if "@" in event_id:
+        uid, rid = event_id.rsplit("@", 1)
+        if RID_SHAPE.fullmatch(rid):
+            return uid, rid
+    return event_id, None
+
+
 def own_text(data: bytes, chunk: Chunk) -> bytes:
     """The lines of a component that are its own (without its nested components)."""
     return b"".join(data[a:b] for a, b in chunk.own)
@@ -195,6 +210,48 @@ def splice(data: bytes, cuts: list[tuple[int, int, bytes]]) -> bytes:
 def with_newlines(text: bytes, crlf: bool) -> bytes:
     """Text from icalendar (CRLF) with the file's own line ends."""
     return text if crlf else text.replace(b"\r\n", b"\n")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The file as read for the index: its bytes, their layout and its stat."""
+
+    data: bytes
+    layout: Layout
+    stat: tuple[int, int, int, int]
+
+
+def unit_hashes(snap: Snapshot, units: dict[str, list[Chunk]], context: str) -> dict[str, str]:
+    """The hash of each unit: its text, the calendar's header and the VTIMEZONEs it names.
+
+    A VTIMEZONE added for one zone changes only the units whose events use that zone.
+    """
+    data = snap.data
+    zones: dict[bytes, bytes] = {}
+    for chunk in snap.layout.chunks:
+        if chunk.name == "VTIMEZONE":
+            found = _TZID_LINE.search(data, chunk.start, chunk.stop)
+            if found:
+                zones[found.group(1).strip()] = data[chunk.start : chunk.stop]
+    salt = context.encode()
+    hashes = {}
+    for unit, chunks in units.items():
+        texts = [data[c.start : c.stop] for c in chunks]
+        named = sorted({t.strip(b'"') for text in texts for t in _TZID_PARAM.findall(text)})
+        hashes[unit] = digest(salt, *texts, *(zones.get(n, b"") for n in named))
+    return hashes
+
+
+def units_of(snap: Snapshot) -> dict[str, list[Chunk]]:
+    """The VEVENTs grouped by UID (an event without one is a unit of its own)."""
+    units: dict[str, list[Chunk]] = {}
+    for chunk in snap.layout.chunks:
+        if chunk.name != "VEVENT":
+            continue
+        uid = uid_of(snap.data, chunk)
+        key = uid or "#" + digest(snap.data[chunk.start : chunk.stop])
+        units.setdefault(key, []).append(chunk)
+    return units
 
 
 # -- reading a plain event ------------------------------------------------------------------

@@ -33,10 +33,8 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
-
-import icalendar
 
 from morrow.memory.files import atomic_write, file_lock, remove_leftovers
 from morrow.memory.store import Store
@@ -50,12 +48,15 @@ from morrow.tools.calendar.backend import (
     NewEvent,
     Response,
 )
-from morrow.tools.calendar.ical import IcalView, split_id
-from morrow.tools.calendar.ical_edit import IcalEditor
-from morrow.tools.calendar.ical_text import Chunk, Layout
+from morrow.tools.calendar.ical_text import Chunk, Layout, split_id
 from morrow.tools.calendar.ics_index import IcsIndex
 from morrow.tools.errors import BackendError, NotFoundError, printable
 from morrow.tools.workspace import system_clock
+
+if TYPE_CHECKING:  # icalendar is imported by the writes only: reading needs none of it
+    import icalendar
+
+    from morrow.tools.calendar.ical_edit import IcalEditor
 
 NO_EMAIL = "the local calendar file sends no email: nobody was notified"
 EMPTY = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//morrow//calendar//EN\r\nEND:VCALENDAR\r\n"
@@ -165,6 +166,8 @@ class IcsCalendar:
             remove_leftovers(target)  # we hold the writers' lock: any such file is a leftover
             data = self._read_for_writing(target)
             edit = FileEdit(data, target, uid, self.timezone, self.me)
+            from morrow.tools.calendar.ical_edit import IcalEditor
+
             editor = IcalEditor(
                 edit.container,
                 edit.view,
@@ -227,6 +230,8 @@ class FileEdit:
         text = b"BEGIN:VCALENDAR\r\n" + self.layout.header(data)
         text += b"".join(data[c.start : c.stop] for c in [*self.zones, *self.targets])
         text += b"END:VCALENDAR\r\n"
+        from morrow.tools.calendar.ical import IcalView
+
         self.container = _strict_parse(text, path)
         self.originals = list(self.container.subcomponents)
         names = [c.name for c in self.originals]
@@ -294,6 +299,8 @@ def _writable(layout: Layout, path: Path) -> Layout:
 
 def _strict_parse(text: bytes, path: Path) -> icalendar.Component:
     """The event's components as they will be written back; refuse what a rewrite would lose."""
+    import icalendar
+
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except Exception as exc:
@@ -309,6 +316,8 @@ def _strict_parse(text: bytes, path: Path) -> icalendar.Component:
 
 
 def _check_reads_back(components: list[icalendar.Component], path: Path) -> None:
+    import icalendar
+
     calendar = icalendar.Calendar()
     for component in components:
         calendar.add_component(component)

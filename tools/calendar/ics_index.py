@@ -40,8 +40,7 @@ from morrow.memory.calendar_index import CalendarIndex, FileState
 from morrow.memory.store import Store
 from morrow.tools.calendar import ical_text
 from morrow.tools.calendar.backend import Event, Events
-from morrow.tools.calendar.ical_text import BOM, Layout
-from morrow.tools.calendar.ics_units import Snapshot, UnitReader, unit_hashes, units_of
+from morrow.tools.calendar.ical_text import BOM, Layout, Snapshot, unit_hashes, units_of
 from morrow.tools.errors import BackendError, NotFoundError, printable
 
 VERSION = "1"  # what the rows hold; a new version reads every file again
@@ -178,6 +177,8 @@ class IcsIndex:
             set(self.tables.open_units(state.id)) if state and state.horizon < horizon else set()
         )
         changed = {u: units[u] for u in units if known.get(u) != hashes[u] or u in stale}
+        from morrow.tools.calendar.ics_units import UnitReader  # icalendar: only to parse
+
         added = UnitReader(self.timezone, self.me, snap, horizon).read(changed, hashes)
         self.parses += len(changed)
         new = FileState(0, snap.stat, sha, context, horizon, 0.0, clock.time_ns())
@@ -260,6 +261,8 @@ class IcsIndex:
         data = _read(Path(path))
         snap = Snapshot(data, ical_text.split(data), state.stat)
         units = {u: cs for u, cs in units_of(snap).items() if u in wanted}
+        from morrow.tools.calendar.ics_units import UnitReader
+
         return UnitReader(self.timezone, self.me, snap, state.horizon).view(units)
 
 

@@ -14,8 +14,6 @@ occurrences (title, attendees ...) are stored once, as a template.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -23,61 +21,17 @@ from zoneinfo import ZoneInfo
 from morrow.memory.calendar_index import UnitRows
 from morrow.tools.calendar import ical_text
 from morrow.tools.calendar.ical import IcalView, address, cut_note, describe, text
-from morrow.tools.calendar.ical_text import Chunk, Layout, Plain
+from morrow.tools.calendar.ical_text import Chunk, Plain, Snapshot
 from morrow.tools.calendar.recurrence import expand
 from morrow.tools.errors import BackendError, printable
 
 if TYPE_CHECKING:
     import icalendar
 
-_TZID_LINE = re.compile(rb"^TZID[^:\r\n]*:([^\r\n]*)", re.M | re.I)
-_TZID_PARAM = re.compile(rb";TZID=(\"[^\"]*\"|[^;:\r\n]*)", re.I)
 MAX_STORED = 20_000  # occurrences of one series kept in the index
 _FAR_PAST = datetime(1000, 1, 1, tzinfo=UTC)
 _TIME_KEYS = ("id", "start", "end", "all_day", "start_date", "end_date", "timezone")
 _TIME_KEYS += ("zone_start", "zone_end")  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The file as read for the index: its bytes, their layout and its stat."""
-
-    data: bytes
-    layout: Layout
-    stat: tuple[int, int, int, int]
-
-
-def unit_hashes(snap: Snapshot, units: dict[str, list[Chunk]], context: str) -> dict[str, str]:
-    """The hash of each unit: its text, the calendar's header and the VTIMEZONEs it names.
-
-    A VTIMEZONE added for one zone changes only the units whose events use that zone.
-    """
-    data = snap.data
-    zones: dict[bytes, bytes] = {}
-    for chunk in snap.layout.chunks:
-        if chunk.name == "VTIMEZONE":
-            found = _TZID_LINE.search(data, chunk.start, chunk.stop)
-            if found:
-                zones[found.group(1).strip()] = data[chunk.start : chunk.stop]
-    salt = context.encode()
-    hashes = {}
-    for unit, chunks in units.items():
-        texts = [data[c.start : c.stop] for c in chunks]
-        named = sorted({t.strip(b'"') for text in texts for t in _TZID_PARAM.findall(text)})
-        hashes[unit] = ical_text.digest(salt, *texts, *(zones.get(n, b"") for n in named))
-    return hashes
-
-
-def units_of(snap: Snapshot) -> dict[str, list[Chunk]]:
-    """The VEVENTs grouped by UID (an event without one is a unit of its own)."""
-    units: dict[str, list[Chunk]] = {}
-    for chunk in snap.layout.chunks:
-        if chunk.name != "VEVENT":
-            continue
-        uid = ical_text.uid_of(snap.data, chunk)
-        key = uid or "#" + ical_text.digest(snap.data[chunk.start : chunk.stop])
-        units.setdefault(key, []).append(chunk)
-    return units
 
 
 class UnitReader:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from morrow.tools.base import tool
 from morrow.tools.calendar.backend import Event, notes_of
 from morrow.tools.calendar.labels import label_event
-from morrow.tools.calendar.slots import WorkingHours, ceil_to, free_slots
+from morrow.tools.calendar.slots import WorkingHours, blocks, ceil_to, free_slots, mark_conflicts
 from morrow.tools.calendar.times import Email, When, localize
 from morrow.tools.calendar.writes import cancel_event, create_event, respond_to_event, update_event
 from morrow.tools.context import ToolContext
@@ -139,7 +139,7 @@ def find_free_slots(
         raise ToolRetry("the period is longer than 62 days: ask for a shorter one")
     start = max(start, ceil_to(workspace.now(), 15))
     listed = workspace.calendar.list_events(start, end)
-    busy = [(e.start, e.end) for e in listed if _blocks(e)]
+    busy = [(e.start, e.end) for e in listed if blocks(e)]
     unknown: dict[str, str] = {}
     if attendees and end > start:
         others = workspace.calendar.free_busy(sorted(set(attendees)), start, end)
@@ -161,34 +161,11 @@ def find_free_slots(
     )
 
 
-def _blocks(event: Event) -> bool:
-    """Whether an event makes the user busy."""
-    return not (event.status == "cancelled" or event.free or event.my_response == "declined")
-
-
 def _describe_hours(workspace: Workspace) -> str:
     names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
     days = ",".join(names[d] for d in sorted(workspace.work_days))
     span = f"{workspace.work_start:%H:%M}-{workspace.work_end:%H:%M}"
     return f"{days} {span} {workspace.timezone.key}"
-
-
-def mark_conflicts(events: list[Event]) -> list[Event]:
-    """Sort events by start and fill ``conflicts_with`` for overlapping timed events.
-
-    All-day events never conflict: a holiday or a trip does not make a meeting double-booked;
-    neither do events that show the user as free or that the user declined.
-    """
-    ordered = sorted(events, key=lambda event: (event.start, event.end, event.title))
-    conflicts: dict[str, list[str]] = {event.id: [] for event in ordered}
-    timed = [event for event in ordered if not event.all_day and _blocks(event)]
-    for index, event in enumerate(timed):
-        for other in timed[index + 1 :]:
-            if other.start >= event.end and other.start != event.start:
-                break  # sorted by start: nothing later overlaps either
-            conflicts[event.id].append(other.id)
-            conflicts[other.id].append(event.id)
-    return [event.model_copy(update={"conflicts_with": conflicts[event.id]}) for event in ordered]
 
 
 def _matches(event: Event, query: str) -> bool:

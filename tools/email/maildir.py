@@ -42,6 +42,7 @@ from morrow.tools.email.smtp import SmtpSettings, submit
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 INBOX = "INBOX"
+OPENING_BYTES = 16_384  # what the briefing reads of a waiting message
 MAX_LIMIT = 100
 # Not searched unless asked for by name.
 SKIPPED_FOLDERS = frozenset(("trash", "spam", "junk", "deleted messages", "deleted items"))
@@ -138,6 +139,23 @@ class MaildirMailbox:
             received=row.date,
             thread_id=row.thread_id,
         )
+
+    def opening(self, email_id: str, limit: int = OPENING_BYTES) -> str:
+        """The start of a message's text, read from at most ``limit`` bytes of its file.
+
+        For the briefing, which only looks for a question near the top: the message is not
+        read in full (attachments and long quoted threads are not decoded).
+        """
+        row = self._locate(email_id)
+        path = self._path(row)
+        if not inside(self.path, path):
+            raise NotFoundError(f"email {email_id} is not in the Maildir")
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(limit)
+        except OSError as exc:
+            raise BackendError(f"cannot read {path}: {exc}") from exc
+        return parse_message(data).body
 
     def read_thread(self, thread_id: str) -> list[Email]:
         """Every message linked to ``thread_id``, oldest first."""
