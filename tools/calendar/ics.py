@@ -48,7 +48,7 @@ from morrow.tools.calendar.backend import (
     NewEvent,
     Response,
 )
-from morrow.tools.calendar.ical_text import Chunk, Layout, split_id
+from morrow.tools.calendar.ical_text import BOM, Chunk, Layout, split_id
 from morrow.tools.calendar.ics_index import IcsIndex
 from morrow.tools.errors import BackendError, NotFoundError, printable
 from morrow.tools.workspace import system_clock
@@ -194,11 +194,12 @@ class IcsCalendar:
 
     def _read_for_writing(self, real: Path) -> bytes:
         try:
-            return real.read_bytes()
+            data = real.read_bytes()
         except FileNotFoundError:
             return EMPTY
         except OSError as exc:
             raise BackendError(f"cannot read calendar {self.path}: {printable(exc)}") from exc
+        return data if data.strip(b" \t\r\n" + BOM) else EMPTY  # an empty file: no calendar yet
 
 
 class FileEdit:

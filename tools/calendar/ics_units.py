@@ -28,7 +28,7 @@ from morrow.tools.errors import BackendError, printable
 if TYPE_CHECKING:
     import icalendar
 
-MAX_STORED = 20_000  # occurrences of one series kept in the index
+MAX_STORED = 10_000  # occurrences of one series kept in the index (27 years of a daily one)
 _FAR_PAST = datetime(1000, 1, 1, tzinfo=UTC)
 _TIME_KEYS = ("id", "start", "end", "all_day", "start_date", "end_date", "timezone")
 _TIME_KEYS += ("zone_start", "zone_end")  # type: ignore[assignment]
@@ -177,7 +177,13 @@ class UnitReader:
     ) -> None:
         try:
             expansion = expand(
-                series, master, _FAR_PAST, self.horizon, self.timezone, cap=MAX_STORED
+                series,
+                master,
+                _FAR_PAST,
+                self.horizon,
+                self.timezone,
+                cap=MAX_STORED,
+                steps=2 * MAX_STORED,
             )
             templates: dict[int, int] = {}
             for occurrence in expansion.occurrences:

@@ -57,6 +57,7 @@ def expand(
     zone: ZoneInfo,
     *,
     cap: int = MAX_PER_SERIES,
+    steps: int = MAX_STEPS,
 ) -> Expansion:
     """Occurrences of ``series`` overlapping ``[start, stop)``, within the limits.
 
@@ -67,10 +68,12 @@ def expand(
         stop: the period's end.
         zone: the user's zone, in which floating times and dates are read.
         cap: keep at most this many occurrences (the earliest).
+        steps: walk the rule at most this far from its start (for an expansion from the
+            series' start, about twice ``cap``: no more is kept anyway).
     """
     reach = stop
     if master is not None:
-        limit = reachable(master, zone)
+        limit = reachable(master, zone, steps)
         if limit is not None and limit < stop:
             reach = limit
     found: list[Any] = []
@@ -81,8 +84,10 @@ def expand(
     return Expansion(found, reach if reach < stop else None)
 
 
-def reachable(master: icalendar.Component, zone: ZoneInfo) -> datetime | None:
-    """How far the series' rule can be walked within :data:`MAX_STEPS`; None: any distance."""
+def reachable(
+    master: icalendar.Component, zone: ZoneInfo, steps: int = MAX_STEPS
+) -> datetime | None:
+    """How far the series' rule can be walked within ``steps``; None: any distance."""
     rules = master.get("RRULE")
     if rules is None:
         return None
@@ -95,7 +100,7 @@ def reachable(master: icalendar.Component, zone: ZoneInfo) -> datetime | None:
         return None
     step = min(periods)
     try:
-        return first + step * MAX_STEPS
+        return first + step * steps
     except OverflowError:
         return None
 
