@@ -112,7 +112,8 @@ class App:
         from morrow.tools.base import ToolRegistry
         from morrow.tools.catalog import all_tools
 
-        own = all_tools(calendars=self._calendar_choice())
+        choice = self._calendar_choice()
+        own = all_tools() if choice is None else all_tools(calendars=choice)
         if not external:
             return ToolRegistry(own)
         return ToolRegistry([*own, *self.external_tools(), *self.extra_tools])

@@ -315,3 +315,19 @@ def test_a_folder_calendar_reads_every_file_and_writes_one_per_event(tmp_path: P
     assert titles(cal) == ["Alpha 2", "New"]
     shutil.rmtree(folder)
     assert titles(cal) == []
+
+
+def test_purge_all_deletes_the_calendar_index_and_it_is_rebuilt(tmp_path: Path) -> None:
+    from morrow.memory.export import export
+
+    path = tmp_path / "c.ics"
+    path.write_bytes(ics(event("a", title="Secret meeting")))
+    with Store.open(tmp_path / "m.sqlite") as store:
+        cal = calendar(path, store)
+        assert titles(cal) == ["Secret meeting"]
+        assert export(store)["calendar_index"] == [{"path": str(path), "events": 1}]
+        store.purge()
+        assert store.rows("SELECT count(*) AS n FROM calendar_events")[0]["n"] == 0
+        stored = b"".join(p.read_bytes() for p in tmp_path.glob("m.sqlite*") if p.is_file())
+        assert b"Secret meeting" not in stored  # the bytes are gone from the file too
+        assert titles(cal) == ["Secret meeting"]  # the index is read from the file again

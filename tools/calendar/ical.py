@@ -32,7 +32,7 @@ from icalendar.timezone import tzid_from_dt
 
 from morrow.tools.calendar.backend import Event, Events
 from morrow.tools.calendar.ical_text import split_id
-from morrow.tools.calendar.recurrence import describe_rule, expand
+from morrow.tools.calendar.recurrence import cut_note, describe, expand
 from morrow.tools.errors import BackendError, NotFoundError, printable
 
 _SINGLE_VALUED = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "SUMMARY", "STATUS")
@@ -412,24 +412,6 @@ def _rules(component: icalendar.Component) -> list[str]:
         for value in as_list(component.get(name)):
             rules.append(f"{name}:{value.to_ical().decode()}")
     return rules
-
-
-def describe(component: icalendar.Component | None) -> str:
-    """An event as a user would recognise it: ``event 'Title' (UID x)``."""
-    if component is None:
-        return "an event"
-    title = printable(component.get("SUMMARY", ""), limit=60) or "(no title)"
-    uid = printable(component.get("UID", ""), limit=80)
-    return f"event {title!r} (UID {uid})" if uid else f"event {title!r} (no UID)"
-
-
-def cut_note(master: icalendar.Component | None, cut_at: datetime, zone: ZoneInfo) -> str:
-    """What a note says when a series was expanded only up to ``cut_at``."""
-    when = cut_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    return (
-        f"{describe(master)} {describe_rule(master)}: its occurrences from {when} on are not "
-        "listed (too many to expand)"
-    )
 
 
 def _unreadable(component: icalendar.Component, zone: ZoneInfo) -> str | None:

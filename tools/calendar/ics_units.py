@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 
 from morrow.memory.calendar_index import UnitRows
 from morrow.tools.calendar import ical_text
-from morrow.tools.calendar.ical import IcalView, address, cut_note, describe, text
+from morrow.tools.calendar.ical import IcalView, address, text
 from morrow.tools.calendar.ical_text import Chunk, Plain, Snapshot
-from morrow.tools.calendar.recurrence import expand
+from morrow.tools.calendar.recurrence import cut_note, describe, expand
 from morrow.tools.errors import BackendError, printable
 
 if TYPE_CHECKING:

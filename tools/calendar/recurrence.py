@@ -1,4 +1,6 @@
-"""Expanding recurring events within limits: a rule may repeat every second, for ever.
+"""Expanding recurring events within limits, and saying what was left out.
+
+A rule may repeat every second, for ever.
 
 recurring-ical-events expands a series (its rule, RDATEs, EXDATEs and overrides) through
 dateutil, which walks every candidate time from the series' start to the end of the period
@@ -19,6 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
+
+from morrow.tools.errors import printable
 
 MAX_STEPS = 200_000  # candidate times dateutil may walk for one series and one question
 MAX_PER_SERIES = 2_000  # occurrences of one series in one answer
@@ -134,6 +138,24 @@ def describe_rule(master: icalendar.Component | None) -> str:
         freq, freq.lower().removesuffix("ly") or "time"
     )
     return f"repeats every {unit}" if interval == 1 else f"repeats every {interval} {unit}s"
+
+
+def describe(component: icalendar.Component | None) -> str:
+    """An event as a user would recognise it: ``event 'Title' (UID x)``."""
+    if component is None:
+        return "an event"
+    title = printable(component.get("SUMMARY", ""), limit=60) or "(no title)"
+    uid = printable(component.get("UID", ""), limit=80)
+    return f"event {title!r} (UID {uid})" if uid else f"event {title!r} (no UID)"
+
+
+def cut_note(master: icalendar.Component | None, cut_at: datetime, zone: ZoneInfo) -> str:
+    """What a note says when a series was expanded only up to ``cut_at``."""
+    when = cut_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"{describe(master)} {describe_rule(master)}: its occurrences from {when} on are not "
+        "listed (too many to expand)"
+    )
 
 
 def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
