@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from morrow.memory.calendar_index import UnitRows
 from morrow.tools.calendar import ical_text
-from morrow.tools.calendar.ical import IcalView, address, text
+from morrow.tools.calendar.ical import IcalView, address, format_rid, text, zone_name
 from morrow.tools.calendar.ical_text import Chunk, Plain, Snapshot
 from morrow.tools.calendar.recurrence import cut_note, describe, expand
 from morrow.tools.errors import BackendError, printable
@@ -185,19 +185,17 @@ class UnitReader:
                 cap=MAX_STORED,
                 steps=2 * MAX_STORED,
             )
-            templates: dict[int, int] = {}
+            shapes: dict[int, _Shape] = {}
+            horizon = self.horizon.timestamp()
             for occurrence in expansion.occurrences:
                 component = occurrence._adapter._component  # the rule, or an override
-                fields = view.times(component, occurrence.start, occurrence.end)
-                begin = fields["start"].astimezone(UTC).timestamp()
-                if begin >= self.horizon.timestamp():
-                    continue
-                index = templates.get(id(component))
-                if index is None:
-                    index = templates[id(component)] = len(rows.templates)
+                shape = shapes.get(id(component))
+                if shape is None:
+                    shape = shapes[id(component)] = _Shape(view, component, len(rows.templates))
                     rows.templates.append(_template(view, component))
-                stop = max(fields["end"].astimezone(UTC).timestamp(), begin)
-                rows.events.append((begin, stop, fields["id"], index, json_doc(fields)))
+                row = shape.row(occurrence.start, occurrence.end)
+                if row[0] < horizon:
+                    rows.events.append(row)
         except Exception as exc:  # one series the library cannot expand costs only itself
             rows.events.clear()
             rows.notes.append((f"skipped {describe(master)}: {printable(exc)}", None))
@@ -211,6 +209,58 @@ class UnitReader:
             rows.notes.append((note, expansion.cut_at.timestamp()))
         else:
             rows.open_end = _goes_on(series, master, self.horizon, self.timezone)
+
+
+class _Shape:
+    """What the occurrences of one component (a rule or an override) share, worked out once.
+
+    Each occurrence row is then its id (UID and original start) and times: as
+    :meth:`IcalView.times` gives them, without looking the component up again.
+    """
+
+    def __init__(self, view: IcalView, component: icalendar.Component, index: int) -> None:
+        self.view, self.component, self.index = view, component, index
+        self.zones: dict[int, str] = {}
+        uid = str(component.get("UID", ""))
+        self.prefix: str | None = f"{uid}@" if uid else None  # None: ids the generic way
+        self.fixed: Any = None  # an override's own RECURRENCE-ID
+        self.shift: Any = None  # THISANDFUTURE: how far later occurrences moved
+        if "RECURRENCE-ID" in component:
+            recurrence: Any = component["RECURRENCE-ID"]
+            original = recurrence.dt
+            moved = view.overrides.get((uid, format_rid(original)))
+            if recurrence.params.get("RANGE", "").upper() == "THISANDFUTURE" and moved is not None:
+                self.shift = moved - original
+            else:
+                self.fixed = original
+
+    def row(self, start: Any, end: Any) -> tuple[float, float, str, int | None, str]:
+        """(start, stop, id, template, document) of the occurrence at ``start``-``end``."""
+        timed = isinstance(start, datetime) and isinstance(end, datetime)
+        if self.prefix is None or not timed:
+            fields = self.view.times(self.component, start, end)
+            begin = fields["start"].astimezone(UTC).timestamp()
+            stop = max(fields["end"].astimezone(UTC).timestamp(), begin)
+            return begin, stop, fields["id"], self.index, json_doc(fields)
+        original = self.fixed if self.fixed is not None else start
+        if self.shift is not None:
+            original = start - self.shift
+        event_id = self.prefix + format_rid(original)
+        zone = self.view.timezone
+        first = start if start.tzinfo is not None else start.replace(tzinfo=zone)
+        raw_end = end if end.tzinfo is not None else end.replace(tzinfo=zone)
+        last = raw_end if raw_end >= first else first
+        name = self.zones.get(id(start.tzinfo))
+        if name is None:
+            name = self.zones[id(start.tzinfo)] = zone_name(start)
+        doc = (
+            f'{{"id":{json.dumps(event_id, ensure_ascii=False)},"start":"{first.isoformat()}",'
+            f'"end":"{last.isoformat()}","timezone":{json.dumps(name, ensure_ascii=False)}'
+        )
+        if name not in ("floating", "UTC", zone.key):
+            doc += f',"zone_start":"{start.isoformat()}","zone_end":"{raw_end.isoformat()}"'
+        begin = first.timestamp()
+        return begin, max(last.timestamp(), begin), event_id, self.index, doc + "}"
 
 
 def _template(view: IcalView, component: icalendar.Component) -> str:
