@@ -62,8 +62,8 @@ def _describe(entry: Any) -> dict[str, Any]:
 def _google_list(app: App) -> list[dict[str, Any]] | None:
     """The account's calendar list, through the first configured Google calendar (or None)."""
     calendar = app.workspace().calendar
-    members = getattr(calendar, "members", {"main": None})
-    backends = [m.backend for m in members.values()] if hasattr(calendar, "members") else [calendar]
+    members = getattr(calendar, "members", None)  # a CalendarSet, or the one calendar
+    backends = [m.backend for m in members.values()] if members is not None else [calendar]
     for backend in backends:
         if hasattr(backend, "calendar_list"):
             found: list[dict[str, Any]] = backend.calendar_list()
