@@ -58,6 +58,8 @@ class UnitRows:
         notes: what could not be read (``(line, None)``) or was cut (``(line, instant)``: said
             only of a question reaching past that instant).
         series: the JSON document of the whole series (what ``get_event`` of its UID shows).
+        below: occurrences before this instant are not stored yet (a series begun long ago:
+            its past is expanded when a question reaches it); None: all are.
         templates: JSON documents shared by occurrences.
         events: (start, stop, id, index into ``templates`` or None, JSON document).
     """
@@ -67,6 +69,7 @@ class UnitRows:
     open_end: bool = False
     notes: list[tuple[str, float | None]] = field(default_factory=list)
     series: str | None = None
+    below: float | None = None
     templates: list[str] = field(default_factory=list)
     events: list[tuple[float, float, str, int | None, str]] = field(default_factory=list)
 
@@ -119,6 +122,33 @@ class CalendarIndex:
             "SELECT unit, hash FROM calendar_units WHERE file = ?", (file_id,)
         )
         return dict(rows)
+
+    def below(self, file_ids: list[int]) -> dict[tuple[int, str], float]:
+        """The units whose past is not stored yet: (file, unit) -> from when it is."""
+        rows = self.store._tuples(
+            "SELECT file, unit, below FROM calendar_units WHERE below IS NOT NULL "
+            f"AND file IN ({_marks(file_ids)})",
+            tuple(file_ids),
+        )
+        return {(file, unit): below for file, unit, below in rows}
+
+    def extend(self, file_id: int, rows: UnitRows, below: float) -> None:
+        """Store a unit's past occurrences (those before ``below``), once across processes."""
+        with self.store.write() as db:
+            found = db.execute(
+                "SELECT below FROM calendar_units WHERE file = ? AND unit = ?", (file_id, rows.unit)
+            ).fetchone()
+            if found is None or found[0] != below:
+                return  # changed or extended meanwhile
+            _insert_rows(db, file_id, rows)
+            db.execute(
+                "UPDATE calendar_units SET below = NULL WHERE file = ? AND unit = ?",
+                (file_id, rows.unit),
+            )
+            db.execute(
+                "UPDATE calendar_files SET longest = max(longest, ?) WHERE id = ?",
+                (max((b - a for a, b, *_ in rows.events), default=0.0), file_id),
+            )
 
     def open_units(self, file_id: int) -> list[str]:
         """The units whose series go on after the horizon."""
@@ -261,12 +291,25 @@ def _marks(values: list[object] | list[str] | list[int] | list[FileState]) -> st
 
 def _insert(db: object, file_id: int, rows: UnitRows) -> None:
     """Insert one unit's rows."""
-    execute = db.execute  # type: ignore[attr-defined]
-    execute(
-        "INSERT INTO calendar_units (file, unit, hash, open_end, notes, series) "
-        "VALUES (?,?,?,?,?,?)",
-        (file_id, rows.unit, rows.hash, int(rows.open_end), json.dumps(rows.notes), rows.series),
+    db.execute(  # type: ignore[attr-defined]
+        "INSERT INTO calendar_units (file, unit, hash, open_end, notes, series, below) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (
+            file_id,
+            rows.unit,
+            rows.hash,
+            int(rows.open_end),
+            json.dumps(rows.notes),
+            rows.series,
+            rows.below,
+        ),
     )
+    _insert_rows(db, file_id, rows)
+
+
+def _insert_rows(db: object, file_id: int, rows: UnitRows) -> None:
+    """Insert a unit's templates and events (its row exists)."""
+    execute = db.execute  # type: ignore[attr-defined]
     ids = [
         execute(
             "INSERT INTO calendar_templates (file, unit, doc) VALUES (?,?,?)",

@@ -282,6 +282,7 @@ def m007_calendar_index(db: sqlite3.Connection) -> None:
             open_end INTEGER NOT NULL DEFAULT 0,
             notes TEXT NOT NULL DEFAULT '[]',
             series TEXT,
+            below REAL,
             PRIMARY KEY (file, unit)
         )""",
         """CREATE TABLE calendar_templates (

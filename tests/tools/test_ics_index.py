@@ -331,3 +331,48 @@ def test_purge_all_deletes_the_calendar_index_and_it_is_rebuilt(tmp_path: Path) 
         stored = b"".join(p.read_bytes() for p in tmp_path.glob("m.sqlite*") if p.is_file())
         assert b"Secret meeting" not in stored  # the bytes are gone from the file too
         assert titles(cal) == ["Secret meeting"]  # the index is read from the file again
+
+
+def test_the_past_of_old_series_is_stored_when_a_question_first_reaches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big calendar's old series are indexed from last year on; their past on demand."""
+    from morrow.tools.calendar import ics_units
+
+    monkeypatch.setattr(ics_units, "EAGER", 0)  # as for ten years of weekly series
+    weekly = event("weekly", start="20200106T090000Z", more="RRULE:FREQ=WEEKLY;BYDAY=MO")
+    moved = "UID:weekly\nSUMMARY:moved\nRECURRENCE-ID:20210104T090000Z\nDTSTART:20210105T090000Z"
+    path = tmp_path / "c.ics"
+    path.write_bytes(ics(weekly, moved))
+    with Store.open(tmp_path / "m.sqlite") as store:
+        cal = calendar(path, store)
+        assert len(cal.list_events(*WEEK)) == 1  # 2025: stored at once
+        old = cal.index.tables.store.rows("SELECT count(*) AS n FROM calendar_events")[0]["n"]
+    with Store.open(tmp_path / "m.sqlite") as store:
+        again = calendar(path, store)
+        span = (datetime(2021, 1, 4, tzinfo=UTC), datetime(2021, 1, 11, tzinfo=UTC))
+        assert [e.title for e in again.list_events(*span)] == ["moved"]
+        assert again.get_event("weekly@20200113T090000Z").start == datetime(
+            2020, 1, 13, 9, tzinfo=UTC
+        )
+        stored = again.index.tables.store.rows("SELECT count(*) AS n FROM calendar_events")[0]
+        assert stored["n"] > old and again.index.tables.below([1]) == {}  # stored once, for good
+
+
+def test_with_the_past_deferred_the_index_still_lists_what_icalendar_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from morrow.tools.calendar import ics_units
+
+    monkeypatch.setattr(ics_units, "EAGER", 0)
+    start, end = datetime(2000, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+    for path in sorted((DATA / "python-recurring-ical-events").glob("*.ics")):
+        data = path.read_bytes()
+        try:
+            view = IcalView.parse(data, BERLIN, None, source=path.name)
+        except Exception:
+            continue
+        cal = IcsCalendar(path, BERLIN, clock=lambda: NOW, store=Store.in_memory())
+        assert _by_id(cal.index.list_events(start, end)) == _by_id(view.list_events(start, end)), (
+            path.name
+        )

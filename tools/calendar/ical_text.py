@@ -336,18 +336,14 @@ def _content_line(line: str) -> tuple[str, dict[str, str], str] | None:
     """``NAME;PARAM=V:value`` -> (NAME, params, unescaped value); None for an odd line."""
     if not line:
         return "", {}, ""
-    quoted, value_at, name_at = False, -1, -1
-    for index, char in enumerate(line):
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char == ";" and name_at < 0:
-            name_at = index
-        elif not quoted and char == ":":
-            value_at = index
-            break
+    value_at = line.find(":")
+    name_at = line.find(";", 0, value_at) if value_at > 0 else -1
+    if '"' in line[:value_at]:  # a quoted parameter may hold ":" or ";": walk it
+        value_at, name_at = _separators(line)
     if value_at <= 0 or name_at == 0:
         return None
-    name = re.sub(r"[ \t]+", "", line[: name_at if 0 < name_at < value_at else value_at]).upper()
+    head = line[: name_at if 0 < name_at < value_at else value_at]
+    name = (re.sub(r"[ \t]+", "", head) if " " in head or "\t" in head else head).upper()
     params: dict[str, str] = {}
     if 0 < name_at < value_at:
         for part in line[name_at + 1 : value_at].split(";"):
@@ -357,6 +353,20 @@ def _content_line(line: str) -> tuple[str, dict[str, str], str] | None:
                 return None
             params[key.strip().upper()] = raw.strip('"')
     return name, params, _UNESCAPE.sub(_unescaped, line[value_at + 1 :])
+
+
+def _separators(line: str) -> tuple[int, int]:
+    """Where the value starts and the parameters start, quotes respected (-1: none)."""
+    quoted, value_at, name_at = False, -1, -1
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == ";" and name_at < 0:
+            name_at = index
+        elif not quoted and char == ":":
+            value_at = index
+            break
+    return value_at, name_at
 
 
 def _unescaped(match: re.Match[str]) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 import time as clock
@@ -152,6 +153,11 @@ class IcsIndex:
             and state.context.startswith(self.settings)
         )
 
+    def _floor(self) -> float:
+        """Series begun before the first of January of last year are stored from it on."""
+        year = self.clock().astimezone(UTC).year - 1
+        return datetime(year, 1, 1, tzinfo=UTC).timestamp()
+
     def _horizon(self) -> float:
         """Series are expanded up to the first of the month about 13 months from now."""
         ahead = self.clock().astimezone(UTC) + timedelta(days=400)
@@ -179,7 +185,8 @@ class IcsIndex:
         changed = {u: units[u] for u in units if known.get(u) != hashes[u] or u in stale}
         from morrow.tools.calendar.ics_units import UnitReader  # icalendar: only to parse
 
-        added = UnitReader(self.timezone, self.me, snap, horizon).read(changed, hashes)
+        reader = UnitReader(self.timezone, self.me, snap, horizon, self._floor())
+        added = reader.read(changed, hashes)
         self.parses += len(changed)
         new = FileState(0, snap.stat, sha, context, horizon, 0.0, clock.time_ns())
         self.tables.save(str(real), new, keep=set(units), added=added)
@@ -196,6 +203,9 @@ class IcsIndex:
             return Events()
         low, high = start.timestamp(), end.timestamp()
         ids = [s.id for s in states]
+        if self._store_past(states, low):  # the longest event may be longer now
+            known = self.tables.files([self.tables.path_of(i) for i in ids])
+            states = list(known.values())
         found = Events(notes=self.tables.notes(ids, high))
         per_unit: dict[str, int] = {}
         for unit, begin, doc, template in self.tables.events(states, low, high):
@@ -216,6 +226,8 @@ class IcsIndex:
         if not ids:
             raise NotFoundError(f"no event with id {event_id!r} (the calendar is empty)")
         rows = self.tables.by_id(ids, event_id)
+        if not rows and self._store_past(states, -math.inf):
+            rows = self.tables.by_id(ids, event_id)
         if rows:
             return _event(*rows[0][1:])
         series = self.tables.series(ids, event_id)
@@ -241,6 +253,32 @@ class IcsIndex:
         """What the index could not read (events skipped), for ``morrow doctor``."""
         ids = [s.id for s in self.states()]
         return self.tables.notes(ids, None) if ids else []
+
+    def _store_past(self, states: list[FileState], low: float) -> bool:
+        """Store the past of the series a question reaches (begun before their floor, once).
+
+        Returns whether anything was stored.
+        """
+        pending = self.tables.below([s.id for s in states])
+        wanted: dict[int, dict[str, float]] = {}
+        for (file_id, unit), floor in pending.items():
+            if low < floor:
+                wanted.setdefault(file_id, {})[unit] = floor
+        by_id = {s.id: s for s in states}
+        for file_id, below in wanted.items():
+            state = by_id[file_id]
+            data = _read(Path(self.tables.path_of(file_id)))
+            snap = Snapshot(data, ical_text.split(data), state.stat)
+            units = {u: cs for u, cs in units_of(snap).items() if u in below}
+            current = unit_hashes(snap, units, state.context)
+            known = self.tables.unit_hashes(file_id)
+            units = {u: cs for u, cs in units.items() if current[u] == known.get(u)}
+            from morrow.tools.calendar.ics_units import UnitReader
+
+            reader = UnitReader(self.timezone, self.me, snap, state.horizon)
+            for rows in reader.past(units, below):
+                self.tables.extend(file_id, rows, below[rows.unit])
+        return bool(wanted)
 
     def _beyond(self, state: FileState, low: float, high: float, notes: list[str]) -> list[Event]:
         """Occurrences of the open series after the horizon, expanded for this question."""

@@ -14,20 +14,22 @@ occurrences (title, attendees ...) are stored once, as a template.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from morrow.memory.calendar_index import UnitRows
 from morrow.tools.calendar import ical_text
-from morrow.tools.calendar.ical import IcalView, address, format_rid, text, zone_name
+from morrow.tools.calendar.ical import IcalView, address, dt, format_rid, text, zone_name
 from morrow.tools.calendar.ical_text import Chunk, Plain, Snapshot
-from morrow.tools.calendar.recurrence import cut_note, describe, expand
+from morrow.tools.calendar.recurrence import cut_note, describe, estimate, expand
 from morrow.tools.errors import BackendError, printable
 
 if TYPE_CHECKING:
     import icalendar
 
+EAGER = 30_000  # occurrences indexed at once; more, and the past of old series waits
 MAX_STORED = 10_000  # occurrences of one series kept in the index (27 years of a daily one)
 _FAR_PAST = datetime(1000, 1, 1, tzinfo=UTC)
 _TIME_KEYS = ("id", "start", "end", "all_day", "start_date", "end_date", "timezone")
@@ -42,13 +44,23 @@ class UnitReader:
         me: the user's address.
         snap: the file.
         horizon: series are expanded up to this instant (seconds since 1970).
+        floor: a series begun before this instant is stored from it on; its past is
+            stored when a question first reaches it (:meth:`past`).
     """
 
-    def __init__(self, timezone: ZoneInfo, me: str | None, snap: Snapshot, horizon: float) -> None:
+    def __init__(
+        self,
+        timezone: ZoneInfo,
+        me: str | None,
+        snap: Snapshot,
+        horizon: float,
+        floor: float | None = None,
+    ) -> None:
         self.timezone = timezone
         self.me = me
         self.snap = snap
         self.horizon = datetime.fromtimestamp(horizon, UTC)
+        self.floor = _FAR_PAST if floor is None else datetime.fromtimestamp(floor, UTC)
         header = snap.layout.header(snap.data)
         self.prefix = (
             b"BEGIN:VCALENDAR\r\n"
@@ -145,6 +157,13 @@ class UnitReader:
                 together = self.view(named)
             except BackendError:
                 together = None  # some unit breaks the parse: each alone, to find which
+        if together is not None and self.floor > _FAR_PAST:
+            expected = sum(
+                estimate(master, self.timezone, self.horizon)
+                for _, master in together.series.values()
+            )
+            if expected <= EAGER:  # a few years of series: all of it now, none deferred
+                self.floor = _FAR_PAST
         rows = []
         for unit, chunks in units.items():
             view = together if unit in named else None
@@ -172,32 +191,31 @@ class UnitReader:
                 self._series(view, series, master, rows)
         return rows
 
+    def past(self, units: dict[str, list[Chunk]], below: dict[str, float]) -> list[UnitRows]:
+        """The occurrences of these series before ``below[unit]``, not stored until now."""
+        named = self.view({u: cs for u, cs in units.items() if not u.startswith("#")})
+        found = []
+        for unit, chunks in units.items():
+            rows = UnitRows(unit, "")
+            view = named if not unit.startswith("#") else self._parse(chunks)
+            stop = datetime.fromtimestamp(below[unit], UTC)
+            for key, (series, master) in view.series.items() if view is not None else []:
+                if key == unit or unit.startswith("#"):
+                    self._expand_into(view, series, master, rows, _FAR_PAST, stop)
+            found.append(rows)
+        return found
+
     def _series(
         self, view: IcalView, series: Any, master: icalendar.Component | None, rows: UnitRows
     ) -> None:
+        start = _FAR_PAST
         try:
-            expansion = expand(
-                series,
-                master,
-                _FAR_PAST,
-                self.horizon,
-                self.timezone,
-                cap=MAX_STORED,
-                steps=2 * MAX_STORED,
-            )
-            shapes: dict[int, _Shape] = {}
-            horizon = self.horizon.timestamp()
-            for occurrence in expansion.occurrences:
-                component = occurrence._adapter._component  # the rule, or an override
-                shape = shapes.get(id(component))
-                if shape is None:
-                    shape = shapes[id(component)] = _Shape(view, component, len(rows.templates))
-                    rows.templates.append(_template(view, component))
-                row = shape.row(occurrence.start, occurrence.end)
-                if row[0] < horizon:
-                    rows.events.append(row)
+            if self.floor > _FAR_PAST and _earliest(view, master, series) < self.floor:
+                start, rows.below = self.floor, self.floor.timestamp()
+            expansion = self._expand_into(view, series, master, rows, start, self.horizon)
         except Exception as exc:  # one series the library cannot expand costs only itself
             rows.events.clear()
+            rows.below = None
             rows.notes.append((f"skipped {describe(master)}: {printable(exc)}", None))
             return
         if master is not None:
@@ -209,6 +227,42 @@ class UnitReader:
             rows.notes.append((note, expansion.cut_at.timestamp()))
         else:
             rows.open_end = _goes_on(series, master, self.horizon, self.timezone)
+
+    def _expand_into(
+        self,
+        view: IcalView,
+        series: Any,
+        master: icalendar.Component | None,
+        rows: UnitRows,
+        start: datetime,
+        stop: datetime,
+    ) -> Any:
+        """Add the occurrences starting in ``[start, stop)`` to ``rows``; the expansion."""
+        expansion = expand(
+            series, master, start, stop, self.timezone, cap=MAX_STORED, steps=2 * MAX_STORED
+        )
+        shapes: dict[int, _Shape] = {}
+        low = start.timestamp() if start > _FAR_PAST else -math.inf
+        high = stop.timestamp()
+        for occurrence in expansion.occurrences:
+            component = occurrence._adapter._component  # the rule, or an override
+            shape = shapes.get(id(component))
+            if shape is None:
+                shape = shapes[id(component)] = _Shape(view, component, len(rows.templates))
+                rows.templates.append(_template(view, component))
+            row = shape.row(occurrence.start, occurrence.end)
+            if low <= row[0] < high:  # one that began before ``start`` is stored with its past
+                rows.events.append(row)
+        return expansion
+
+
+def _earliest(view: IcalView, master: icalendar.Component | None, series: Any) -> datetime:
+    """When the series' first component starts (its rule, or its earliest override)."""
+    starts = [c.start for c in series.components] if hasattr(series, "components") else []
+    moments = [view.aware(s) for s in starts]
+    if master is not None:
+        moments.append(view.aware(dt(master, "DTSTART")))
+    return min(moments, default=_FAR_PAST)
 
 
 class _Shape:

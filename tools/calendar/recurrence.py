@@ -109,6 +109,23 @@ def reachable(
         return None
 
 
+def estimate(master: icalendar.Component | None, zone: ZoneInfo, stop: datetime) -> float:
+    """About how many occurrences a series' rule has up to ``stop`` (COUNT respected)."""
+    rules = master.get("RRULE") if master is not None else None
+    dtstart = master.get("DTSTART") if master is not None else None
+    if rules is None or dtstart is None:
+        return 1.0
+    total = 0.0
+    for rule in _as_list(rules):
+        step = _step(rule)
+        if step is None or step <= timedelta():
+            continue
+        span = (stop - _instant(dtstart.dt, zone)) / step
+        count = rule.get("COUNT")
+        total += min(span, float(count[0])) if count else span
+    return max(total, 1.0)
+
+
 def _step(rule: Any) -> timedelta | None:
     """The time one candidate of the rule stands for (its period over its spread)."""
     freq = str((rule.get("FREQ") or [""])[0]).upper()

@@ -36,6 +36,8 @@ INFO_SEPARATOR = ":" if os.name != "nt" else "!"  # as in the stdlib's mailbox m
 MAX_INDEXED_BODY = 200_000
 _RECENT_NS = 2_000_000_000
 _BATCH = 250
+# a refresh reads the rows of one subfolder (new mail: INBOX/new), not of the whole folder
+_BY_SUBDIR = "CREATE INDEX IF NOT EXISTS messages_by_subdir ON messages(folder, subdir)"
 
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +54,7 @@ CREATE TABLE messages(
 CREATE INDEX messages_date ON messages(date, id);
 CREATE INDEX messages_message_id ON messages(message_id);
 CREATE INDEX messages_thread ON messages(thread_id);
+CREATE INDEX IF NOT EXISTS messages_by_subdir ON messages(folder, subdir);
 CREATE TABLE refs(message INTEGER NOT NULL, ref TEXT NOT NULL);
 CREATE INDEX refs_ref ON refs(ref);
 CREATE INDEX refs_message ON refs(message);
@@ -101,6 +104,7 @@ class MailIndex:
                 db = self._connect()
                 version = self._version(db)
                 if version == (SCHEMA_VERSION, str(self.root)):
+                    db.execute(_BY_SUBDIR)  # indexes of version 2 lacked it: added in place
                     return db
                 if version is None and _is_empty(db):
                     self._create(db)
