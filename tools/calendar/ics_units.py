@@ -199,9 +199,10 @@ class UnitReader:
             rows = UnitRows(unit, "")
             view = named if not unit.startswith("#") else self._parse(chunks)
             stop = datetime.fromtimestamp(below[unit], UTC)
-            for key, (series, master) in view.series.items() if view is not None else []:
-                if key == unit or unit.startswith("#"):
-                    self._expand_into(view, series, master, rows, _FAR_PAST, stop)
+            if view is not None:
+                for key, (series, master) in view.series.items():
+                    if key == unit or unit.startswith("#"):
+                        self._expand_into(view, series, master, rows, _FAR_PAST, stop)
             found.append(rows)
         return found
 
