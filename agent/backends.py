@@ -246,10 +246,10 @@ def _gmail(config: Config, paths: Paths, address: str | None) -> MailBackend:
 
 
 def _smtp(smtp: SmtpConfig | None, source: str) -> SmtpSettings | None:
-    from morrow.tools.email.smtp import SmtpSettings
-
     if smtp is None:
         return None
+    from morrow.tools.email.smtp import SmtpSettings
+
     password = None
     if smtp.password_env is not None:
         password = from_env(smtp.password_env, key="email.smtp.password_env", source=source)

@@ -47,7 +47,6 @@ from morrow.agent.errors import (
     UsageError,
 )
 from morrow.agent.messages import Message
-from morrow.agent.safety.gate import ApprovalGate
 from morrow.memory.files import LockBusyError, atomic_write, file_lock
 from morrow.memory.store import Store
 from morrow.tools.context import ToolContext
@@ -74,6 +73,7 @@ async def write_with_model(
         trajectory: where to record the run's trajectory, when the recorder is available.
     """
     from morrow.agent.loop import Limits, run_turn
+    from morrow.agent.safety.gate import ApprovalGate
 
     provider = app.provider()
     recorder = recorder_for(app, trajectory)

@@ -24,6 +24,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from morrow.tools.email import compose
 from morrow.tools.email.backend import (
@@ -38,8 +39,10 @@ from morrow.tools.email.contacts import Exchange, tally
 from morrow.tools.email.index import INFO_SEPARATOR, MailIndex, inside
 from morrow.tools.email.index_query import Indexed, Query, check_query
 from morrow.tools.email.reading import address_of, parse_message, to_email
-from morrow.tools.email.smtp import SmtpSettings, submit
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
+
+if TYPE_CHECKING:  # smtplib and ssl are imported when something is sent
+    from morrow.tools.email.smtp import SmtpSettings
 
 INBOX = "INBOX"
 OPENING_BYTES = 16_384  # what the briefing reads of a waiting message
@@ -398,6 +401,16 @@ def _summary(row: Indexed) -> EmailSummary:
             "has_attachments": row.has_attachments,
         }
     )
+
+
+def submit(message: EmailMessage, settings: SmtpSettings) -> dict[str, str]:
+    """Hand the message to the SMTP server (:func:`morrow.tools.email.smtp.submit`).
+
+    Imported when used: smtplib and ssl cost every command that never sends.
+    """
+    from morrow.tools.email import smtp
+
+    return smtp.submit(message, settings)
 
 
 def _unique_name() -> str:
