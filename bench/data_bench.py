@@ -145,6 +145,7 @@ def calendar(variants: list[dict[str, Any]], count: int, work: Path) -> dict[str
             {"path": str(copy), "home": str(whome), "start": stamp, "count": 5, "update": updates},
         )
         out[variant["name"]] = {"cold": cold, "weeks": later, "writes": wrote}
+    out["week_dates"] = weeks
     return out
 
 
@@ -285,7 +286,8 @@ def report(
             1500,
         ),
         ("a week in a new process (median of 6)", med(week_b), med(week_a), 50),
-        ("a week in a new process (worst of 6)", max(week_b), max(week_a), 50),
+        ("a week in a new process (worst of the 5 after the first)", *_worst(b, a), 50),
+        ("the first week before last year (its series' past stored, once)", *_first(b, a), None),
         (
             "create an event (median of 5)",
             med(b["writes"]["create_ms"]),
@@ -350,11 +352,23 @@ def report(
     for label in QUERIES:
         shapes = (box["before"]["searches"][label], box["after"]["searches"][label])
         lines.append(f"| {label} | {_p95(shapes[0]):.1f} | {_p95(shapes[1]):.1f} |")
+    lines += ["", "| week (each in a new process, in this order) | before ms | after ms |"]
+    lines.append("|---|---:|---:|")
+    for when, wb, wa in zip(cal["week_dates"], b["weeks"], a["weeks"], strict=True):
+        lines.append(f"| {when} | {wb['query_ms']:,.1f} | {wa['query_ms']:,.1f} |")
     lines += ["", "### Growth (after): cost against size", ""]
     for result in grown:
         lines.append(growth_module.table(result))
         lines.append("")
     return "\n".join(lines)
+
+
+def _worst(before: dict[str, Any], after: dict[str, Any]) -> tuple[float, float]:
+    return tuple(max(w["query_ms"] for w in v["weeks"][1:]) for v in (before, after))  # type: ignore[return-value]
+
+
+def _first(before: dict[str, Any], after: dict[str, Any]) -> tuple[float, float]:
+    return before["weeks"][0]["query_ms"], after["weeks"][0]["query_ms"]
 
 
 def main(argv: list[str] | None = None) -> int:
