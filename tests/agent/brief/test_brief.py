@@ -96,10 +96,10 @@ def test_model_writes_the_briefing_with_read_tools_only(home, capsys, monkeypatc
     provider.assert_done()
 
 
-def test_unreachable_provider_falls_back_to_digest_exit_0(home, capsys):
+def test_unreachable_provider_falls_back_to_digest_exit_0(home, capsys, refused_url):
     (home / "config.toml").write_text(
         f'[user]\ntimezone = "{ZONE}"\n[[providers]]\nname = "down"\nkind = "openai"\n'
-        'model = "m"\nbase_url = "http://127.0.0.1:9/v1"\ntimeout_seconds = 5\n'
+        f'model = "m"\nbase_url = "{refused_url}/v1"\ntimeout_seconds = 5\nmax_attempts = 1\n'
     )
     assert brief(home) == 0
     out = capsys.readouterr().out

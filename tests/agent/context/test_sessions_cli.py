@@ -3,12 +3,11 @@
 import asyncio
 import io
 import json
-import os
 import stat
-import subprocess
 import sys
 
 import pytest
+from support.cli import run as morrow
 from support.fake_api import Say, serve
 from support.turns import ask, conversation, make_app
 
@@ -31,19 +30,6 @@ def configure(home, url):
     (home / "config.toml").write_text(
         f'[[providers]]\nname = "local"\nkind = "openai"\nmodel = "test-model"\n'
         f'base_url = "{url}/v1"\n'
-    )
-
-
-def morrow(home, *args):
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["MORROW_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "morrow.agent.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
     )
 
 

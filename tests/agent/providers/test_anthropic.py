@@ -13,7 +13,8 @@ import anthropic
 import httpx2
 import pytest
 import respx
-from cassettes import Interaction, load_cassette
+from support import wire
+from support.cassettes import Interaction, load_cassette
 
 from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (
@@ -119,13 +120,11 @@ def fail(call: Callable[[], object]) -> ProviderError:
 
 
 def sse(events: list[dict[str, Any]]) -> bytes:
-    return b"".join(
-        f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in events
-    )
+    return b"".join(wire.sse_event(event) for event in events)
 
 
 def sse_response(body: bytes) -> httpx2.Response:
-    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    return wire.streamed(body)
 
 
 def message_start(model: str = "claude-sonnet-4-20250514") -> dict[str, Any]:
@@ -173,33 +172,7 @@ def message_end(stop_reason: str, output_tokens: int = 5) -> list[dict[str, Any]
 
 def to_sse(message: dict[str, Any]) -> bytes:
     """The stream the API would send for a complete message, arguments cut in small pieces."""
-    start = message_start(message["model"])
-    start["message"].update(id=message["id"], usage={**message["usage"], "output_tokens": 1})
-    events: list[dict[str, Any]] = [start]
-    for index, block in enumerate(message["content"]):
-        if block["type"] == "tool_use":
-            text = json.dumps(block["input"])
-            pieces = ["", *(text[i : i + 5] for i in range(0, len(text), 5))]
-            events += tool_use_events(index, block["id"], block["name"], pieces)
-        else:
-            events += [
-                {
-                    "type": "content_block_start",
-                    "index": index,
-                    "content_block": {"type": "text", "text": ""},
-                },
-                *(
-                    {
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": {"type": "text_delta", "text": block["text"][i : i + 7]},
-                    }
-                    for i in range(0, len(block["text"]), 7)
-                ),
-                {"type": "content_block_stop", "index": index},
-            ]
-    events += message_end(message["stop_reason"], message["usage"]["output_tokens"])
-    return sse(events)
+    return b"".join(wire.stream_of("anthropic", message, text_size=7, args_size=5))
 
 
 def sent(route: respx.Route, call: int = -1) -> dict[str, Any]:

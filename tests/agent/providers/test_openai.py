@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import httpx2
 import pytest
 import respx
-from cassettes import Interaction, load_cassette
+from support import wire
+from support.cassettes import Interaction, load_cassette
 
 from morrow.agent.errors import ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (
@@ -158,20 +159,9 @@ def call_wire(call_id: str, name: str, arguments: str, **extra: Any) -> dict[str
 
 def chunks_of(body: dict[str, Any], size: int = 4) -> list[dict[str, Any]]:
     """A recorded non-streamed completion re-expressed as stream chunks, arguments fragmented."""
-    message, choice = body["choices"][0]["message"], body["choices"][0]
-    out = [chunk({"role": "assistant", "content": message.get("content")})]
-    for index, call in enumerate(message.get("tool_calls") or []):
-        args = call["function"]["arguments"]
-        head = {"index": index, "id": call["id"], "type": "function"}
-        out.append(
-            chunk({"tool_calls": [{**head, "function": {"name": call["function"]["name"]}}]})
-        )
-        for start in range(0, len(args), size):
-            fragment = {"index": index, "function": {"arguments": args[start : start + size]}}
-            out.append(chunk({"tool_calls": [fragment]}))
-    out.append(chunk({}, choice["finish_reason"]))
-    out.append({"choices": [], "usage": body["usage"]})
-    return [{**c, "id": body["id"], "model": body["model"]} for c in out]
+    return wire.openai_chunks(
+        body, text_size=len(body["choices"][0]["message"].get("content") or "") or 1, args_size=size
+    )
 
 
 # -- recorded exchanges ---------------------------------------------------------------------------
