@@ -168,10 +168,11 @@ class EvalSession:
     def _gate(
         self, settings: Settings, ask: Callable[..., Awaitable[Decision]] | None
     ) -> ApprovalGate:
+        filtered = settings.tool_filter
         if settings.approvals == "ask":
-            return ApprovalGate(mode="ask" if ask else "deny", ask=ask)
+            return ApprovalGate(mode="ask" if ask else "deny", ask=ask, filter_tools=filtered)
         # allow modes still ask for what needs explicit approval (an untrusted address)
-        return ApprovalGate(mode=settings.approvals, ask=ask)
+        return ApprovalGate(mode=settings.approvals, ask=ask, filter_tools=filtered)
 
     def final(self) -> WorldDigest:
         """The world as it is now."""

@@ -12,8 +12,9 @@ as it ended, and ``nothing_sent`` at the Sent and Outbox folders.
 Event fields: uid, recurrence_id, title, start, end, all_day, timezone, location, description,
 organizer, attendees, status, rrule, exdates, and ``text`` (title and description, a list: a
 ``contains`` matcher finds a phrase in either, as AgentDojo's calendar search does). Message
-fields: folder, from, to, cc, bcc, recipients (to, cc and bcc together), subject, body, flags,
-unread, message_id, in_reply_to, references, attachments, and ``text`` (subject and body).
+fields: folder, from, sender (the address of from, without a name), to, cc, bcc, recipients (to,
+cc and bcc together), subject, body, flags, unread, message_id, in_reply_to, references,
+attachments, and ``text`` (subject and body).
 ``count: N`` on a change predicate demands exactly N such changes (default: at least one); on
 ``event_exists`` and ``mail_exists`` exactly N matching items. ``before: {...}`` matches the
 item as it was.
@@ -27,6 +28,7 @@ and ``nothing_else_changed`` still fails on every other change.
 from __future__ import annotations
 
 from collections.abc import Callable
+from email.utils import parseaddr
 from typing import Any
 
 from morrow.evals.diff import Change, diff_worlds
@@ -49,6 +51,7 @@ def mail_fields(message: MailDigest) -> dict[str, Any]:
     fields["unread"] = message.unread
     fields["recipients"] = [*message.to, *message.cc, *message.bcc]
     fields["text"] = [message.subject, message.body]
+    fields["sender"] = parseaddr(message.from_)[1]
     return fields
 
 
