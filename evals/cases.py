@@ -39,7 +39,9 @@ from morrow.evals.script import ScriptedStep
 from morrow.evals.trajectory import Settings
 from morrow.evals.world import World
 
-SUITES_DIR = Path(__file__).parent / "suites"
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+"""The shipped suites, in the source tree also under an editable install (so `eval record`
+writes there, and a new case file is seen without installing again)."""
 
 
 class CaseTurn(BaseModel):
