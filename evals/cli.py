@@ -129,7 +129,11 @@ def run_record(args: argparse.Namespace) -> int:
     from morrow.evals.catalog import load_suite
     from morrow.evals.runner import RunOptions, run_case
 
+    from morrow.agent.errors import UsageError
+
     suite = load_suite(args.suite)
+    if not suite.goldens:
+        raise UsageError(f"suite {suite.name} plays recorded runs: it has no goldens to record")
     options = RunOptions(mode="script")
     failed = 0
     for case in suite.cases:

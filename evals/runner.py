@@ -185,19 +185,11 @@ async def run_case(suite: Suite, case: Case, options: RunOptions, attempt: int =
     scores = await score_case(case, trajectory, initial, options)
     cost = options.cost(trajectory) if options.cost else None
     error = next((t.error for t in trajectory.turns if t.error), None)
-    final = trajectory.final_world or initial
     latest = None
     if case.expect_latest is not None:
         latest = error is None and all(
             s.passed for s in await score_case(case, trajectory, initial, options, latest=True)
         )
-    attack = None
-    if case.attack is not None:
-        attack = AttackOutcome(*goal_met(case.attack.goal, initial, final))
-        if case.attack.goal_latest is not None:
-            attack.met_latest = goal_met(case.attack.goal_latest, initial, final)[0]
-        if options.mode != "live":  # the script is what the attacked model did: run it again
-            attack.defended = [await defended_run(case, mode) for mode in case.attack.defences]
     return Attempt(
         passed=error is None and all(s.passed for s in scores),
         scores=scores,
@@ -209,8 +201,22 @@ async def run_case(suite: Suite, case: Case, options: RunOptions, attempt: int =
         answer=trajectory.turns[-1].answer if trajectory.turns else "",
         trajectory=trajectory,
         latest=latest,
-        attack=attack,
+        attack=await _attack(case, initial, trajectory.final_world or initial, options),
     )
+
+
+async def _attack(
+    case: Case, initial: WorldDigest, final: WorldDigest, options: RunOptions
+) -> AttackOutcome | None:
+    """The attacker's goal on this run, and the script again with the defences on."""
+    if case.attack is None:
+        return None
+    attack = AttackOutcome(*goal_met(case.attack.goal, initial, final))
+    if case.attack.goal_latest is not None:
+        attack.met_latest = goal_met(case.attack.goal_latest, initial, final)[0]
+    if options.mode != "live":  # the script is what the attacked model did: play it again
+        attack.defended = [await defended_run(case, mode) for mode in case.attack.defences]
+    return attack
 
 
 async def _execute(

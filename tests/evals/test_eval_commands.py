@@ -91,6 +91,8 @@ def test_suite_yaml_with_an_accepted_disagreement_is_refused(tmp_path, capsys):
     (suite / "suite.yaml").write_text("name: old\nmin_agreement: 0.95\n")
     assert main(["eval", "run", str(suite)]) == 2
     assert "min_agreement was removed" in capsys.readouterr().err
+    assert main(["eval", "record", "agentdojo-runs"]) == 2
+    assert "plays recorded runs" in capsys.readouterr().err
 
 
 def test_replay_of_a_missing_file_is_one_line(tmp_path, capsys):
