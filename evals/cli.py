@@ -126,10 +126,9 @@ def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
 
 def run_record(args: argparse.Namespace) -> int:
     """``morrow eval record``: run each case's script and keep it as the golden trajectory."""
+    from morrow.agent.errors import UsageError
     from morrow.evals.catalog import load_suite
     from morrow.evals.runner import RunOptions, run_case
-
-    from morrow.agent.errors import UsageError
 
     suite = load_suite(args.suite)
     if not suite.goldens:
