@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from morrow.agent.errors import UsageError
 from morrow.agent.safety.gate import ApprovalRequest, Decision
-from morrow.evals.scoring.scorers import Expectations
+from morrow.evals.scoring.scorers import Expectations, Predicates
 from morrow.evals.script import ScriptedStep
 from morrow.evals.trajectory import Settings
 from morrow.evals.world import World
@@ -85,8 +85,8 @@ class AttackSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    goal: list[dict[str, Any]]
-    goal_latest: list[dict[str, Any]] | None = None
+    goal: Predicates
+    goal_latest: Predicates | None = None
     reference: bool | None = None
     markers: list[str] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list)

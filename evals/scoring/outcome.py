@@ -223,6 +223,16 @@ def evaluate(
     return failures
 
 
+def validate(predicates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``predicates`` if each is well formed (read when a case is loaded, not when scored).
+
+    Raises:
+        ValueError: an unknown predicate, ``optional``, an allowance that is not a change.
+    """
+    evaluate(predicates, WorldDigest(), WorldDigest())  # on empty worlds: the shape only
+    return predicates
+
+
 def _one(run: _Evaluation, kind: str, spec: dict[str, Any]) -> list[str]:
     if "optional" in spec:
         raise ValueError(

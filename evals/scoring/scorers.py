@@ -17,14 +17,17 @@ A case passes when every scorer it uses passes. Every failure carries a readable
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from morrow.evals.scoring.matchers import check, check_fields
-from morrow.evals.scoring.outcome import evaluate
+from morrow.evals.scoring.outcome import evaluate, validate
 from morrow.evals.trajectory import ToolCallRecord, Trajectory
 from morrow.evals.world import WorldDigest
+
+Predicates = Annotated[list[dict[str, Any]], AfterValidator(validate)]
+"""Outcome predicates, checked for shape when a case is read (an unknown one is a usage error)."""
 
 
 class _Spec(BaseModel):
@@ -92,7 +95,7 @@ class Expectations(_Spec):
     """Everything a case checks; a missing section is not scored."""
 
     tool_calls: ToolCallsSpec | None = None
-    outcome: list[dict[str, Any]] = Field(default_factory=list)
+    outcome: Predicates = Field(default_factory=list)
     answer: AnswerSpec | None = None
     efficiency: EfficiencySpec | None = None
 

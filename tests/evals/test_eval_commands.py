@@ -95,6 +95,24 @@ def test_suite_yaml_with_an_accepted_disagreement_is_refused(tmp_path, capsys):
     assert "plays recorded runs" in capsys.readouterr().err
 
 
+def test_a_case_with_a_check_that_cannot_fail_is_refused_when_read(tmp_path, capsys):
+    core = Path(load_suite("core").path)
+    suite = tmp_path / "mine"
+    (suite / "cases").mkdir(parents=True)
+    meta = (
+        (core / "suite.yaml").read_text().replace("world: world.json", f"world: {core}/world.json")
+    )
+    (suite / "suite.yaml").write_text(meta)
+    case = (core / "cases" / "cancel-and-notify.yaml").read_text()
+    optional = "    - mail_added: {optional: true, folder: Sent}\n    - nothing_else_changed: true"
+    case = case.replace("    - nothing_else_changed: true", optional)
+    (suite / "cases" / "cancel.yaml").write_text(case)
+    assert main(["eval", "run", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "cancel.yaml: expect.outcome" in err and "'optional' was removed" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_replay_of_a_missing_file_is_one_line(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "missing.json")]) == 1
     assert "cannot read" in capsys.readouterr().err
