@@ -9,6 +9,7 @@ function makes a mutant fail loudly instead of passing as "survived" while doing
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,12 +82,19 @@ def loop_drops_the_second_call() -> None:
     from morrow.agent.messages import ToolResultPart
 
     original = loop._run_calls
+    signature = inspect.signature(original)
+    if not {"calls", "done"} <= set(signature.parameters):  # bound by name: survives reordering
+        raise NotApplied("the loop's step runner no longer takes calls and done")
 
-    async def run_calls(calls: Any, tools: Any, workspace: Any, gate: Any, observer: Any,
-                        done: dict[str, Any], history: Any = ()) -> None:  # fmt: skip
-        await original(calls[:1], tools, workspace, gate, observer, done, history)
+    async def run_calls(*args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(*args, **kwargs)
+        calls = bound.arguments["calls"]
+        bound.arguments["calls"] = calls[:1]
+        await original(*bound.args, **bound.kwargs)
         for call in calls[1:]:
-            done[call.id] = ToolResultPart(call_id=call.id, name=call.name, content="{}")
+            bound.arguments["done"][call.id] = ToolResultPart(
+                call_id=call.id, name=call.name, content="{}"
+            )
 
     _replace(loop, "_run_calls", run_calls)
 
