@@ -10,7 +10,8 @@ morrow replay FILE [--ignore-system]         replay one trajectory offline, repo
 ```
 
 Exit codes: 0 when every case passed (for suites scored against a reference benchmark: when
-the agreement reaches the suite's aim), 1 otherwise; ``compare`` exits 1 when a case that
+every recorded verdict agrees by its benchmark version's rules; and for attack cases, when no
+defended run let an attacker call through), 1 otherwise; ``compare`` exits 1 when a case that
 passed now fails.
 """
 
@@ -95,13 +96,9 @@ def run_eval(args: argparse.Namespace) -> int:
     print(render(result, verbose=args.verbose))
     if args.json:
         Path(args.json).write_text(json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8")
-    if suite.min_agreement is not None:
-        from morrow.evals.report import group_summary
+    from morrow.evals.verdicts import succeeded
 
-        rows = group_summary(result).values()
-        agreed = sum(r["agree"] for r in rows)
-        return 0 if agreed >= suite.min_agreement * max(1, len(result.cases)) else 1
-    return 0 if result.passed else 1
+    return 0 if succeeded(result) else 1
 
 
 def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
@@ -129,10 +126,13 @@ def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
 
 def run_record(args: argparse.Namespace) -> int:
     """``morrow eval record``: run each case's script and keep it as the golden trajectory."""
+    from morrow.agent.errors import UsageError
     from morrow.evals.catalog import load_suite
     from morrow.evals.runner import RunOptions, run_case
 
     suite = load_suite(args.suite)
+    if not suite.goldens:
+        raise UsageError(f"suite {suite.name} plays recorded runs: it has no goldens to record")
     options = RunOptions(mode="script")
     failed = 0
     for case in suite.cases:

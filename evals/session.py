@@ -20,6 +20,7 @@ from types import TracebackType
 from morrow.agent.app import App
 from morrow.agent.config import (
     AgentConfig,
+    ApprovalMode,
     ApprovalsConfig,
     Config,
     IcsCalendarConfig,
@@ -164,11 +165,14 @@ class EvalSession:
     def _gate(
         self, settings: Settings, ask: Callable[..., Awaitable[Decision]] | None
     ) -> ApprovalGate:
-        journal = self.app.journal()
+        journal, filtered = self.app.journal(), settings.tool_filter
         if settings.approvals == "ask":
-            return ApprovalGate(mode="ask" if ask else "deny", ask=ask, journal=journal)
+            mode: ApprovalMode = "ask" if ask else "deny"
+            return ApprovalGate(mode=mode, ask=ask, filter_tools=filtered, journal=journal)
         # allow modes still ask for what needs explicit approval (an untrusted address)
-        return ApprovalGate(mode=settings.approvals, ask=ask, journal=journal)
+        return ApprovalGate(
+            mode=settings.approvals, ask=ask, filter_tools=filtered, journal=journal
+        )
 
     def final(self) -> WorldDigest:
         """The world as it is now."""

@@ -78,6 +78,8 @@ class Settings(_Doc):
         working_hours: "HH:MM-HH:MM".
         approvals: the approval mode in force.
         max_steps: the step limit of one turn.
+        tool_filter: whether each turn is offered only the tools its request needs (off only
+            where a recorded run's own model decided, as in the AgentDojo attack replays).
     """
 
     timezone: str = "UTC"
@@ -86,6 +88,7 @@ class Settings(_Doc):
     working_hours: str = "09:00-17:00"
     approvals: ApprovalMode = "deny"
     max_steps: int = 12
+    tool_filter: bool = True
 
 
 class StepRequest(_Doc):
