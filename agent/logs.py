@@ -167,12 +167,26 @@ class _Tee:
 
     def __call__(self, _: WrappedLogger, method: str, event: EventDict) -> EventDict:
         level = LEVELS.get(method, 20)
+        file_only = event.pop(FILE_ONLY, False)
         if self.file is not None and level >= self.file_level:
             line = json.dumps(event, default=str, ensure_ascii=False)
             self.file.handle(logging.makeLogRecord({"msg": line, "levelno": level}))
-        if level < self.console_level:
+        if level < self.console_level or file_only:
             raise structlog.DropEvent
         return event
+
+
+FILE_ONLY = "_file_only"
+"""An event key: write the event to the log file, never to the console."""
+
+
+def crashed(event: str) -> None:
+    """Log the exception being handled, with its traceback, to the log file only.
+
+    The CLI tells the user about a crash in one line itself; the traceback on stderr too
+    would be the very noise that line replaces.
+    """
+    structlog.get_logger("morrow.cli").exception(event, **{FILE_ONLY: True})
 
 
 _open_files: list[logging.Handler] = []

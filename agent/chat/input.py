@@ -8,7 +8,9 @@ line break, and so does Enter after a trailing backslash. Ctrl-C at the prompt c
 input.
 
 :class:`StreamReader` reads lines from any text stream (``morrow chat < script``, and tests
-that pass a ``StringIO``); a trailing backslash continues the line there too.
+that pass a ``StringIO``); a trailing backslash continues the line there too. A line that is
+not valid UTF-8 (read with ``surrogateescape``) is refused with one line on stderr and the
+chat goes on with the next.
 
 Editing an action before it runs (the approval's "edit") opens ``$VISUAL`` or ``$EDITOR`` on
 a private temporary file when one is set; otherwise the text is edited inline (prompt_toolkit's
@@ -21,6 +23,7 @@ import asyncio
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -57,17 +60,29 @@ class Reader(Protocol):
 
 
 class StreamReader:
-    """Lines from a text stream; the prompt is written to ``out``."""
+    """Lines from a text stream; the prompt is written to ``out``, refusals to ``err``."""
 
-    def __init__(self, stream: TextIO, out: TextIO) -> None:
+    def __init__(self, stream: TextIO, out: TextIO, err: TextIO | None = None) -> None:
         self.stream = stream
         self.out = out
+        self.err = err
+        self.number = 0  # lines read
 
     async def _readline(self, prompt: str) -> str | None:
         self.out.write(prompt)
         self.out.flush()
-        line = await asyncio.to_thread(self.stream.readline)
-        return line.removesuffix("\n") if line else None
+        while True:
+            line = await asyncio.to_thread(self.stream.readline)
+            if not line:
+                return None
+            self.number += 1
+            if _is_text(line):
+                return line.removesuffix("\n")
+            bad = line.encode("utf-8", "surrogateescape")
+            shown = bad[:60].decode("utf-8", "backslashreplace")
+            err = self.err or sys.stderr
+            err.write(f"morrow: line {self.number} is not valid UTF-8, skipped: {shown}\n")
+            err.flush()
 
     async def line(self, prompt: str) -> str | None:
         """A line; a trailing backslash joins the next one with a line break."""
@@ -95,6 +110,14 @@ class StreamReader:
         while (line := await self._readline("")) is not None and line != ".":
             lines.append(line)
         return "\n".join(lines) if lines else None
+
+
+def _is_text(line: str) -> bool:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8, kept as lone surrogates
+        return False
+    return True
 
 
 class SlashCompleter(Completer):

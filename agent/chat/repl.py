@@ -33,6 +33,7 @@ from morrow.agent.chat.view import LiveView
 from morrow.agent.context.sessions import Session
 from morrow.agent.errors import AssistantError
 from morrow.agent.loop import Limits, TurnResult, run_turn
+from morrow.agent.providers.resilience import reporting_waits
 from morrow.agent.safety.undo import Undoer, UndoLog
 
 if TYPE_CHECKING:
@@ -42,8 +43,13 @@ if TYPE_CHECKING:
 
 def run_chat(args: argparse.Namespace) -> int:
     """Run the REPL until the user leaves."""
+    from morrow.agent.context.sessions import require_session
+
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not interactive and hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")  # a bad line is refused, not a crash
     with App.load(home=args.home, config=args.config) as app:
+        require_session(app, args.session, new=args.new)
         return asyncio.run(
             chat(
                 app,
@@ -221,7 +227,8 @@ async def chat(
             style="",
         )
         view.note(_session_line(session), style="")
-        await _loop(repl)
+        with reporting_waits(view.waiting):
+            await _loop(repl)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
