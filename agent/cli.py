@@ -54,7 +54,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print the mistake on one line (and where help is) and exit 2."""
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: {_printable(message)} (see {self.prog} --help)\n")
 
 
 def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
@@ -295,10 +295,8 @@ def _say(text: str) -> None:
 
 
 def _printable(text: str) -> str:
-    """``text`` with control characters (but line breaks) escaped, so a terminal shows it."""
-    return "".join(
-        c if c == "\n" or c.isprintable() else c.encode("unicode_escape").decode() for c in text
-    )
+    """``text`` with control characters (line breaks too) escaped: one line a terminal shows."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _usage(message: str) -> Exception:

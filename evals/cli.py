@@ -109,7 +109,7 @@ def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
     from morrow.evals.scoring.judge import Judge
 
     app = App.load(home=args.home, config=args.config)
-    prices = PriceTable(app.config.prices)
+    prices = PriceTable.for_config(app.config)
     options.cost = lambda t: sum(
         prices.cost(s.response.model, s.response.usage) for s in t.steps if s.response
     )

@@ -164,7 +164,7 @@ class Repl:
     def _count(self, result: TurnResult) -> None:
         from morrow.agent.providers.prices import PriceTable
 
-        usd = PriceTable(self.app.config.prices).turn_cost(result.usage_by_model)
+        usd = PriceTable.for_config(self.app.config).turn_cost(result.usage_by_model)
         self.spent.turns += 1
         self.spent.tokens += result.usage.total_tokens
         self.spent.usd += usd

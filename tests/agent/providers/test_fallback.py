@@ -447,7 +447,7 @@ def test_ask_with_every_provider_down_exits_69_naming_each(
 
     assert done.returncode == 69, done.stderr
     (line,) = done.stderr.splitlines()  # one line, each provider's reason in turn
-    head, primary, backup = line.split(": ", 1)[1].partition("primary: ")
+    head, _, backup = line.split(": ", 1)[1].partition("primary: ")
     assert head == "no provider could answer: "
     assert backup.startswith("api_error: down for repair; gave up after 2 attempts")
     assert "; backup: connection failed" in backup
