@@ -209,10 +209,10 @@ def _write(
         # every provider's reason on one line (AllProvidersFailed spreads them over several)
         head, *causes = (line.strip() for line in str(error).splitlines())
         reason = f"{head} {'; '.join(causes)}" if causes else head
-        log.warning("brief_fallback", reason=reason)
         briefing.notes.append(f"The model could not be used: {reason}")
         if error.exit_code == ConfigError.exit_code:
-            to_fix = error
+            to_fix = error  # the CLI says it on one line
+        (log.info if to_fix else log.warning)("brief_fallback", reason=reason)
     except AssistantError as error:
         briefing.notes.append(f"The model's briefing failed: {error}")
     history.clear()  # the digest is what was shown: the failed attempt is not the record
