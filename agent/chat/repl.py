@@ -77,6 +77,7 @@ class Repl:
     recorder: Any
     spent: Spent = field(default_factory=Spent)
     notes: list[str] = field(default_factory=list)  # told to the model on the next turns
+    always: set[str] = field(default_factory=set)  # tools approved for the rest of the chat
     turn: asyncio.Future[TurnResult] | None = None
 
     @property
@@ -120,7 +121,9 @@ class Repl:
     async def run_turn(self, text: str) -> None:
         """One turn: the model, its tools and approvals; saved however it ends."""
         app = self.app
-        approver = Approver(self.reader, self.view, app.workspace(), app.tools(), self.cancel_turn)
+        approver = Approver(
+            self.reader, self.view, app.workspace(), app.tools(), self.cancel_turn, self.always
+        )
         gate = self.recorder.watch(app.gate(interactive=True, ask=approver))
         system = app.system_prompt(self.session.prompt_facts(text))
         if self.notes:

@@ -75,6 +75,17 @@ def call_line(call: ToolCallPart, width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def _note_of(result: ToolResultPart) -> str:
+    """`` (the note)`` a result carries for the user (nobody was notified ...), or ``""``."""
+    if result.is_error or not result.content.startswith("{"):
+        return ""
+    try:
+        note = json.loads(result.content).get("note")
+    except ValueError:
+        return ""
+    return f" ({' '.join(str(note).split())[:120]})" if note else ""
+
+
 class LiveView(Observer):
     """Renders a turn on a rich console."""
 
@@ -133,6 +144,7 @@ class LiveView(Observer):
             status = f"not run: {why}"
         else:
             status = f"{seconds * 1000:.0f} ms {'error' if result.is_error else 'ok'}"
+            status += _note_of(result)
         if self._live is not None:  # take the running line away before printing the final one
             self._live.update(self._renderable(), refresh=False)
         self._print(Text(f"· {line}  {status}", style="red dim" if result.is_error else "dim"))
