@@ -20,12 +20,13 @@ multi-line editor, or replacement lines ended by a lone ``.`` on a stream).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -232,6 +233,34 @@ class PromptReader:
             )
         except (EOFError, KeyboardInterrupt):
             return None
+
+
+@contextlib.contextmanager
+def quiet_terminal(stream: TextIO | None = None) -> Iterator[None]:
+    """While a turn runs, the terminal does not echo keys (Ctrl-C included) over the answer.
+
+    The live answer fills its lines to the terminal's width; the ``^C`` a terminal echoes when
+    Ctrl-C is pressed at the end of such a line wraps it, and the redraw then lands one row
+    down: the answer showed twice. Typed-ahead keys would break the drawing the same way.
+    Ctrl-C still interrupts (signals stay on); the terminal is restored however the turn
+    ends. Nothing happens when ``stream`` is not a terminal.
+    """
+    stream = stream or sys.stdin
+    try:
+        import termios
+
+        descriptor = stream.fileno()
+        saved = termios.tcgetattr(descriptor)
+    except (ImportError, AttributeError, ValueError, OSError):  # not a terminal
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+    termios.tcsetattr(descriptor, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSANOW, saved)
 
 
 def editor_command() -> list[str] | None:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -27,7 +28,13 @@ from rich.console import Console
 
 from morrow.agent.app import App
 from morrow.agent.chat.approval import Approver
-from morrow.agent.chat.input import PromptReader, Reader, SlashCompleter, StreamReader
+from morrow.agent.chat.input import (
+    PromptReader,
+    Reader,
+    SlashCompleter,
+    StreamReader,
+    quiet_terminal,
+)
 from morrow.agent.chat.slash import COMMANDS, Spent, dispatch
 from morrow.agent.chat.view import LiveView
 from morrow.agent.context.sessions import Session
@@ -146,7 +153,8 @@ class Repl:
         )
         self.turn = asyncio.ensure_future(self.session.run(turn, run))
         try:
-            result = await self.turn
+            with quiet_terminal() if isinstance(self.reader, PromptReader) else nullcontext():
+                result = await self.turn
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():

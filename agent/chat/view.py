@@ -17,6 +17,7 @@ there is no spinner.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -96,6 +97,7 @@ class LiveView(Observer):
         self._last_draw = 0.0
         self._running: dict[str, str] = {}  # call id -> its line, while the tool runs
         self._status: Status | None = None  # the spinner, while waiting for the model
+        self._pending: asyncio.TimerHandle | None = None  # a redraw after the throttle
 
     # -- the loop's hooks ----------------------------------------------------------------------
 
@@ -138,13 +140,15 @@ class LiveView(Observer):
     def tool_finished(self, call: ToolCallPart, result: ToolResultPart, seconds: float) -> None:
         """A tool call ended: its final line, with duration and outcome."""
         started = self._running.pop(call.id, None)
-        line = started or call_line(call, self._width())
         if started is None:  # refused or invalid: it never ran
             why = " ".join(result.content.split())[:100]
             status = f"not run: {why}"
         else:
             status = f"{seconds * 1000:.0f} ms {'error' if result.is_error else 'ok'}"
             status += _note_of(result)
+        # on a terminal the line and its status fit one row; a file keeps the whole line
+        fit = self._width() - len(status) - 4 if self.console.is_terminal else 1000
+        line = call_line(call, max(30, fit))
         if self._live is not None:  # take the running line away before printing the final one
             self._live.update(self._renderable(), refresh=False)
         self._print(Text(f"· {line}  {status}", style="red dim" if result.is_error else "dim"))
@@ -207,8 +211,28 @@ class LiveView(Observer):
         self._live.update(self._renderable(), refresh=due)
         if due:
             self._last_draw = now
+        else:  # draw what came since soon, also when the stream stalls after it
+            self._refresh_later(_REFRESH_SECONDS - (now - self._last_draw))
+
+    def _refresh_later(self, delay: float) -> None:
+        if self._pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not in an event loop: the next update draws it
+            return
+        self._pending = loop.call_later(max(0.0, delay), self._refresh_now)
+
+    def _refresh_now(self) -> None:
+        self._pending = None
+        if self._live is not None:
+            self._live.refresh()
+            self._last_draw = time.monotonic()
 
     def _stop(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         if self._live is not None:
             live, self._live = self._live, None
             if self._text:

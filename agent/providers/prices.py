@@ -97,6 +97,9 @@ DEFAULT_PRICES: dict[str, Price] = {
 _BOUNDARY = ("-", "@", "[", ":")
 
 
+_WARNED: set[str] = set()
+
+
 class PriceTable:
     """Prices by model: the defaults, overridden by the config."""
 
@@ -118,7 +121,6 @@ class PriceTable:
                 cache_read=_or(configured.cache_read, configured.input),
                 cache_write=_or(configured.cache_write, configured.input),
             )
-        self._warned: set[str] = set()
 
     @classmethod
     def for_config(cls, config: Config) -> PriceTable:
@@ -139,8 +141,8 @@ class PriceTable:
         """USD for ``usage`` of ``model``; 0 (and a warning, once) when its price is unknown."""
         price = self.price(model)
         if price is None:
-            if model not in self._warned:
-                self._warned.add(model)
+            if model not in _WARNED:  # once per process: a chat prices every turn anew
+                _WARNED.add(model)
                 log.warning(
                     "price_unknown",
                     model=model,
