@@ -233,8 +233,9 @@ def _main(words: list[str], closed: set[str]) -> int:
     from morrow.agent.errors import AssistantError
 
     home: Path | None = None
+    log_file: Path | None = None
     try:
-        home = _setup_logging(args)
+        home, log_file = _setup_logging(args)
         if "stdout" in closed and not getattr(args, "out", None):
             raise _usage("standard output is closed: there is nowhere to print (use --out FILE)")
         return int(args.handler(args))
@@ -254,7 +255,7 @@ def _main(words: list[str], closed: set[str]) -> int:
         from morrow.agent import logs
 
         logs.crashed("crashed")
-        where = f" (details in {home / 'logs' / logs.LOG_FILE})" if home else ""
+        where = f" (details in {log_file})" if log_file else ""
         _say(f"internal error: {type(error).__name__}: {error}{where}")
         return 1
     finally:
@@ -352,8 +353,8 @@ def _reopen_closed_streams() -> set[str]:
     return closed
 
 
-def _setup_logging(args: argparse.Namespace) -> Path:
-    """Logging to stderr and the home's log file; returns the home (checked to be a folder)."""
+def _setup_logging(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Logging to stderr and the log file; returns the home (checked to be a folder), the file."""
     from morrow.agent import logs
     from morrow.agent.config import Paths
     from morrow.agent.errors import ConfigError
@@ -361,12 +362,14 @@ def _setup_logging(args: argparse.Namespace) -> Path:
     paths = Paths.resolve(home=args.home, config=args.config)
     if paths.home.exists() and not paths.home.is_dir():
         raise ConfigError(f"{paths.home}: the home is not a folder (--home, MORROW_HOME)")
+    name = getattr(args, "log_file", logs.LOG_FILE)  # a command may keep its own log
     logs.configure(
         level=args.log_level or "warning",
         log_dir=paths.logs,
         json_console=args.log_json,
+        file_name=name,
     )
-    return paths.home
+    return paths.home, paths.logs / name
 
 
 def entry() -> None:

@@ -4,7 +4,9 @@ Every event carries the run id (and whatever the loop binds: step, provider, mod
 tokens). A redaction processor removes anything that looks like an API key or token, and every
 secret the config read (:mod:`morrow.agent.credentials`), before an event is written anywhere;
 message and email bodies are never logged at info level. The JSON file (``morrow.jsonl``,
-mode 0600) is rotated by size with the standard library's ``RotatingFileHandler``.
+mode 0600) is rotated by size with the standard library's ``RotatingFileHandler``; a command may
+name its own file (``morrow eval`` writes ``evals.jsonl``, so replayed runs stay out of the
+user's log).
 """
 
 from __future__ import annotations
@@ -209,6 +211,7 @@ def configure(
     stream: TextIO | None = None,
     max_bytes: int = MAX_BYTES,
     backups: int = BACKUPS,
+    file_name: str = LOG_FILE,
 ) -> str:
     """Set up structlog for this process and return the run id bound to every event.
 
@@ -220,6 +223,7 @@ def configure(
         stream: the console (default stderr).
         max_bytes: the file's size before it is rotated.
         backups: rotated files kept (``morrow.jsonl.1`` ...).
+        file_name: the log file's name in ``log_dir`` (``morrow eval`` keeps its own).
     """
     run_id = uuid.uuid4().hex[:12]
     close()
@@ -227,7 +231,7 @@ def configure(
     if log_dir is not None:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            file = _LogFile(log_dir / LOG_FILE, maxBytes=max_bytes, backupCount=backups)
+            file = _LogFile(log_dir / file_name, maxBytes=max_bytes, backupCount=backups)
         except OSError:
             file = None  # logging must never stop the assistant; stderr still works
     if file is not None:
