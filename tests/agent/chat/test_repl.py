@@ -291,3 +291,30 @@ def test_the_prompt_time_never_reaches_the_model_as_a_naive_datetime():
     assert _span("not a time", None, zone).startswith("not a time to (unchanged)")
     moment = datetime(2030, 5, 6, 8, 0, tzinfo=ZoneInfo("UTC")).isoformat()
     assert "10:00" in _span(moment, None, zone)
+
+
+def test_resume_takes_a_unique_prefix_and_shows_the_last_turns(tmp_path, monkeypatch):
+    home = tmp_path / "h"
+    run_chat(home, monkeypatch, [text("Hi Ada.")], "I am Ada\r" + CTRL_D, session_id="older")
+    run_chat(home, monkeypatch, [text("Hello.")], "hi\r" + CTRL_D, session_id="other")
+    keys = "/resume o\r/resume old\r/resume nope\r" + CTRL_D
+    shown, _ = run_chat(home, monkeypatch, [], keys)
+    assert "'o' starts 2 session ids (other, older): say more" in shown.replace(
+        "older, other", "other, older"
+    )
+    assert "(session older resumed: 1 earlier turn)" in shown
+    assert "you: I am Ada" in shown and "morrow: Hi Ada." in shown
+    assert "no session with id 'nope'" in shown
+
+
+def test_session_times_are_in_the_users_zone_and_labelled(tmp_path, monkeypatch, capsys):
+    from morrow.agent.cli import main
+
+    home = tmp_path / "h"
+    run_chat(home, monkeypatch, [text("Hi.")], "hello\r/sessions\r" + CTRL_D)
+    shown, _ = run_chat(home, monkeypatch, [], "/sessions\r" + CTRL_D, session_id="r2")
+    assert "updated (Europe/Berlin)" in shown
+    (home / "config.toml").write_text('[user]\ntimezone = "Europe/Berlin"\n')
+    assert main(["--home", str(home), "memory", "sessions"]) == 0
+    out = capsys.readouterr().out
+    assert "\nid, last updated (Europe/Berlin), turns, title\n" in "\n" + out
