@@ -46,16 +46,14 @@ class DemoProvider(FunctionProvider):
 def _answer(request: ModelRequest, info: CallInfo) -> ModelResponse:
     now = _now(request.system)
     last = request.messages[-1] if request.messages else Message.user("")
-    first = not any(m.role == "assistant" for m in request.messages)
+    first = sum(m.role == "user" and bool(m.text) for m in request.messages) <= 1
+    label = f"\n\n{LABEL}" if first else ""  # the first answer says what this model is
     if last.role == "tool":
-        text = _report(last, now)
-        return info.response([TextPart(text=text)], "end_turn")
+        return info.response([TextPart(text=_report(last, now) + label)], "end_turn")
     call = _call_for(last.text, now)
     if call is None:
         return info.response([TextPart(text=f"{HELP}\n\n{LABEL}")], "end_turn")
-    say = f"{LABEL}\n\n" if first else ""
-    parts: list[Any] = [TextPart(text=say)] if say else []
-    return info.response([*parts, call], "tool_use")
+    return info.response([call], "tool_use")
 
 
 def _now(system: str) -> datetime:
