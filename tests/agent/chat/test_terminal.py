@@ -71,7 +71,7 @@ def test_approve_with_an_edit_cancel_mid_stream_and_undo(home, tmp_path):
         chat.expect("cancelled; the turn is kept as far as it got")
         chat.sendline("/undo")
         chat.expect("Undone")
-        chat.sendeof()
+        chat.sendline("/exit")  # a line, not Ctrl-D: typed before the prompt is up, it still counts
         chat.expect(pexpect.EOF)
     finally:
         chat.close(force=True)
