@@ -28,7 +28,8 @@ def app(tmp_path):
     build_demo_workspace(home, today=DAY, timezone=ZONE)
     made = make_app(home, {"user": {"timezone": "Europe/Berlin", "email": "alex@example.com"}})
     made.clock = lambda: datetime(2026, 3, 4, 8, 0, tzinfo=ZONE)
-    return made
+    yield made
+    made.close()
 
 
 def turn(app, text: str, mode: str = "allow"):
@@ -39,7 +40,7 @@ def turn(app, text: str, mode: str = "allow"):
             text,
             provider=DemoProvider(),
             tools=app.tools(),
-            workspace=app.workspace(),
+            tool_context=app.tool_context(),
             gate=ApprovalGate(mode=mode),
             system=app.system_prompt(),
         )

@@ -29,8 +29,9 @@ def world(tmp_path: Path):
 @pytest.fixture
 def sending(world, monkeypatch):
     """The world's backends as ones that email people (SMTP for the mail, a server calendar)."""
-    monkeypatch.setattr(world.mail, "delivery", lambda: Delivery(True, "through SMTP test"))
-    monkeypatch.setattr(world.calendar, "delivery", lambda: Delivery(True, "the server emails"))
+    backends = world.workspace
+    monkeypatch.setattr(backends.mail, "delivery", lambda: Delivery(True, "through SMTP test"))
+    monkeypatch.setattr(backends.calendar, "delivery", lambda: Delivery(True, "the server emails"))
     return world
 
 
