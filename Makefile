@@ -29,6 +29,10 @@ $(FILES): FORCE
 demo: $(STAMP)
 	@MORROW_HOME=$(DEMO) $(BIN)/python -m morrow.tools.demo $(DEMO)
 	@MORROW_HOME=$(DEMO) $(BIN)/morrow brief --force
+	@echo
+	@echo "Chat with the demo (the offline demo model: no key, no network):"
+	@echo "    $(BIN)/morrow --home $(DEMO)"
+	@echo "morrow is in $(BIN)/; to have it on your PATH: pipx install ."
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -162,7 +162,7 @@ class App:
             )
         return MeteredProvider(
             inner,
-            prices=PriceTable(self.config.prices),
+            prices=PriceTable.for_config(self.config),
             budget=self.config.budget,
             ledger=Ledger(self.store()),
             today=self.today,

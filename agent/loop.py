@@ -283,6 +283,9 @@ async def _run_calls(
             except ToolRetry as exc:
                 _record(done, observer, call, f"edited action invalid: {exc}", True, 0.0)
                 continue
+            # the user's edit is what runs: the observer (the tool line) shows it, not the
+            # model's arguments; the result answers the same call id
+            call = call.model_copy(update={"arguments": decision.arguments})
         await _execute(call, tool, args, context, observer, done, gate)
 
 

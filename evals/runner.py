@@ -62,6 +62,7 @@ class RunOptions:
         judge: grades answers against a rubric (None: rubric checks are skipped).
         cost: prices a trajectory's usage in USD (None: cost is not reported).
         only: run just these case ids.
+        progress: told ``(done, total, case id)`` after each attempt (the CLI's bar).
     """
 
     mode: Mode = "replay"
@@ -71,6 +72,7 @@ class RunOptions:
     judge: Any = None
     cost: Callable[[Trajectory], float] | None = None
     only: frozenset[str] = frozenset()
+    progress: Callable[[int, int, str], None] | None = None
 
 
 @dataclass
@@ -145,9 +147,9 @@ async def run_suite(suite: Suite, options: RunOptions) -> SuiteResult:
     """Run every case of ``suite`` (or ``options.only``) and score each attempt."""
     started = time.perf_counter()
     result = SuiteResult(suite=suite.name, mode=options.mode, k=options.k)
-    for case in suite.cases:
-        if options.only and case.id not in options.only:
-            continue
+    chosen = [c for c in suite.cases if not options.only or c.id in options.only]
+    total, done = len(chosen) * options.k, 0
+    for case in chosen:
         outcome = CaseResult(
             case.id,
             case.group,
@@ -157,6 +159,9 @@ async def run_suite(suite: Suite, options: RunOptions) -> SuiteResult:
         )
         for attempt in range(1, options.k + 1):
             outcome.attempts.append(await run_case(suite, case, options, attempt))
+            done += 1
+            if options.progress is not None:
+                options.progress(done, total, case.id)
         result.cases.append(outcome)
         _note_model(result, outcome)
     result.seconds = time.perf_counter() - started

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -27,12 +28,19 @@ from rich.console import Console
 
 from morrow.agent.app import App
 from morrow.agent.chat.approval import Approver
-from morrow.agent.chat.input import PromptReader, Reader, SlashCompleter, StreamReader
+from morrow.agent.chat.input import (
+    PromptReader,
+    Reader,
+    SlashCompleter,
+    StreamReader,
+    quiet_terminal,
+)
 from morrow.agent.chat.slash import COMMANDS, Spent, dispatch
 from morrow.agent.chat.view import LiveView
 from morrow.agent.context.sessions import Session
 from morrow.agent.errors import AssistantError
 from morrow.agent.loop import Limits, TurnResult, run_turn
+from morrow.agent.providers.resilience import reporting_waits
 from morrow.agent.safety.undo import Undoer, UndoLog
 
 if TYPE_CHECKING:
@@ -42,8 +50,13 @@ if TYPE_CHECKING:
 
 def run_chat(args: argparse.Namespace) -> int:
     """Run the REPL until the user leaves."""
+    from morrow.agent.context.sessions import require_session
+
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not interactive and hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")  # a bad line is refused, not a crash
     with App.load(home=args.home, config=args.config) as app:
+        require_session(app, args.session, new=args.new)
         return asyncio.run(
             chat(
                 app,
@@ -71,6 +84,7 @@ class Repl:
     recorder: Any
     spent: Spent = field(default_factory=Spent)
     notes: list[str] = field(default_factory=list)  # told to the model on the next turns
+    always: set[str] = field(default_factory=set)  # tools approved for the rest of the chat
     turn: asyncio.Future[TurnResult] | None = None
 
     @property
@@ -114,7 +128,9 @@ class Repl:
     async def run_turn(self, text: str) -> None:
         """One turn: the model, its tools and approvals; saved however it ends."""
         app = self.app
-        approver = Approver(self.reader, self.view, app.workspace(), app.tools(), self.cancel_turn)
+        approver = Approver(
+            self.reader, self.view, app.workspace(), app.tools(), self.cancel_turn, self.always
+        )
         gate = self.recorder.watch(app.gate(interactive=True, ask=approver))
         system = app.system_prompt(self.session.prompt_facts(text))
         if self.notes:
@@ -137,7 +153,8 @@ class Repl:
         )
         self.turn = asyncio.ensure_future(self.session.run(turn, run))
         try:
-            result = await self.turn
+            with quiet_terminal() if isinstance(self.reader, PromptReader) else nullcontext():
+                result = await self.turn
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -158,7 +175,7 @@ class Repl:
     def _count(self, result: TurnResult) -> None:
         from morrow.agent.providers.prices import PriceTable
 
-        usd = PriceTable(self.app.config.prices).turn_cost(result.usage_by_model)
+        usd = PriceTable.for_config(self.app.config).turn_cost(result.usage_by_model)
         self.spent.turns += 1
         self.spent.tokens += result.usage.total_tokens
         self.spent.usd += usd
@@ -221,7 +238,8 @@ async def chat(
             style="",
         )
         view.note(_session_line(session), style="")
-        await _loop(repl)
+        with reporting_waits(view.waiting):
+            await _loop(repl)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)

@@ -1,13 +1,16 @@
 """``morrow doctor``: one screen saying whether the setup can work.
 
-The config, each provider's key and whether its server answers, the providers' health and
-today's usage against the budget, the calendar and the mailbox, and each external MCP server
-(started, its tools listed, stopped).
+The home (a folder morrow can write, readable by the user alone), the config, each provider's
+key and whether its server answers, the providers' health and today's usage against the
+budget, the calendar and the mailbox (a local file or Maildir that is not there is named, with
+how to make one, never counted as an empty day), and each external MCP server (started, its
+tools listed, stopped).
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from morrow.agent.app import App
 from morrow.agent.errors import ConfigError, StoreError
@@ -18,7 +21,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     from morrow.agent.config import Paths, load_config
 
     paths = Paths.resolve(home=args.home, config=args.config)
-    print(f"home:     {paths.home}")
+    home_problem = _home_problem(paths.home)
+    print(f"home:     {paths.home}" + (f" ({home_problem})" if home_problem else ""))
     print(f"logs:     {paths.logs / 'morrow.jsonl'}")
     exists = "found" if paths.config.exists() else "not found, using defaults"
     print(f"config:   {paths.config} ({exists})")
@@ -31,7 +35,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     with App(paths=paths, config=config) as app:
         problems = _doctor_store(app)
         problems += _doctor_providers(app, offline=getattr(args, "offline", False))
-        problems += _doctor_backends(app)
+        problems += _doctor_backends(app) + bool(home_problem)
         problems += _doctor_mcp(app)
     print("ok" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
@@ -117,24 +121,51 @@ def _doctor_usage(app: App) -> None:
     )
 
 
+def _home_problem(home: Path) -> str | None:
+    """What is wrong with the home: not a folder, not writable, or open to other users."""
+    import os
+    import stat
+
+    if not home.exists():
+        return "not created yet: the first run creates it, private"
+    if not home.is_dir():
+        return "PROBLEM: not a folder"
+    if not os.access(home, os.W_OK | os.X_OK):
+        return "PROBLEM: not writable: briefings, sessions and logs cannot be kept"
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:
+        return f"PROBLEM: mode {mode:04o}, others can read your data: chmod 700 {home}"
+    return None
+
+
 def _doctor_backends(app: App) -> int:
     from datetime import timedelta
 
+    from morrow.agent.backends import missing_sources
+
+    missing = missing_sources(app.config, app.paths)
+    backends = {"calendar": app.config.calendar.backend, "email": app.config.email.backend}
+    for line in missing:
+        kind, _, text = line.partition(": ")
+        print(f"{kind + ':':<9} {backends[kind]}, MISSING: {text}")
+    problems = len(missing)
     workspace = app.workspace()
-    problems = 0
     now = workspace.now()
-    try:
-        events = workspace.calendar.list_events(now, now + timedelta(days=7))
-        print(f"calendar: {app.config.calendar.backend}, {len(events)} events in the next 7 days")
-    except Exception as exc:  # doctor reports every failure instead of stopping at one
-        print(f"calendar: FAILED: {exc}")
-        problems += 1
-    try:
-        unread = workspace.mail.search(None, None, True, None, None, None, 100)
-        print(f"email:    {app.config.email.backend}, {len(unread)} unread")
-    except Exception as exc:  # same as above
-        print(f"email:    FAILED: {exc}")
-        problems += 1
+    if not any(line.startswith("calendar:") for line in missing):
+        try:
+            events = workspace.calendar.list_events(now, now + timedelta(days=7))
+            days = f"{len(events)} events in the next 7 days"
+            print(f"calendar: {app.config.calendar.backend}, {days}")
+        except Exception as exc:  # doctor reports every failure instead of stopping at one
+            print(f"calendar: FAILED: {exc}")
+            problems += 1
+    if not any(line.startswith("email:") for line in missing):
+        try:
+            unread = workspace.mail.search(None, None, True, None, None, None, 100)
+            print(f"email:    {app.config.email.backend}, {len(unread)} unread")
+        except Exception as exc:  # same as above
+            print(f"email:    FAILED: {exc}")
+            problems += 1
     return problems
 
 

@@ -1,11 +1,12 @@
 """Sessions: a conversation loaded from the store before a turn and saved after it.
 
-``morrow ask`` and ``morrow chat`` open a :class:`Session` (continuing ``--session ID``,
-creating it when missing; a fresh one otherwise) in the app's store. For each turn,
-:meth:`Session.begin` names the turn and gives the tools' context (the session, and the
-user's words the memory tools may rest a fact on); the caller passes that, ``history`` and
-``window`` to ``run_turn`` and wraps the turn in :meth:`Session.run`, which writes the whole
-turn in one transaction when it ends.
+``morrow ask`` and ``morrow chat`` open a :class:`Session` (continuing ``--session ID``, which
+on the command line must exist, :func:`require_session`: a typo must not start a new
+conversation silently; ``--new --session ID`` creates it; a fresh one otherwise) in the app's
+store. For each turn, :meth:`Session.begin` names the turn and gives the tools' context (the
+session, and the user's words the memory tools may rest a fact on); the caller passes that,
+``history`` and ``window`` to ``run_turn`` and wraps the turn in :meth:`Session.run`, which
+writes the whole turn in one transaction when it ends.
 
 How a turn that does not finish is stored (the loop has already given every tool call a
 result, so the history is valid either way):
@@ -89,6 +90,31 @@ def budget_for(app: App, provider_name: str | None) -> Budget:
         for p in chain
     ]
     return min(budgets, key=lambda b: b.tokens)
+
+
+def no_such_session(session_id: str) -> UsageError:
+    """The one error (exit 2) for a session id that names nothing, wherever it is given."""
+    return UsageError(
+        f"no session with id {session_id!r} (see `morrow memory sessions`; "
+        "--new --session ID starts one with that id)"
+    )
+
+
+def require_session(app: App, session_id: str | None, *, new: bool) -> None:
+    """``--session ID`` without ``--new`` must name a stored session (else exit 2).
+
+    Raises:
+        UsageError: the id is invalid or names no session.
+        StoreError: the store cannot be opened.
+    """
+    if session_id is None or new:
+        return
+    try:
+        check_session_id(session_id)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if app.store().session(session_id) is None:
+        raise no_such_session(session_id)
 
 
 def _open_info(store: Store, session_id: str | None, new: bool) -> tuple[SessionInfo, bool]:

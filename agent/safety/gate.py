@@ -96,6 +96,7 @@ class ApprovalRequest:
         lines = [f"{self.tool} ({self.effect}: {_EFFECT_NOTE.get(self.effect, self.effect)})"]
         shown = dict(self.preview)
         shown.pop("preview_error", None)
+        how = shown.pop("delivery", None)
         rest = {k: v for k, v in self.arguments.items() if k not in shown and k != "body"}
         for key, value in {**shown, **rest}.items():
             if value in (None, "", [], {}):
@@ -106,7 +107,7 @@ class ApprovalRequest:
         if "preview_error" in self.preview:
             lines.append(f"  (could not read the details: {self.preview['preview_error']})")
         emailed = ", ".join(self.recipients) if self.recipients else "nobody"
-        lines.append(f"  emails sent to: {emailed}")
+        lines.append(f"  emails sent to: {emailed}" + (f" ({how})" if how else ""))
         lines += [f"  WARNING {line}" for line in self.warnings]
         return "\n".join(lines)
 
@@ -243,6 +244,13 @@ class ApprovalGate:
             return decision
         why = "; ".join(request.warnings)
         return Decision(True, f"explicitly approved by the user despite: {why}", decision.arguments)
+
+
+def recipients_of(
+    effect: Effect, arguments: dict[str, Any], preview: dict[str, Any]
+) -> tuple[str, ...]:
+    """Everyone an action emails: the preview's ``notified`` (the backend's fact) when it says."""
+    return _recipients(effect, arguments, preview)
 
 
 def _recipients(

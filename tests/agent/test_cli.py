@@ -169,6 +169,7 @@ def test_logs_are_json_lines_without_secrets(home, monkeypatch):
         done = subprocess.run(
             [sys.executable, "-m", "morrow.agent.cli", "--log-level", "info", "ask", "hi"],
             capture_output=True,
+            stdin=subprocess.DEVNULL,
             text=True,
             timeout=60,
             check=False,

@@ -43,9 +43,10 @@ def morrow(
         capture_output=True,
         text=True,
         env=clean_environment(home, env),
-        input=stdin,
         timeout=timeout,
         check=False,
+        # no input: /dev/null, not this process's stdin (ask reads a piped stdin)
+        **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
     )
 
 

@@ -122,7 +122,8 @@ def test_demo_config_points_at_the_demo(tmp_path: Path) -> None:
         "path": str(tmp_path.resolve() / "calendar.ics"),
     }
     assert config["email"] == {"backend": "maildir", "path": str(tmp_path.resolve() / "Mail")}
-    assert "providers" not in config
+    # the offline demo model, so the chat works on the demo with no key
+    assert config["providers"] == [{"name": "demo", "kind": "demo", "model": "offline-demo"}]
     from morrow.agent.config import parse_config
 
     parse_config(config, source="demo")  # the config morrow itself accepts

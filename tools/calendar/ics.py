@@ -39,6 +39,7 @@ from morrow.memory.files import atomic_write, file_lock
 from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
 from morrow.tools.calendar.ical import IcalView
 from morrow.tools.calendar.ical_edit import IcalEditor
+from morrow.tools.delivery import Delivery
 from morrow.tools.errors import BackendError, NotFoundError
 from morrow.tools.workspace import system_clock
 
@@ -141,6 +142,10 @@ class IcsCalendar:
         with self._editing() as editor:
             editor.respond(event_id, response, comment)
         return self._change("responded", self.get_event(event_id), True)
+
+    def delivery(self) -> Delivery:
+        """A file sends nothing: invitations, updates and answers stay in it."""
+        return Delivery(False, NO_EMAIL.split(":")[0])
 
     def _change(self, action: str, event: Event, wanted_notice: bool) -> Change:
         """The result; a note when someone would have been emailed by a real server."""

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
+from morrow.tools.delivery import Delivery
 from morrow.tools.email import compose, mime
 from morrow.tools.email.backend import (
     Attachment,
@@ -128,6 +129,10 @@ class GmailMailbox:
         """The sent message with this Message-ID (Gmail's rfc822msgid: search)."""
         ids = self._list(f"in:sent rfc822msgid:{message_id.strip().strip('<>')}", 1)
         return self._summary(self._get(ids[0], "metadata")) if ids else None
+
+    def delivery(self) -> Delivery:
+        """Gmail sends what morrow sends."""
+        return Delivery(True, "Gmail sends it")
 
     def sender(self) -> str:
         """The configured address, else the account's (users.getProfile)."""

@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
+from morrow.tools.delivery import Delivery
 from morrow.tools.email import compose
 from morrow.tools.email.backend import (
     Contact,
@@ -147,6 +148,12 @@ class ImapMailbox:
             uids = self._matching(client, ["HEADER", "Message-ID", message_id.strip("<>")])
             found = self._summaries(client, sent, uidvalidity, uids, None, None, 1)
         return found[0] if found else None
+
+    def delivery(self) -> Delivery:
+        """Mail goes out through ``[email.smtp]``; without it nothing can be sent."""
+        if self.smtp is None:
+            return Delivery(False, "no [email.smtp] server is configured: it cannot be sent")
+        return Delivery(True, f"through SMTP {self.smtp.address}")
 
     def sender(self) -> str:
         """The configured From address."""

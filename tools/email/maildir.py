@@ -25,6 +25,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+from morrow.tools.delivery import Delivery
 from morrow.tools.email import compose
 from morrow.tools.email.backend import (
     Contact,
@@ -172,6 +173,12 @@ class MaildirMailbox:
             if row.folder == sent:
                 return _summary(row)
         return None
+
+    def delivery(self) -> Delivery:
+        """Mail goes out through ``[email.smtp]``; without it, it is only saved in Sent."""
+        if self.smtp is None:
+            return Delivery(False, "no SMTP server is configured: saved to Sent only")
+        return Delivery(True, f"through SMTP {self.smtp.address}")
 
     def sender(self) -> str:
         """The user's From address."""

@@ -131,7 +131,10 @@ def test_doctor_check_reports_reachable_refused_and_unlisted():
 
 def test_doctor_reports_an_unreachable_provider(tmp_path, capsys, monkeypatch, refused_url):
     home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
+    home.mkdir(exist_ok=True, mode=0o700)
+    home.chmod(0o700)
+    (home / "calendar.ics").touch()
+    (home / "Mail" / "cur").mkdir(parents=True)
     (home / "config.toml").write_text(
         '[[providers]]\nname = "down"\nkind = "openai"\nmodel = "m"\n'
         f'base_url = "{refused_url}/v1"\n'
