@@ -24,7 +24,14 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from morrow.agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, ToolSpec
+from morrow.agent.messages import (
+    DataPart,
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+)
 
 _NOW_LINE = re.compile(r"^Now: .*$", re.MULTILINE)
 _FACTS_HEADING = "The user told you before (remembered from their own words):"
@@ -86,9 +93,11 @@ def render_messages(messages: Sequence[Message]) -> list[str]:
     return lines
 
 
-def _render_part(part: TextPart | ToolCallPart | ToolResultPart) -> list[str]:
+def _render_part(part: TextPart | DataPart | ToolCallPart | ToolResultPart) -> list[str]:
     if isinstance(part, TextPart):
         return ["text:", *part.text.splitlines()]
+    if isinstance(part, DataPart):
+        return [f"data ({part.source}):", *part.text.splitlines()]
     if isinstance(part, ToolCallPart):
         args = json.dumps(part.arguments, sort_keys=True, ensure_ascii=False)
         raw = f" raw={part.raw_arguments!r}" if part.raw_arguments is not None else ""

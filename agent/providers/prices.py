@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import structlog
 
 from morrow.agent.config import PriceConfig
-from morrow.agent.messages import ModelRequest, TextPart, ToolCallPart, ToolResultPart, Usage
+from morrow.agent.messages import (
+    DataPart,
+    ModelRequest,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
 
 log = structlog.get_logger("morrow.costs")
 
@@ -152,7 +159,7 @@ def estimate_input_tokens(request: ModelRequest) -> int:
     for message in request.messages:
         size += 16  # role and framing
         for part in message.parts:
-            if isinstance(part, TextPart):
+            if isinstance(part, TextPart | DataPart):
                 size += len(part.text.encode())
             elif isinstance(part, ToolCallPart):
                 size += len(part.name) + len(part.id) + len(str(part.arguments).encode())

@@ -24,6 +24,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from morrow.tools.email import compose, mime
+from morrow.tools.email.addresses import parse_key
 from morrow.tools.email.backend import (
     Attachment,
     Contact,
@@ -34,7 +35,7 @@ from morrow.tools.email.backend import (
     SendResult,
 )
 from morrow.tools.email.contacts import Exchange, tally
-from morrow.tools.email.reading import address_of, from_headers, parse_message, to_email
+from morrow.tools.email.reading import from_headers, parse_message, to_email
 from morrow.tools.errors import BackendError, NotFoundError
 
 ME = "me"
@@ -121,7 +122,7 @@ class GmailMailbox:
                     self._get(message_id, "metadata", headers=["From", "To", "Cc", "Date"])
                 )
                 exchanges.append(Exchange(sent, summary.from_, summary.to, summary.date))
-        own = {address_of(self._address)} if self._address else set()
+        own = {key for key in [parse_key(self._address or "")] if key}
         return tally(exchanges, query, own)[: max(limit, 0) or None]
 
     def find_sent(self, message_id: str) -> EmailSummary | None:

@@ -24,6 +24,7 @@ from email.parser import BytesParser
 from typing import Any
 
 from morrow.tools.email import compose
+from morrow.tools.email.addresses import parse_key
 from morrow.tools.email.backend import (
     Contact,
     DraftResult,
@@ -42,7 +43,7 @@ from morrow.tools.email.imap_wire import (
     session,
     summary_from_fetch,
 )
-from morrow.tools.email.reading import address_of, parse_message, to_email
+from morrow.tools.email.reading import parse_message, to_email
 from morrow.tools.email.smtp import SmtpSettings, submit
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
@@ -136,7 +137,7 @@ class ImapMailbox:
                 uids = self._matching(client, criteria)[:CONTACT_SAMPLE]
                 for email in self._summaries(client, name, uidvalidity, uids, None, None, 10**6):
                     exchanges.append(Exchange(is_sent, email.from_, email.to, email.date))
-        own = {address_of(self.address)} if self.address else set()
+        own = {key for key in [parse_key(self.address or "")] if key}
         return tally(exchanges, query, own)[: max(limit, 0) or None]
 
     def find_sent(self, message_id: str) -> EmailSummary | None:

@@ -26,6 +26,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from morrow.tools.email import compose
+from morrow.tools.email.addresses import parse_key
 from morrow.tools.email.backend import (
     Contact,
     DraftResult,
@@ -37,7 +38,7 @@ from morrow.tools.email.backend import (
 from morrow.tools.email.contacts import Exchange, tally
 from morrow.tools.email.index import INFO_SEPARATOR, MailIndex
 from morrow.tools.email.index_query import Indexed, Query
-from morrow.tools.email.reading import address_of, parse_message, to_email
+from morrow.tools.email.reading import parse_message, to_email
 from morrow.tools.email.smtp import SmtpSettings, submit
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
@@ -149,13 +150,17 @@ class MaildirMailbox:
         return [self.read(f"{row.folder}/{row.key}") for row in rows]
 
     def correspondents(self, query: str, limit: int) -> list[Contact]:
-        """People matching ``query`` in the messages' From, To and Cc."""
+        """People matching ``query`` in the messages' From, To and Cc.
+
+        What the user sent is what lies in Sent: a received message's From header may say
+        anything (a stranger can write the user's own address there).
+        """
         self._refresh()
         sent = self._special("sent", create=False)
-        own = {address_of(self.address)} if self.address else set()
+        own = {key for key in [parse_key(self.address or "")] if key}
         exchanges = (
             Exchange(
-                sent=row.folder == sent or address_of(row.sender) in own,
+                sent=row.folder == sent,
                 sender=row.sender,
                 recipients=[*row.to, *row.cc],
                 date=row.date,
