@@ -208,6 +208,22 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", mapped).casefold()
 
 
+def plain(text: str) -> str:
+    """``text`` with each look-alike replaced by its ASCII prototype where it has one.
+
+    A search hint, not a comparison: it finds ``example.com`` from a look-alike of it in an
+    index that only matches substrings (accents and marks are dropped too).
+    """
+    table = _prototypes()
+    out = []
+    for char in unicodedata.normalize("NFD", text):
+        mapped = table.get(char, char)
+        if unicodedata.combining(char):
+            continue
+        out.append(mapped if mapped.isascii() else char)
+    return "".join(out).casefold()
+
+
 def address_skeleton(address: Address) -> str:
     """The skeleton of an address as people read it."""
     return skeleton(address.readable)

@@ -20,7 +20,9 @@ import base64
 import binascii
 import html
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 
 from morrow.tools.email import compose, mime
@@ -163,6 +165,19 @@ class GmailMailbox:
             thread_id=sent.get("threadId") or thread_id,
             recipients=compose.recipients_of(message),
         )
+
+    def is_sent(self, email: EmailSummary) -> bool:
+        """Whether the message has the SENT label (and is not in Trash, Spam or Drafts)."""
+        return email.folder == _SYSTEM_FOLDERS["SENT"]
+
+    def draft(self, draft_id: str) -> EmailMessage:
+        """drafts.get format=raw: the message Gmail will send."""
+        request = self._users.drafts().get(userId=ME, id=draft_id, format="raw")
+        draft = self._call(request, f"draft {draft_id!r}")
+        data = _unb64(str(draft.get("message", {}).get("raw", "")))
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        return message
 
     def send_draft(self, draft_id: str, now: datetime) -> SendResult:
         """drafts.get (for its Message-ID and recipients), then drafts.send, exactly once.

@@ -186,8 +186,13 @@ class ImapMailbox:
             result.note = f"Sent, but the copy could not be saved in Sent: {exc}"
         return result
 
-    def send_draft(self, draft_id: str, now: datetime) -> SendResult:
-        """Send a message from Drafts (dated ``now``), then delete the draft."""
+    def is_sent(self, email: EmailSummary) -> bool:
+        """Whether the message lies in the Sent folder."""
+        with self._session() as client:
+            return email.folder == self._special(client, "sent")
+
+    def draft(self, draft_id: str) -> EmailMessage:
+        """The draft's message as it lies in Drafts."""
         folder, uidvalidity, uid = parse_id(draft_id)
         with self._session() as client:
             if folder != self._special(client, "drafts"):
@@ -198,6 +203,12 @@ class ImapMailbox:
             data = self._fetch_one(client, uid, draft_id)[b"BODY[]"]
         message = BytesParser(policy=policy.default).parsebytes(data)
         assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        return message
+
+    def send_draft(self, draft_id: str, now: datetime) -> SendResult:
+        """Send a message from Drafts (dated ``now``), then delete the draft."""
+        folder, _, uid = parse_id(draft_id)
+        message = self.draft(draft_id)
         compose.prepare_draft(message, self.sender(), now)
         result = self.send(message, None)
         with self._session() as client:

@@ -182,6 +182,19 @@ class MaildirMailbox:
         """The user's From address."""
         return require_address(self.address)
 
+    def is_sent(self, email: EmailSummary) -> bool:
+        """Whether the message lies in the Sent folder."""
+        return email.folder == self._special("sent", create=False)
+
+    def draft(self, draft_id: str) -> EmailMessage:
+        """The draft's message as it lies in Drafts."""
+        row = self._locate(draft_id)
+        if row.folder != self._special("drafts", create=False):
+            raise ToolError(f"{draft_id!r} is not in the Drafts folder; only drafts can be sent")
+        message = BytesParser(policy=policy.default).parsebytes(self._bytes(row))
+        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        return message
+
     # -- writing ---------------------------------------------------------------------------
 
     def save_draft(self, message: EmailMessage, thread_id: str | None) -> DraftResult:
@@ -223,10 +236,7 @@ class MaildirMailbox:
     def send_draft(self, draft_id: str, now: datetime) -> SendResult:
         """Send a message from Drafts (dated ``now``), then remove the draft."""
         row = self._locate(draft_id)
-        if row.folder != self._special("drafts", create=False):
-            raise ToolError(f"{draft_id!r} is not in the Drafts folder; only drafts can be sent")
-        message = BytesParser(policy=policy.default).parsebytes(self._bytes(row))
-        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        message = self.draft(draft_id)
         compose.prepare_draft(message, self.sender(), now)
         result = self.send(message, row.thread_id)
         self._path(row).unlink(missing_ok=True)

@@ -119,7 +119,8 @@ def test_the_digest_run_is_kept_as_a_session_to_ask_about(home, capsys, monkeypa
     assert asyncio.run(chat(app, None, stdin, io.StringIO(), session_id="brief-2026-03-04")) == 0
     sent = provider.requests[0].messages
     assert [m.role for m in sent] == ["user", "assistant", "user"]
-    assert "untrusted_content" in sent[0].text and "Q3 budget" in sent[1].text
+    assert "untrusted_content" in sent[0].data[0].text and "Q3 budget" in sent[1].text
+    assert "untrusted_content" not in sent[0].user_words
 
 
 def test_the_model_run_is_kept_with_its_tool_calls_and_trajectory(home, capsys, monkeypatch):
