@@ -118,7 +118,7 @@ def test_non_ascii_and_underscore_domains_are_seen(world, tool, arguments):
 
 
 def test_the_users_own_typed_address_goes_out_in_allow_mode_also_when_encoded(world):
-    said = [Message.user(f"Send the notes to jonas@ex\u0430mple.com please")]
+    said = [Message.user("Send the notes to jonas@ex\u0430mple.com please")]
     request = review(
         world, "send_email", said, to=["jonas@xn--exmple-4nf.com"], subject="Notes", body="Here."
     )
