@@ -75,6 +75,7 @@ class ImapMailbox:
         self.settings = settings
         self.address = address or (settings.username if "@" in settings.username else None)
         self.smtp = smtp
+        self._sent_name: str | None = None  # the Sent folder, once is_sent asked for it
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -187,9 +188,11 @@ class ImapMailbox:
         return result
 
     def is_sent(self, email: EmailSummary) -> bool:
-        """Whether the message lies in the Sent folder."""
-        with self._session() as client:
-            return email.folder == self._special(client, "sent")
+        """Whether the message lies in the Sent folder (its name asked of the server once)."""
+        if self._sent_name is None:
+            with self._session() as client:
+                self._sent_name = self._special(client, "sent")
+        return email.folder == self._sent_name
 
     def draft(self, draft_id: str) -> EmailMessage:
         """The draft's message as it lies in Drafts."""
