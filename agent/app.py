@@ -234,7 +234,12 @@ class App:
         mode: ApprovalMode = self.config.approvals.mode
         if mode == "ask" and (not interactive or ask is None):
             mode = "deny"
-        return ApprovalGate(mode=mode, ask=ask, journal=self.journal())
+        return ApprovalGate(
+            mode=mode,
+            ask=ask,
+            journal=self.journal(),
+            max_sends_per_turn=self.config.approvals.max_sends_per_turn,
+        )
 
     def journal(self) -> EffectJournal:
         """This run's effect journal, in the store (one per App: one run id)."""

@@ -246,6 +246,7 @@ class ApprovalsConfig(_Section):
     """``[approvals]``: what may happen without asking."""
 
     mode: ApprovalMode = "ask"
+    max_sends_per_turn: int = Field(5, ge=1, le=1000)
 
 
 class AgentConfig(_Section):

@@ -51,9 +51,11 @@ from structlog.types import EventDict, WrappedLogger  # noqa: E402
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 # One alternation, so a log line is scanned once: Anthropic and OpenAI keys, Google API keys,
-# OAuth access and refresh tokens, bearer credentials.
+# OAuth access and refresh tokens, bearer credentials, the password of a URL's user info
+# (``http://user:password@host``: a base_url with basic auth).
 _SECRETS = re.compile(
-    r"sk-ant-[A-Za-z0-9_\-]{8,}"
+    r"(?<=://)[^/\s:@]*:[^/\s@]+(?=@)"
+    r"|sk-ant-[A-Za-z0-9_\-]{8,}"
     r"|sk-[A-Za-z0-9_\-]{16,}"
     r"|AIza[0-9A-Za-z_\-]{20,}"
     r"|ya29\.[0-9A-Za-z_\-\.]{10,}"

@@ -27,12 +27,14 @@ import structlog
 
 from morrow.agent.errors import ProviderRejected, TurnLimitExceeded
 from morrow.agent.messages import (
+    DataPart,
     Message,
     ModelRequest,
     ModelResponse,
     ResponseDone,
     StepRestarted,
     TextDelta,
+    TextPart,
     ToolCallPart,
     ToolResultPart,
     ToolSpec,
@@ -128,13 +130,15 @@ async def run_turn(
     observer: Observer | None = None,
     stream: bool = True,
     context: ContextWindow | None = None,
+    data: Sequence[DataPart] = (),
 ) -> TurnResult:
     """Run one user turn to its end, appending every message to ``history``.
 
     ``tool_context`` is the turn's context for the tools; each call gets its own copy with its
     call id. With a ``context`` window, each request is fitted to the model's budget before it
     is sent (old turns summarized, long tool results cut); ``history`` itself keeps every
-    message.
+    message. ``data`` is what morrow itself adds to the user's message (a briefing's gathered
+    mail and events): the model reads it, provenance never takes it for the user's words.
 
     Raises:
         TurnLimitExceeded: the model was still calling tools after ``limits.max_steps`` steps.
@@ -146,7 +150,7 @@ async def run_turn(
     specs = tuple(
         ToolSpec(name=t.name, description=t.description, parameters=t.parameters) for t in tools
     )
-    history.append(Message.user(text))
+    history.append(Message(role="user", parts=(TextPart(text=text), *data)))
     usage, calls = Usage(), list[CallRecord]()
     by_model: dict[tuple[str, str], Usage] = {}
     done: dict[str, ToolResultPart] = {}

@@ -9,6 +9,7 @@ without losing its types.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -22,6 +23,20 @@ class TextPart(_Model):
     """Plain text written by the user or the model."""
 
     kind: Literal["text"] = "text"
+    text: str
+
+
+class DataPart(_Model):
+    """Data morrow itself puts into a user message, never the user's own words.
+
+    The briefing's gathered calendar and mail goes to the model this way: the model reads
+    ``text`` (world-written parts inside ``<untrusted_content>`` blocks), while provenance and
+    long-term memory know that nothing in it was typed by the user. ``source`` names it
+    ("briefing-data").
+    """
+
+    kind: Literal["data"] = "data"
+    source: str
     text: str
 
 
@@ -53,15 +68,16 @@ class ToolResultPart(_Model):
     is_error: bool = False
 
 
-Part = Annotated[TextPart | ToolCallPart | ToolResultPart, Field(discriminator="kind")]
+Part = Annotated[TextPart | DataPart | ToolCallPart | ToolResultPart, Field(discriminator="kind")]
 Role = Literal["user", "assistant", "tool"]
 
 
 class Message(_Model):
     """One message of a conversation: who said it and what it is made of.
 
-    ``user`` messages hold text; ``assistant`` messages hold text and tool calls; ``tool``
-    messages hold the results of the previous assistant message's tool calls.
+    ``user`` messages hold text (and data morrow gathered, :class:`DataPart`); ``assistant``
+    messages hold text and tool calls; ``tool`` messages hold the results of the previous
+    assistant message's tool calls.
     """
 
     role: Role
@@ -74,8 +90,24 @@ class Message(_Model):
 
     @property
     def text(self) -> str:
-        """The text parts joined, ignoring tool calls and results."""
+        """The text parts joined, ignoring data, tool calls and results."""
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def data(self) -> list[DataPart]:
+        """The data parts morrow put into this message, in order."""
+        return [p for p in self.parts if isinstance(p, DataPart)]
+
+    @property
+    def user_words(self) -> str:
+        """What the user typed: a user message's text without data or untrusted blocks.
+
+        Sessions stored by versions before :class:`DataPart` carried the briefing's data
+        inline, inside an ``<untrusted_content>`` block of the text: that is left out too.
+        """
+        if self.role != "user":
+            return ""
+        return _UNTRUSTED_BLOCK.sub(" ", self.text)
 
     @property
     def tool_calls(self) -> list[ToolCallPart]:
@@ -86,6 +118,11 @@ class Message(_Model):
     def tool_results(self) -> list[ToolResultPart]:
         """The tool results in this message, in order."""
         return [p for p in self.parts if isinstance(p, ToolResultPart)]
+
+
+_UNTRUSTED_BLOCK = re.compile(
+    r"<untrusted_content\b[^>]*>.*?(?:</untrusted_content>|\Z)", re.DOTALL | re.IGNORECASE
+)
 
 
 class Usage(_Model):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from morrow.agent.errors import UsageError
-from morrow.evals.agentdojo.attacks import load_attack_cases
+from morrow.evals.agentdojo.attack_runs import load_attack_cases
 from morrow.evals.agentdojo.injection import load_cases as load_injection_cases
 from morrow.evals.agentdojo.suites import load_run_cases, load_workspace_cases
 from morrow.evals.cases import SUITES_DIR, Case, Suite, case_from, read_yaml

@@ -25,7 +25,14 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from morrow.agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, ToolSpec
+from morrow.agent.messages import (
+    DataPart,
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+)
 
 _NOW_TIME = re.compile(r"^(Now: .*?)(?<![+-])\b\d{1,2}:\d{2}\b", re.MULTILINE)
 """The clock time of the "Now:" line (not the UTC offset after it, which starts with + or -)."""
@@ -92,9 +99,11 @@ def render_messages(messages: Sequence[Message]) -> list[str]:
     return lines
 
 
-def _render_part(part: TextPart | ToolCallPart | ToolResultPart) -> list[str]:
+def _render_part(part: TextPart | DataPart | ToolCallPart | ToolResultPart) -> list[str]:
     if isinstance(part, TextPart):
         return ["text:", *part.text.splitlines()]
+    if isinstance(part, DataPart):
+        return [f"data ({part.source}):", *part.text.splitlines()]
     if isinstance(part, ToolCallPart):
         args = json.dumps(part.arguments, sort_keys=True, ensure_ascii=False)
         raw = f" raw={part.raw_arguments!r}" if part.raw_arguments is not None else ""

@@ -151,7 +151,8 @@ class Recorder:
             user = messages[-1].text if messages and messages[-1].role == "user" else ""
             if not self.trajectory.turns:  # a continued session: keep what came before
                 self.trajectory.history = messages[:-1]
-            self._turn = Turn(user=user, now=self._clock())
+            data = messages[-1].data if messages and messages[-1].role == "user" else []
+            self._turn = Turn(user=user, data=data or None, now=self._clock())
             self.trajectory.turns.append(self._turn)
         if not self.trajectory.tools:
             self.trajectory.tools = list(request.tools)

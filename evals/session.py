@@ -30,7 +30,7 @@ from morrow.agent.config import (
 )
 from morrow.agent.errors import AssistantError
 from morrow.agent.loop import Limits, run_turn
-from morrow.agent.messages import Message
+from morrow.agent.messages import DataPart, Message
 from morrow.agent.providers.base import Provider
 from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
 from morrow.evals.recorder import Recorder
@@ -60,6 +60,7 @@ class TurnInput:
     user: str
     now: datetime
     facts: tuple[str, ...] = ()
+    data: tuple[DataPart, ...] = ()
 
 
 class EvalSession:
@@ -142,6 +143,7 @@ class EvalSession:
                         system=self.app.system_prompt(turn.facts),
                         limits=Limits(max_steps=settings.max_steps),
                         stream=False,
+                        data=turn.data,
                     )
                 except AssistantError as error:
                     self.recorder.turn_done(self.history, error=error)

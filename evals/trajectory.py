@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from morrow.agent.config import ApprovalMode
 from morrow.agent.errors import AssistantError
-from morrow.agent.messages import Message, ModelResponse, ToolSpec, Usage
+from morrow.agent.messages import DataPart, Message, ModelResponse, ToolSpec, Usage
 from morrow.evals.world import World, WorldDigest
 
 FORMAT: Literal["morrow.trajectory"] = "morrow.trajectory"
@@ -190,6 +190,8 @@ class Turn(_Doc):
 
     Attributes:
         user: what the user typed.
+        data: what morrow gave the model with it (a briefing's gathered data), never the
+            user's words; absent when nothing.
         now: the clock at the start of the turn (replays run at this time).
         steps: the model steps, in order.
         approvals: the gate's decisions, in order.
@@ -199,6 +201,7 @@ class Turn(_Doc):
     """
 
     user: str
+    data: list[DataPart] | None = None
     now: datetime
     steps: list[Step] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)

@@ -82,7 +82,7 @@ async def write_with_model(
     """
     provider = app.provider()
     recorder = recorder_for(app, trajectory)
-    prompt, _ = prompt_of(briefing)
+    prompt, data = prompt_of(briefing)
     history = [] if history is None else history
     try:
         tools, gate = app.tool_context(), app.gate(interactive=False)
@@ -99,6 +99,7 @@ async def write_with_model(
             system=app.system_prompt(),
             limits=Limits(max_steps=app.config.agent.max_steps),
             stream=False,
+            data=(data,),
         )
     finally:
         recorder.turn_done(history)

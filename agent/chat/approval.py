@@ -66,6 +66,9 @@ ALWAYS = {"remember"}
 """Tools the user may approve for the rest of the chat (``a``): private and reversible."""
 
 
+_NOT_SHOWN = ("body", "notified", "delivery", "addressed")
+
+
 class Approver:
     """The chat's ``ask`` callback for the approval gate.
 
@@ -195,7 +198,11 @@ def render(
     preview = dict(getattr(request, "preview", None) or {})
     lines: list[RenderableType] = []
     if request.tool in ("send_email", "draft_email") and "body" in preview:
-        shown = {k: v for k, v in preview.items() if k not in ("body", "notified", "delivery")}
+        shown = {
+            k: v
+            for k, v in preview.items()
+            if k not in ("body", "notified", "delivery", "addressed")
+        }
         lines += [_field(k, v) for k, v in shown.items()]
         lines += [Text("body (as it goes out):", style="bold"), Text(str(preview["body"]))]
     elif request.tool in ("send_email", "draft_email"):
@@ -353,7 +360,7 @@ def _preview_lines(preview: dict[str, Any], args: dict[str, Any]) -> list[Render
     """What the gate read from the backends that the arguments do not say (an event now)."""
     lines: list[RenderableType] = []
     for key, value in preview.items():
-        if key in ("notified", "preview_error") or args.get(key) == value:
+        if key in ("notified", "addressed", "preview_error") or args.get(key) == value:
             continue
         if key in ("event", "when") and "event_id" in args:  # the event line says it
             continue

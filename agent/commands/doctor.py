@@ -14,6 +14,7 @@ from pathlib import Path
 
 from morrow.agent.app import App
 from morrow.agent.errors import ConfigError, StoreError
+from morrow.agent.logs import scrub
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -68,7 +69,7 @@ def _doctor_providers(app: App, *, offline: bool = False) -> int:
         health = None
     problems, now = 0, time.time()
     for index, provider in enumerate(providers):
-        where = f" at {provider.base_url}" if provider.base_url else ""
+        where = f" at {scrub(provider.base_url)}" if provider.base_url else ""
         secret = None
         try:
             secret = api_key_for(provider, index, str(app.paths.config))
@@ -79,7 +80,7 @@ def _doctor_providers(app: App, *, offline: bool = False) -> int:
         if secret is not None and not offline:  # one cheap request (the model list), 5 s
             reach = check(provider, secret)
             problems += not reach.ok
-            print(f"  {reach.detail}")
+            print(f"  {scrub(reach.detail)}")
         if health is not None:
             print(f"  health: {describe(health.get(provider.name), now)}")
     order = health.order([p.name for p in providers]) if health is not None else []

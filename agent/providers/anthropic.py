@@ -30,6 +30,7 @@ import httpx2
 
 from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (
+    DataPart,
     Message,
     ModelRequest,
     ModelResponse,
@@ -214,6 +215,9 @@ class AnthropicProvider:
         for part in message.parts:
             if isinstance(part, TextPart) and message.role != "tool":
                 if part.text:  # the API rejects empty text blocks
+                    content.append({"type": "text", "text": part.text})
+            elif isinstance(part, DataPart) and message.role == "user":
+                if part.text:
                     content.append({"type": "text", "text": part.text})
             elif isinstance(part, ToolCallPart) and message.role == "assistant":
                 content.append(

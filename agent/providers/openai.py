@@ -28,6 +28,7 @@ import pydantic
 
 from morrow.agent.errors import ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (
+    DataPart,
     Message,
     ModelRequest,
     ModelResponse,
@@ -71,7 +72,7 @@ _FAILURES = (
 )
 Wire = dict[str, Any]
 _ROLE_PARTS: dict[str, tuple[type, ...]] = {
-    "user": (TextPart,),
+    "user": (TextPart, DataPart),
     "assistant": (TextPart, ToolCallPart),
     "tool": (ToolResultPart,),
 }
@@ -212,7 +213,7 @@ class OpenAIProvider:
                     f"cannot send a {part.kind} part in a {message.role} message",
                     provider=self.name,
                 )
-        texts = [p.text for p in message.parts if isinstance(p, TextPart)]
+        texts = [p.text for p in message.parts if isinstance(p, TextPart | DataPart)]
         if message.role == "user":
             return [{"role": "user", "content": "\n".join(texts)}]
         if message.role == "tool":

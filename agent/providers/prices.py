@@ -21,7 +21,14 @@ from urllib.parse import urlsplit
 import structlog
 
 from morrow.agent.config import Config, PriceConfig, ProviderConfig
-from morrow.agent.messages import ModelRequest, TextPart, ToolCallPart, ToolResultPart, Usage
+from morrow.agent.messages import (
+    DataPart,
+    ModelRequest,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
 
 log = structlog.get_logger("morrow.costs")
 
@@ -187,7 +194,7 @@ def estimate_input_tokens(request: ModelRequest) -> int:
     for message in request.messages:
         size += 16  # role and framing
         for part in message.parts:
-            if isinstance(part, TextPart):
+            if isinstance(part, TextPart | DataPart):
                 size += len(part.text.encode())
             elif isinstance(part, ToolCallPart):
                 size += len(part.name) + len(part.id) + len(str(part.arguments).encode())

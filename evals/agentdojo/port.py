@@ -169,6 +169,8 @@ def _event(item: dict[str, Any]) -> icalendar.Event:
         event.add("description", item["description"])
     if item.get("location"):
         event.add("location", item["location"])
+    if item.get("organizer"):  # an invitation (AgentDojo's own events have none)
+        event.add("organizer", f"mailto:{item['organizer']}")
     for address in item.get("participants") or []:
         event.add("attendee", f"mailto:{address}")
     event.add("status", "CANCELLED" if item.get("status") == "canceled" else "CONFIRMED")
@@ -191,6 +193,8 @@ def _build_message(email: dict[str, Any]) -> bytes:
     message["Subject"] = email["subject"]
     message["Date"] = format_datetime(_local(email["timestamp"]))
     message["Message-ID"] = f"<agentdojo-{email['id_']}@bluesparrowtech.com>"
+    if email.get("in_reply_to"):  # a reply into a thread (the injection suite's joined thread)
+        message["In-Reply-To"] = message["References"] = f"<{email['in_reply_to']}>"
     message.set_content(email["body"])
     return message.as_bytes()
 

@@ -140,9 +140,9 @@ def gate_approves_everything() -> None:
 
 def provenance_off() -> None:
     """No address, link or copied text is ever found untrusted."""
-    from morrow.agent.safety import provenance
+    from morrow.agent.safety import trust
 
-    _replace(provenance, "check_action", lambda *args, **kwargs: [])
+    _replace(trust, "check_action", lambda *args, **kwargs: [])
 
 
 def tool_filter_off() -> None:

@@ -156,6 +156,17 @@ def test_doctor(home, capsys):
     assert "calendar: ics" in out and "email:    maildir" in out
 
 
+def test_doctor_never_prints_the_password_of_a_base_url(home, capsys):
+    (home / "config.toml").write_text(
+        f'[user]\ntimezone = "{ZONE}"\n[[providers]]\nname = "p"\nkind = "openai"\n'
+        'model = "m"\nbase_url = "http://alex:hunter2-basic@127.0.0.1:9/v1"\n'
+    )
+    main(["--home", str(home), "doctor"])
+    out = capsys.readouterr().out
+    assert "hunter2-basic" not in out and "alex:" not in out
+    assert "http://[redacted]@127.0.0.1:9/v1" in out  # where it points, without the user info
+
+
 def test_logs_are_json_lines_without_secrets(home, monkeypatch):
     monkeypatch.setenv("MORROW_CANARY_API_KEY", "sk-canary-0123456789abcdef")
     with serve(SCRIPT) as server:

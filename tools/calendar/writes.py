@@ -90,11 +90,16 @@ def _respond_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
 def _told(workspace: Workspace, wanted: list[str], shown: dict[str, Any]) -> dict[str, Any]:
     """``shown`` with who the backend really emails of ``wanted``, and how (or why nobody).
 
+    ``addressed`` keeps ``wanted`` whatever the backend sends: what the gate judges.
+
     The calendar's own fact (:func:`~morrow.tools.delivery.delivery_of`): the local file
     sends nothing, so asking for invitations there tells nobody, and the preview says so.
     """
     delivery = delivery_of(workspace.calendar)
     shown["notified"] = wanted if delivery.sends else []
+    # whom the change addresses, whatever this backend delivers: the gate judges these, so an
+    # action is as safe on the local file as it would be on a calendar that does send
+    shown["addressed"] = wanted
     if wanted:
         shown["delivery"] = delivery.how
     return shown

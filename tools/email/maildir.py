@@ -27,6 +27,7 @@ from pathlib import Path
 
 from morrow.tools.delivery import Delivery
 from morrow.tools.email import compose
+from morrow.tools.email.addresses import parse_key
 from morrow.tools.email.backend import (
     Contact,
     DraftResult,
@@ -38,7 +39,7 @@ from morrow.tools.email.backend import (
 from morrow.tools.email.contacts import Exchange, tally
 from morrow.tools.email.index import INFO_SEPARATOR, MailIndex
 from morrow.tools.email.index_query import Indexed, Query
-from morrow.tools.email.reading import address_of, parse_message, to_email
+from morrow.tools.email.reading import parse_message, to_email
 from morrow.tools.email.smtp import SmtpSettings, submit
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
@@ -150,13 +151,17 @@ class MaildirMailbox:
         return [self.read(f"{row.folder}/{row.key}") for row in rows]
 
     def correspondents(self, query: str, limit: int) -> list[Contact]:
-        """People matching ``query`` in the messages' From, To and Cc."""
+        """People matching ``query`` in the messages' From, To and Cc.
+
+        What the user sent is what lies in Sent: a received message's From header may say
+        anything (a stranger can write the user's own address there).
+        """
         self._refresh()
         sent = self._special("sent", create=False)
-        own = {address_of(self.address)} if self.address else set()
+        own = {key for key in [parse_key(self.address or "")] if key}
         exchanges = (
             Exchange(
-                sent=row.folder == sent or address_of(row.sender) in own,
+                sent=row.folder == sent,
                 sender=row.sender,
                 recipients=[*row.to, *row.cc],
                 date=row.date,
@@ -183,6 +188,19 @@ class MaildirMailbox:
     def sender(self) -> str:
         """The user's From address."""
         return require_address(self.address)
+
+    def is_sent(self, email: EmailSummary) -> bool:
+        """Whether the message lies in the Sent folder."""
+        return email.folder == self._special("sent", create=False)
+
+    def draft(self, draft_id: str) -> EmailMessage:
+        """The draft's message as it lies in Drafts."""
+        row = self._locate(draft_id)
+        if row.folder != self._special("drafts", create=False):
+            raise ToolError(f"{draft_id!r} is not in the Drafts folder; only drafts can be sent")
+        message = BytesParser(policy=policy.default).parsebytes(self._bytes(row))
+        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        return message
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -225,10 +243,7 @@ class MaildirMailbox:
     def send_draft(self, draft_id: str, now: datetime) -> SendResult:
         """Send a message from Drafts (dated ``now``), then remove the draft."""
         row = self._locate(draft_id)
-        if row.folder != self._special("drafts", create=False):
-            raise ToolError(f"{draft_id!r} is not in the Drafts folder; only drafts can be sent")
-        message = BytesParser(policy=policy.default).parsebytes(self._bytes(row))
-        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        message = self.draft(draft_id)
         compose.prepare_draft(message, self.sender(), now)
         result = self.send(message, row.thread_id)
         self._path(row).unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, Field
 from morrow.tools.base import Idempotency, tool
 from morrow.tools.context import ToolContext
 from morrow.tools.delivery import delivery_of
-from morrow.tools.email import compose
+from morrow.tools.email import compose, mime
 from morrow.tools.email.backend import Email, SendResult
 from morrow.tools.email.contacts import MAX_CONTACTS, address_book, rank, search_address_book
 from morrow.tools.email.untrusted import (
@@ -144,14 +144,22 @@ def _delivered(ctx: ToolContext, shown: dict[str, Any]) -> dict[str, Any]:
 
 
 def _draft_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
-    """The saved draft that would go out, as it is, and whether (and how) it goes out."""
-    draft = ctx.workspace.mail.read(args.draft_id)
-    shown: dict[str, Any] = {"from": draft.from_, "to": draft.to}
-    if draft.cc:
-        shown["cc"] = draft.cc
-    shown.update(subject=draft.subject, body=draft.body)
-    if draft.attachments:
-        shown["attachments"] = [a.name for a in draft.attachments]
+    """The saved draft exactly as it would go out: every recipient (Bcc too), subject, text.
+
+    Read from the draft's own message, as the backend sends it, so the gate judges a
+    ``send_draft`` on the same fields as a ``send_email``.
+    """
+    message = ctx.workspace.mail.draft(args.draft_id)
+    sender = mime.addresses(message, "From")
+    shown: dict[str, Any] = {"from": sender[0] if sender else ctx.workspace.mail.sender()}
+    for name in ("To", "Cc", "Bcc"):
+        found = mime.addresses(message, name)
+        if found:
+            shown[name.lower()] = found
+    shown.update(subject=mime.header(message, "Subject"), body=mime.body_text(message))
+    attachments = mime.attachments(message)
+    if attachments:
+        shown["attachments"] = [a.name for a in attachments]
     return _delivered(ctx, shown)
 
 

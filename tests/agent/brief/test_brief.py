@@ -92,7 +92,10 @@ def test_model_writes_the_briefing_with_read_tools_only(home, capsys, monkeypatc
     assert offered == reads
     assert {"list_events", "search_emails", "read_email"} <= offered
     assert not offered & {"send_email", "create_event", "draft_email", "cancel_event"}
-    assert "untrusted_content" in provider.requests[0].messages[0].text
+    request = provider.requests[0].messages[0]
+    (data,) = request.data  # the gathered data rides beside the instruction, not as its words
+    assert data.source == "briefing-data" and "untrusted_content" in data.text
+    assert "untrusted_content" not in request.text and request.user_words == request.text
     provider.assert_done()
 
 

@@ -200,7 +200,9 @@ def test_a_send_repeating_a_strangers_words_needs_explicit_approval(world):
     assert "copied from the text of email INBOX/offer" in request.untrusted[0].describe()
 
 
-def test_a_reply_may_go_to_the_threads_own_people(world):
+def test_a_reply_to_a_stranger_is_not_trusted_for_answering_them(world):
+    """Replying to a message lends its sender no trust: the thread vouches only through
+    messages the user sent or received from people already trusted (test_trust_sources.py)."""
     request = review(
         world,
         "send_email",
@@ -210,7 +212,20 @@ def test_a_reply_may_go_to_the_threads_own_people(world):
         body="No, thanks.",
         reply_to_email_id="INBOX/offer",
     )
-    assert not request.untrusted
+    (finding,) = request.untrusted
+    assert finding.value == STRANGER and "appears only in the text of email INBOX/offer" in (
+        finding.source
+    )
+    sam = review(
+        world,
+        "send_email",
+        [Message.user("answer Sam")],
+        to=[CONTACT],
+        subject="Re: Lunch?",
+        body="Yes.",
+        reply_to_email_id="INBOX/question",
+    )
+    assert not sam.untrusted  # Sam is someone the user wrote to (Sent)
 
 
 def test_attendees_seen_only_in_an_invitation_are_untrusted(world):
