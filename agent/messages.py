@@ -115,7 +115,23 @@ class Usage(_Model):
         )
 
 
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "refusal", "stop_sequence", "other"]
+StopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "refusal",
+    "stop_sequence",
+    "pause_turn",
+    "context_window_exceeded",
+    "other",
+]
+"""Why a model step ended.
+
+``pause_turn``: the provider paused a long turn; sending the history back as it is lets the
+model go on (the loop asks again). ``context_window_exceeded``: the model ran out of context
+window mid-answer; like ``max_tokens``, what it wrote is cut short and its tool calls do not
+run.
+"""
 
 
 class ModelResponse(_Model):

@@ -52,6 +52,8 @@ _STOP_REASONS: dict[str, StopReason] = {
     "max_tokens": "max_tokens",
     "refusal": "refusal",
     "stop_sequence": "stop_sequence",
+    "pause_turn": "pause_turn",
+    "model_context_window_exceeded": "context_window_exceeded",
 }
 
 # An ``event: error`` inside a stream arrives with HTTP status 200; its ``type`` says what

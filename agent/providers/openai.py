@@ -25,6 +25,7 @@ from typing import Any
 import httpx2
 import openai
 import pydantic
+from openai._streaming import ServerSentEvent
 
 from morrow.agent.errors import ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (
@@ -168,7 +169,7 @@ class OpenAIProvider:
                 cast_to=object,
                 options=_OPTIONS,
                 stream=True,
-                stream_cls=openai.AsyncStream[object],
+                stream_cls=_EndAwareStream,
             )
             async with chunks:
                 async for chunk in chunks:
@@ -176,6 +177,12 @@ class OpenAIProvider:
                         yield event
         except _FAILURES as exc:
             raise self.map_error(exc) from exc
+        if assembler.finish_reason is None and not chunks.ended:
+            # A proxy or server that closes the body cleanly mid-answer: the text so far is
+            # not an answer. Retried, or failed over, like any stream cut short.
+            raise ProviderUnavailable(
+                "the stream ended without a finish_reason or [DONE]", provider=self.name
+            )
         yield ResponseDone(response=self.from_wire(assembler.completion()))
 
     # -- out -------------------------------------------------------------------------------------
@@ -364,6 +371,21 @@ def wire_tool_call_id(call_id: str) -> str:
     if len(call_id) <= MAX_TOOL_CALL_ID:
         return call_id
     return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[: MAX_TOOL_CALL_ID - 5]
+
+
+class _EndAwareStream(openai.AsyncStream[object]):
+    """The SDK's stream, noting whether the server ended it with ``data: [DONE]``.
+
+    The SDK stops at ``[DONE]`` and at the end of the body alike; only the first is an end.
+    """
+
+    ended = False
+
+    async def _iter_events(self) -> AsyncIterator[ServerSentEvent]:
+        async for event in super()._iter_events():
+            if event.data.startswith("[DONE]"):
+                self.ended = True
+            yield event
 
 
 class _ChunkAssembler:

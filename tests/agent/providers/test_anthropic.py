@@ -528,7 +528,9 @@ def test_foreign_tool_call_ids_are_translated_consistently() -> None:
         ("max_tokens", "max_tokens"),
         ("refusal", "refusal"),
         ("stop_sequence", "stop_sequence"),
-        ("pause_turn", "other"),
+        ("pause_turn", "pause_turn"),
+        ("model_context_window_exceeded", "context_window_exceeded"),
+        ("a_reason_from_the_future", "other"),
         (None, "other"),
     ],
 )
