@@ -2,14 +2,17 @@
 
 ``run_turn`` reads top to bottom: append the user's message; then, up to the step limit, ask
 the model; with no tool calls, the answer is final; otherwise validate each call, pass the ones
-with effects through the approval gate, run them (read-only calls concurrently, effects one by
-one in order) and append their results. Then ask the model again.
+with effects through the approval gate, run them in the model's order (consecutive reads
+together, each effect alone, as a barrier) and append their results in call order. Then ask
+the model again. A step the provider paused (``pause_turn``) is sent back as it is.
 
 Invariant, at every exit (answer, limit, refusal, max_tokens, an exception, Ctrl-C): each tool
-call in the history has exactly one result, so the history is valid for every provider. Bad
+call in the history has exactly one result, so the history is valid for every provider. A call
+interrupted while it ran says so; an effect interrupted that way has an unknown outcome, and
+the model and the observer are told exactly that (the effect journal knows it too). Bad
 arguments, unknown tools and tool exceptions become error results the model reads and can
-correct; they never end the turn. The loop never prints: callers watch it through an
-:class:`Observer`.
+correct; they never end the turn. Every call has an id no other call of the history has
+(:func:`_own_ids`). The loop never prints: callers watch it through an :class:`Observer`.
 
 Tools get their context from the caller's :class:`~morrow.tools.context.ToolContext` for the
 turn (the world, the store, the session, the user's words), one per call with its call id.
@@ -30,6 +33,7 @@ from morrow.agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
+    Part,
     ResponseDone,
     StepRestarted,
     TextDelta,
@@ -40,7 +44,7 @@ from morrow.agent.messages import (
 )
 from morrow.agent.providers.base import Provider
 from morrow.agent.safety.gate import ApprovalGate
-from morrow.tools.base import Tool, ToolRegistry
+from morrow.tools.base import Effect, Tool, ToolRegistry
 from morrow.tools.context import ToolContext
 from morrow.tools.errors import ToolError, ToolRetry
 
@@ -49,7 +53,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("morrow.loop")
 
-Stop = Literal["answer", "max_tokens", "refusal"]
+Stop = Literal["answer", "max_tokens", "refusal", "context_window_exceeded"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ class TurnResult:
     """What a turn produced.
 
     Attributes:
-        answer: the model's final text (for ``max_tokens`` and ``refusal``, what it said).
+        answer: the model's final text (for ``max_tokens``, ``refusal`` and
+            ``context_window_exceeded``, what it said before it stopped).
         stop: why the turn ended.
         steps: model steps taken.
         usage: tokens of every step, summed.
@@ -149,7 +154,8 @@ async def run_turn(
     history.append(Message.user(text))
     usage, calls = Usage(), list[CallRecord]()
     by_model: dict[tuple[str, str], Usage] = {}
-    done: dict[str, ToolResultPart] = {}
+    step_calls = _StepCalls(observer)
+    paused = ""  # what the model wrote before it paused its turn (``pause_turn``)
     try:
         for step in range(1, limits.max_steps + 1):
             request = ModelRequest(
@@ -161,18 +167,23 @@ async def run_turn(
             if context is not None:
                 request = await context.fit(request)
             observer.step_started(step)
-            response = await _model_step(provider, request, observer, stream, step)
+            response = _own_ids(
+                await _model_step(provider, request, observer, stream, step), history
+            )
             if context is not None:
                 context.observe(response)
             usage += response.usage
             key = (response.provider, response.model)
             by_model[key] = by_model.get(key, Usage()) + response.usage
             history.append(response.to_message())
-            if not response.tool_calls or response.stop_reason in ("max_tokens", "refusal"):
+            if response.stop_reason == "pause_turn" and not response.tool_calls:
+                paused += response.text  # sent back as it is, the model goes on
+                continue
+            if not response.tool_calls or response.stop_reason in _CUT_SHORT:
                 stop = _stop_of(response)
-                _answer_dangling(history, done, f"not run: the reply ended with {stop}")
+                step_calls.answer_dangling(history, f"not run: the reply ended with {stop}")
                 return TurnResult(
-                    response.text,
+                    paused + response.text,
                     stop,
                     step,
                     usage,
@@ -181,28 +192,104 @@ async def run_turn(
                     calls,
                     by_model,
                 )
-            done.clear()
-            await _run_calls(
-                response.tool_calls, tools, tool_context, gate, observer, done, history
-            )
-            history.append(
-                Message(role="tool", parts=tuple(done[c.id] for c in response.tool_calls))
-            )
+            paused = ""
+            step_calls.start()
+            await _run_calls(response.tool_calls, tools, tool_context, gate, step_calls, history)
+            results = [step_calls.results[c.id] for c in response.tool_calls]
+            history.append(Message(role="tool", parts=tuple(results)))
             calls += [
-                CallRecord(c.name, c.arguments, done[c.id].is_error) for c in response.tool_calls
+                CallRecord(c.name, c.arguments, r.is_error)
+                for c, r in zip(response.tool_calls, results, strict=True)
             ]
         raise TurnLimitExceeded(
             f"stopped after {limits.max_steps} model steps without a final answer"
         )
     finally:
-        _answer_dangling(history, done, "not run: the turn was interrupted before it finished")
+        step_calls.answer_dangling(history, "not run: the turn was interrupted before it finished")
+
+
+# Replies cut short: what they say is incomplete and their tool calls do not run.
+_CUT_SHORT = ("max_tokens", "refusal", "context_window_exceeded")
+INTERRUPTED_EFFECT = (
+    "interrupted while running; outcome unknown: it may or may not have happened. "
+    "Do not run it again on your own; tell the user to check"
+)
+INTERRUPTED_READ = "interrupted while running (it only reads: nothing was changed)"
+
+
+@dataclass
+class _StepCalls:
+    """The tool calls of the step under way: their results as they come, what is running.
+
+    Every call of the last assistant message gets exactly one result, also when the turn ends
+    halfway (:meth:`answer_dangling`): a call that never started was "not run"; one that was
+    running when the turn was interrupted says so, and an effect among them has an unknown
+    outcome (the effect journal says the same).
+    """
+
+    observer: Observer
+    results: dict[str, ToolResultPart] = field(default_factory=dict)
+    running: dict[str, tuple[ToolCallPart, Effect, float]] = field(default_factory=dict)
+
+    def start(self) -> None:
+        """A new step's calls are about to run."""
+        self.results.clear()
+        self.running.clear()
+
+    def began(self, call: ToolCallPart, effect: Effect) -> None:
+        """``call`` starts running."""
+        self.observer.tool_started(call)
+        self.running[call.id] = (call, effect, time.perf_counter())
+
+    def record(self, call: ToolCallPart, content: str, is_error: bool) -> None:
+        """``call`` has its result (it ran, failed, was refused or was invalid)."""
+        _, _, started = self.running.pop(call.id, (call, "read", time.perf_counter()))
+        result = ToolResultPart(call_id=call.id, name=call.name, content=content, is_error=is_error)
+        self.results[call.id] = result
+        self.observer.tool_finished(call, result, time.perf_counter() - started)
+
+    def answer_dangling(self, history: list[Message], reason: str) -> None:
+        """Give every unanswered call of the last step a result (after Ctrl-C, a crash, a cut)."""
+        if not history or history[-1].role != "assistant" or not history[-1].tool_calls:
+            return
+        for call, effect, _ in list(self.running.values()):  # the user is told too
+            self.record(call, INTERRUPTED_EFFECT if effect != "read" else INTERRUPTED_READ, True)
+        parts = [
+            self.results.get(call.id)
+            or ToolResultPart(call_id=call.id, name=call.name, is_error=True, content=reason)
+            for call in history[-1].tool_calls
+        ]
+        history.append(Message(role="tool", parts=tuple(parts)))
+
+
+def _own_ids(response: ModelResponse, history: Sequence[Message]) -> ModelResponse:
+    """The response with each tool call's id unique in the history.
+
+    The adapters give every call an id of morrow's own (the provider's is its ``wire_id``); a
+    scripted model or an old recording may repeat one, within a step or from an earlier one.
+    Such a call gets the next free ``<id>-<n>`` (deterministic, so a replay sends the same).
+    """
+    seen = {c.id for m in history if m.role == "assistant" for c in m.tool_calls}
+    parts: list[Part] = []
+    for part in response.parts:
+        if isinstance(part, ToolCallPart):
+            if part.id in seen:
+                n = 2
+                while f"{part.id}-{n}" in seen:
+                    n += 1
+                wire = part.wire_id or part.id
+                part = part.model_copy(update={"id": f"{part.id}-{n}", "wire_id": wire})
+            seen.add(part.id)
+        parts.append(part)
+    if tuple(parts) == response.parts:
+        return response
+    return response.model_copy(update={"parts": tuple(parts)})
 
 
 def _stop_of(response: ModelResponse) -> Stop:
-    if response.stop_reason == "max_tokens":
-        return "max_tokens"
-    if response.stop_reason == "refusal":
-        return "refusal"
+    reason = response.stop_reason
+    if reason in ("max_tokens", "refusal", "context_window_exceeded"):
+        return reason
     return "answer"
 
 
@@ -248,42 +335,62 @@ async def _run_calls(
     tools: ToolRegistry,
     turn: ToolContext,
     gate: ApprovalGate,
-    observer: Observer,
-    done: dict[str, ToolResultPart],
+    step: _StepCalls,
     history: Sequence[Message] = (),
 ) -> None:
-    """Run one step's calls, writing each result into ``done`` as soon as it exists.
+    """Run one step's calls in the model's order, each result into ``step`` as soon as it exists.
 
-    Each effect is reviewed by the gate against ``history`` (where its addresses came from,
-    whether it already ran), decided, and run through the gate's effect journal.
+    Consecutive reads run together; each effect is a barrier: the reads before it have ended
+    when it runs, and the calls after it start when it has ended, so a listing asked for after
+    a change sees the change. Each effect is reviewed by the gate against ``history`` (where
+    its addresses came from, whether it already ran), decided, and run through the gate's
+    effect journal.
     """
-    ready: list[tuple[ToolCallPart, Tool, Any]] = []
+    reads: list[tuple[ToolCallPart, Tool, Any]] = []
     for call in calls:
         try:
             tool, args = _prepare(call, tools)
         except ToolRetry as exc:
-            _record(done, observer, call, str(exc), is_error=True, seconds=0.0)
+            step.record(call, str(exc), is_error=True)
             continue
-        ready.append((call, tool, args))
-    reads = [item for item in ready if item[1].effect_for(item[2]) == "read"]
-    effects = [item for item in ready if item[1].effect_for(item[2]) != "read"]
-    await asyncio.gather(
-        *(_execute(c, t, a, turn.for_call(c.id), observer, done) for c, t, a in reads)
-    )
-    for call, tool, args in effects:
-        context = turn.for_call(call.id)
-        request = await gate.review(tool, args, context, history=history)
-        decision = await gate.decide(request)
-        if not decision.approved:
-            _record(done, observer, call, decision.reason, is_error=True, seconds=0.0)
+        if tool.effect_for(args) == "read":
+            reads.append((call, tool, args))
             continue
-        if decision.arguments is not None:
-            try:
-                args = tool.validate(decision.arguments)
-            except ToolRetry as exc:
-                _record(done, observer, call, f"edited action invalid: {exc}", True, 0.0)
-                continue
-        await _execute(call, tool, args, context, observer, done, gate)
+        await _run_reads(reads, turn, step)
+        reads = []
+        await _run_effect(call, tool, args, turn, gate, step, history)
+    await _run_reads(reads, turn, step)
+
+
+async def _run_reads(
+    reads: Sequence[tuple[ToolCallPart, Tool, Any]], turn: ToolContext, step: _StepCalls
+) -> None:
+    """Run read-only calls concurrently (synchronous tools in worker threads)."""
+    await asyncio.gather(*(_execute(c, t, a, turn.for_call(c.id), step) for c, t, a in reads))
+
+
+async def _run_effect(
+    call: ToolCallPart,
+    tool: Tool,
+    args: Any,
+    turn: ToolContext,
+    gate: ApprovalGate,
+    step: _StepCalls,
+    history: Sequence[Message],
+) -> None:
+    context = turn.for_call(call.id)
+    request = await gate.review(tool, args, context, history=history)
+    decision = await gate.decide(request)
+    if not decision.approved:
+        step.record(call, decision.reason, is_error=True)
+        return
+    if decision.arguments is not None:
+        try:
+            args = tool.validate(decision.arguments)
+        except ToolRetry as exc:
+            step.record(call, f"edited action invalid: {exc}", is_error=True)
+            return
+    await _execute(call, tool, args, context, step, gate)
 
 
 def _prepare(call: ToolCallPart, tools: ToolRegistry) -> tuple[Tool, Any]:
@@ -301,11 +408,10 @@ async def _execute(
     tool: Tool,
     args: Any,
     context: ToolContext,
-    observer: Observer,
-    done: dict[str, ToolResultPart],
+    step: _StepCalls,
     effects: ApprovalGate | None = None,
 ) -> None:
-    observer.tool_started(call)
+    step.began(call, tool.effect_for(args))
     started = time.perf_counter()
     try:
         if effects is not None:  # an approved effect: through the journal
@@ -318,31 +424,6 @@ async def _execute(
     except Exception as exc:  # a bug in a tool must not end the turn: the model is told
         log.exception("tool_crashed", tool=call.name)
         content, is_error = f"internal error in {call.name}: {type(exc).__name__}: {exc}", True
+    step.record(call, content, is_error)
     seconds = time.perf_counter() - started
-    _record(done, observer, call, content, is_error, seconds)
     log.info("tool_call", tool=call.name, is_error=is_error, latency_ms=round(seconds * 1000, 1))
-
-
-def _record(
-    done: dict[str, ToolResultPart],
-    observer: Observer,
-    call: ToolCallPart,
-    content: str,
-    is_error: bool,
-    seconds: float,
-) -> None:
-    result = ToolResultPart(call_id=call.id, name=call.name, content=content, is_error=is_error)
-    done[call.id] = result
-    observer.tool_finished(call, result, seconds)
-
-
-def _answer_dangling(history: list[Message], done: dict[str, ToolResultPart], reason: str) -> None:
-    """Give every unanswered call of the last step a result (after Ctrl-C, a crash, a cut)."""
-    if not history or history[-1].role != "assistant" or not history[-1].tool_calls:
-        return
-    parts = [
-        done.get(call.id)
-        or ToolResultPart(call_id=call.id, name=call.name, is_error=True, content=reason)
-        for call in history[-1].tool_calls
-    ]
-    history.append(Message(role="tool", parts=tuple(parts)))

@@ -42,9 +42,10 @@ from morrow.agent.messages import (
     ToolCallStarted,
     ToolResultPart,
     Usage,
+    new_call_id,
 )
 from morrow.agent.providers._failures import error_message, from_status, is_retryable_status
-from morrow.agent.providers._names import from_wire_name, to_wire_name
+from morrow.agent.providers._names import from_wire_name, to_wire_name, wire_call_ids
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/chat/completions"
@@ -196,8 +197,9 @@ class OpenAIProvider:
         messages: list[Wire] = (
             [{"role": "system", "content": request.system}] if request.system else []
         )
+        ids = wire_call_ids(request.messages, wire_tool_call_id)
         for message in request.messages:
-            messages.extend(self._message_to_wire(message))
+            messages.extend(self._message_to_wire(message, ids))
         wire: Wire = {"model": self.model, "messages": messages}
         wire[self._limit_key] = request.max_tokens
         if request.tools:
@@ -212,7 +214,7 @@ class OpenAIProvider:
             wire["temperature"] = request.temperature
         return wire
 
-    def _message_to_wire(self, message: Message) -> list[Wire]:
+    def _message_to_wire(self, message: Message, ids: Mapping[str, str]) -> list[Wire]:
         for part in message.parts:
             if not isinstance(part, _ROLE_PARTS[message.role]):
                 raise ProviderRejected(
@@ -223,20 +225,20 @@ class OpenAIProvider:
         if message.role == "user":
             return [{"role": "user", "content": "\n".join(texts)}]
         if message.role == "tool":
-            return [self._result_to_wire(p) for p in message.tool_results]
+            return [self._result_to_wire(p, ids) for p in message.tool_results]
         wire: Wire = {"role": "assistant", "content": "\n".join(texts) if texts else None}
         if message.tool_calls:
-            wire["tool_calls"] = [self._call_to_wire(call) for call in message.tool_calls]
+            wire["tool_calls"] = [self._call_to_wire(call, ids) for call in message.tool_calls]
         elif not texts:
             wire["content"] = ""  # an empty turn still needs a content field
         return [wire]
 
-    def _call_to_wire(self, call: ToolCallPart) -> Wire:
+    def _call_to_wire(self, call: ToolCallPart, ids: Mapping[str, str]) -> Wire:
         arguments = (
             call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
         )
         wire: Wire = {
-            "id": wire_tool_call_id(call.id),
+            "id": ids.get(call.id) or wire_tool_call_id(call.id),
             "type": "function",
             "function": {"name": to_wire_name(call.name), "arguments": arguments},
         }
@@ -247,12 +249,12 @@ class OpenAIProvider:
         return wire
 
     @staticmethod
-    def _result_to_wire(result: ToolResultPart) -> Wire:
+    def _result_to_wire(result: ToolResultPart, ids: Mapping[str, str]) -> Wire:
         # The API has no error flag on a tool message; say it in the content.
         content = f"Error: {result.content}" if result.is_error else result.content
         return {
             "role": "tool",
-            "tool_call_id": wire_tool_call_id(result.call_id),
+            "tool_call_id": ids.get(result.call_id) or wire_tool_call_id(result.call_id),
             "content": content,
         }
 
@@ -285,7 +287,7 @@ class OpenAIProvider:
         raw_calls = message.get("tool_calls") or []
         if not isinstance(raw_calls, list):
             raise self._malformed("tool_calls is not a list")
-        calls = [self._tool_call(raw, index) for index, raw in enumerate(raw_calls)]
+        calls = [self._tool_call(raw) for raw in raw_calls]
         finish = choice.get("finish_reason")
         details = {"id": data.get("id"), "model": data.get("model"), "finish_reason": finish}
         return ModelResponse(
@@ -297,7 +299,7 @@ class OpenAIProvider:
             provider_details={k: v for k, v in details.items() if v is not None},
         )
 
-    def _tool_call(self, raw: object, index: int) -> ToolCallPart:
+    def _tool_call(self, raw: object) -> ToolCallPart:
         function = raw.get("function") if isinstance(raw, Mapping) else None
         if not isinstance(raw, Mapping) or not isinstance(function, Mapping):
             raise self._malformed("a tool call has no function")
@@ -309,7 +311,8 @@ class OpenAIProvider:
         extra = raw.get("extra_content")  # Gemini's thought signature rides here
         details = {"provider_kind": self.kind, "extra_content": extra} if extra else None
         return ToolCallPart(
-            id=str(raw.get("id") or f"call_{index}"),  # some local servers send no id
+            id=new_call_id(),  # morrow's own: local servers send no id, or call_0 every time
+            wire_id=str(raw["id"]) if raw.get("id") else None,
             name=name,
             arguments=arguments,
             raw_arguments=raw_arguments,
