@@ -167,6 +167,8 @@ class Repl:
             self.view.note("(the answer was cut off at the output token limit)")
         elif result.stop == "refusal":
             self.view.note("(the model declined to answer)")
+        elif result.stop == "context_window_exceeded":
+            self.view.note("(the answer was cut off: the context window is full; /new starts over)")
 
 
 async def chat(

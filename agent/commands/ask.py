@@ -172,6 +172,12 @@ def _explain_stop(result: TurnResult) -> None:
         print("morrow: the answer was cut off at the output token limit", file=sys.stderr)
     elif result.stop == "refusal":
         print("morrow: the model declined to answer", file=sys.stderr)
+    elif result.stop == "context_window_exceeded":
+        print(
+            "morrow: the answer was cut off: the model's context window is full "
+            "(start a new session with --new)",
+            file=sys.stderr,
+        )
 
 
 def _result_json(result: TurnResult) -> dict[str, Any]:
