@@ -223,6 +223,9 @@ async def chat(
             style="",
         )
         view.note(_session_line(session), style="")
+        _show_saved_turns(view, session)
+        for line in app.settle_effects():
+            view.note(line, style="yellow")
         await _loop(repl)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -270,6 +273,18 @@ def _meter_session(provider: Provider, session_id: str) -> None:
     """Usage of this provider is recorded in the ledger under the session's id."""
     if hasattr(provider, "session"):
         provider.session = session_id
+
+
+def _show_saved_turns(view: LiveView, session: Session, limit: int = 3) -> None:
+    """A resumed session shows where it stopped: its last saved turns, as they were."""
+    for user, answer in session.recent_turns(limit):
+        view.note(f"> {_one_line(user)}", style="dim")
+        view.note(f"  {_one_line(answer) or '(no answer was saved)'}", style="dim")
+
+
+def _one_line(text: str, width: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _session_line(session: Session) -> str:

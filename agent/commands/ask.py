@@ -145,6 +145,8 @@ async def _ask(
         )
         if args.new:
             print(f"morrow: session {session.id}", file=sys.stderr)
+        for number, line in enumerate(app.settle_effects()):
+            print(f"morrow: {line}" if number == 0 else f"  {line}", file=sys.stderr)
         turn = session.begin(args.text)
         running = run_turn(
             session.history,

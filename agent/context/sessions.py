@@ -35,6 +35,7 @@ from morrow.agent.messages import Message, Usage
 from morrow.agent.providers.base import Provider
 from morrow.memory.errors import MemoryStoreError, SessionExistsError
 from morrow.memory.facts import Facts
+from morrow.memory.journal import Journal
 from morrow.memory.records import (
     NewMessage,
     NewSummary,
@@ -195,6 +196,20 @@ class Session:
         """The session's id."""
         return self.info.id
 
+    def recent_turns(self, limit: int) -> list[tuple[str, str]]:
+        """The last ``limit`` turns kept verbatim: what the user said, and the answer saved.
+
+        The answer is the text of the turn's last model message ("" when the turn was cut
+        before the model answered).
+        """
+        turns: list[tuple[str, str]] = []
+        for message in self.history:
+            if message.role == "user":
+                turns.append((message.text, ""))
+            elif message.role == "assistant" and turns and message.text:
+                turns[-1] = (turns[-1][0], message.text)
+        return turns[-limit:] if limit > 0 else []
+
     def prompt_facts(self, text: str) -> list[str]:
         """The remembered facts most relevant to a turn starting with ``text``, as ``[id] fact``."""
         try:
@@ -253,9 +268,17 @@ class Session:
                 raise SessionError(f"the turn was not saved: {exc}") from None
             return
         self._seqs += seqs
+        self._reported([r.call_id for m in new for r in m.tool_results])
         if record.summary is not None:
             self.window.summary_changed = False
         log.info("turn_saved", session=self.id, status=status, messages=len(seqs))
+
+    def _reported(self, call_ids: list[str]) -> None:
+        """The effects of these calls reached the conversation: the journal needs not tell."""
+        try:
+            Journal(self.store).reported_calls(self.id, call_ids)
+        except MemoryStoreError as exc:  # at worst, the next start tells the user again
+            log.warning("journal_not_updated", session=self.id, error=str(exc))
 
     def _summary(self, stats: TurnStats) -> NewSummary | None:
         """The window's new summary, if it changed and what it covers is stored."""

@@ -229,7 +229,7 @@ def test_two_calls_with_one_id_in_a_step_each_get_their_own_result():
         ToolCallPart(id="call_0", name="lookup", arguments={"city": "Rome"}),
     )
     provider = ScriptedProvider([calls(*twins), calls(twins[0]), text("ok")])
-    result, history = turn(provider)
+    _, history = turn(provider)
     first, second = provider.requests[1].messages[-2:]
     ids = [c.id for c in first.tool_calls]
     assert len(set(ids)) == 2 and [c.wire_id for c in first.tool_calls] == [None, "call_0"]

@@ -136,7 +136,7 @@ def arm(point: str, monkeypatch_targets: list) -> None:
 
     import morrow.tools.email.maildir as maildir
 
-    done = lambda self, entry_id, status, note=None: status == "done"  # noqa: E731
+    done = lambda self, entry_id, status, note=None, **_: status == "done"  # noqa: E731
     table = {
         "before_intent": (Journal, "begin", True, None),
         "after_intent": (Journal, "begin", False, None),
