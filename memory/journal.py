@@ -13,10 +13,10 @@ whose outcome is unknown on its own: the agent looks the key up (Sent, the calen
 otherwise asks the user (``agent/safety/journal.py``).
 
 ``reported`` says when the outcome reached the user: the turn holding the result was saved
-(:meth:`Journal.reported_calls`), or, for a run that stopped before, morrow told the user when
-it next started (:meth:`Journal.unreported`, :meth:`Journal.mark_reported`). An effect that
-was done but never reported (killed after the send, before the answer) is still news to the
-user, and a request for the same action asks first.
+(``Store.save_turn``, in the same transaction), or, for a run that stopped before, morrow told
+the user when it next started (:meth:`Journal.unreported`, :meth:`Journal.mark_reported`).
+An effect that was done but never reported (killed after the send, before the answer) is
+still news to the user, and a request for the same action asks first.
 
 Nothing private is kept: the arguments are stored as a SHA-256 hash; ``summary`` holds the
 tool, the recipients and the subject so an unknown outcome can be put to the user. Rows of a
@@ -155,18 +155,6 @@ class Journal:
             now = self.store.now()
             db.executemany(
                 "UPDATE effects SET reported = ? WHERE id = ?", [(now, i) for i in entry_ids]
-            )
-
-    def reported_calls(self, session_id: str, call_ids: list[str]) -> None:
-        """The results of these calls of ``session_id`` were saved in its conversation."""
-        if not call_ids:
-            return
-        with self.store.write() as db:
-            now = self.store.now()
-            db.executemany(
-                "UPDATE effects SET reported = ? "
-                "WHERE session_id = ? AND call_id = ? AND reported IS NULL",
-                [(now, session_id, call_id) for call_id in call_ids],
             )
 
     def open_entries(self) -> list[Entry]:

@@ -35,7 +35,6 @@ from morrow.agent.messages import Message, Usage
 from morrow.agent.providers.base import Provider
 from morrow.memory.errors import MemoryStoreError, SessionExistsError
 from morrow.memory.facts import Facts
-from morrow.memory.journal import Journal
 from morrow.memory.records import (
     NewMessage,
     NewSummary,
@@ -258,6 +257,7 @@ class Session:
             usage=_usage(stats.usage, stats),
             summary=self._summary(stats),
             title=" ".join(new[0].text.split())[:80] or None,
+            answered_calls=[r.call_id for m in new for r in m.tool_results],
         )
         try:
             seqs = self.store.save_turn(self.id, record)
@@ -268,17 +268,9 @@ class Session:
                 raise SessionError(f"the turn was not saved: {exc}") from None
             return
         self._seqs += seqs
-        self._reported([r.call_id for m in new for r in m.tool_results])
         if record.summary is not None:
             self.window.summary_changed = False
         log.info("turn_saved", session=self.id, status=status, messages=len(seqs))
-
-    def _reported(self, call_ids: list[str]) -> None:
-        """The effects of these calls reached the conversation: the journal needs not tell."""
-        try:
-            Journal(self.store).reported_calls(self.id, call_ids)
-        except MemoryStoreError as exc:  # at worst, the next start tells the user again
-            log.warning("journal_not_updated", session=self.id, error=str(exc))
 
     def _summary(self, stats: TurnStats) -> NewSummary | None:
         """The window's new summary, if it changed and what it covers is stored."""

@@ -15,13 +15,15 @@ effect:
 Before an effect is approved, :meth:`EffectJournal.repeat_of` looks for its twin: an entry
 that was done or may have been and is really the same effect (:func:`same_effect`): the same
 call of the same session; for sends and creates, the same arguments in the same session, or in
-any session when that twin's outcome is unknown (or still pending in a live process), or when
-it was done but its outcome never reached the user (a run killed after the send, before the
-answer). An unknown outcome is first checked where the tool can (the Message-ID in Sent, the
-UID on the calendar); what is still unknown, or done, makes the request need the user's
-explicit approval. morrow never repeats such an effect on its own. Retried model steps and
-failovers cannot run a tool twice anyway (tools run after a complete response); the journal
-also covers new processes, new sessions and later turns.
+any session when that twin's outcome is unknown (or still pending in a live process), when it
+was done but its outcome never reached the user (a run killed after the send, before the
+answer), or when it was done less than :data:`RECENT` ago (the answer may have been lost with
+the terminal; a deliberate resend hours later is the user's call). An unknown outcome is
+first checked where the tool can (the Message-ID in Sent, the UID on the calendar); what is
+still unknown, or done, makes the request need the user's explicit approval. morrow never
+repeats such an effect on its own. Retried model steps and failovers cannot run a tool twice
+anyway (tools run after a complete response); the journal also covers new processes, new
+sessions and later turns.
 
 When morrow starts a conversation, :meth:`EffectJournal.settle` settles what earlier runs left
 open (pending rows of ended processes become unknown; unknown ones are looked up) and returns
@@ -40,6 +42,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -56,6 +59,11 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 log = structlog.get_logger("morrow.effects")
+
+# A send or create done this recently in another session is asked about before it runs again:
+# after a crash or a lost terminal the user asks again within minutes, not hours; a daily job
+# sending the same text is not held back.
+RECENT = timedelta(hours=12)
 
 
 def arguments_hash(tool: str, arguments: dict[str, Any]) -> str:
@@ -83,7 +91,12 @@ class EffectJournal:
         try:
             journal = Journal(self.store)
             journal.settle_interrupted()
-            twins = [e for e in journal.twins(digest) if same_effect(e, context, guarded=guarded)]
+            now = self.store.clock()
+            twins = [
+                e
+                for e in journal.twins(digest)
+                if same_effect(e, context, guarded=guarded, now=now)
+            ]
             if not twins:
                 return None
             entry = _checked(journal, twins[0], tool, context)
@@ -173,7 +186,7 @@ class EffectJournal:
             self._finish(entry_id, "unknown", f"{type(exc).__name__} while it ran")
             raise
         # Outside a conversation the caller shows the result at once; in one, the outcome
-        # reaches the user with the saved turn (``Session``: ``Journal.reported_calls``).
+        # reaches the user with the saved turn (``Store.save_turn``: ``answered_calls``).
         shown = context.session_id is None
         await asyncio.to_thread(self._finish, entry_id, "done", None, reported=shown)
         return content
@@ -226,20 +239,23 @@ def summary(tool: str, arguments: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def same_effect(entry: Entry, context: ToolContext, *, guarded: bool) -> bool:
+def same_effect(entry: Entry, context: ToolContext, *, guarded: bool, now: datetime) -> bool:
     """Whether ``entry`` (same tool, same arguments) is the effect the call would repeat.
 
     The same call of the same session always is. For sends and creates (``guarded``): the same
     action in the same session; in any session, one whose outcome nobody knows yet (pending or
-    unknown), or one done whose outcome never reached the user. A call id alone means nothing
-    across sessions: local servers number their calls ``call_0``, ``call_1`` ... in every one.
+    unknown), one done whose outcome never reached the user, or one done less than
+    :data:`RECENT` before ``now``. A call id alone means nothing across sessions: local servers
+    number their calls ``call_0``, ``call_1`` ... in every one.
     """
     same_session = entry.session_id == context.session_id
     if same_session and entry.call_id == context.call_id:
         return True
     if not guarded:
         return False
-    return same_session or entry.status in OPEN or entry.reported is None
+    if same_session or entry.status in OPEN or entry.reported is None:
+        return True
+    return now - datetime.fromisoformat(entry.started) < RECENT
 
 
 def report_settled(entries: list[Entry]) -> list[str]:
