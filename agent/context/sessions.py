@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from morrow.agent.app import App
 from morrow.agent.context.window import Budget, Compaction, ContextWindow, TurnStats, context_window
 from morrow.agent.errors import StoreError, UsageError
-from morrow.agent.loop import TurnResult
+from morrow.agent.loop import INTERRUPTED_EFFECT, TurnResult
 from morrow.agent.messages import Message, Usage
 from morrow.agent.providers.base import Provider
 from morrow.memory.errors import MemoryStoreError, SessionExistsError
@@ -257,7 +257,7 @@ class Session:
             usage=_usage(stats.usage, stats),
             summary=self._summary(stats),
             title=" ".join(new[0].text.split())[:80] or None,
-            answered_calls=[r.call_id for m in new for r in m.tool_results],
+            answered_calls=_answered(new),
         )
         try:
             seqs = self.store.save_turn(self.id, record)
@@ -284,6 +284,20 @@ class Session:
         if stats.summary_usage is not None:
             usage = _usage(stats.summary_usage, stats, model=stats.summary_model)
         return NewSummary(window.summary, up_to_seq=up_to, model=window.summary_by, usage=usage)
+
+
+def _answered(messages: list[Message]) -> list[str]:
+    """The calls whose outcome the saved turn tells the user.
+
+    Not an effect interrupted while it ran: its outcome is unknown, and ``ask`` on Ctrl-C shows
+    nothing of it, so the next start tells it (``App.settle_effects``).
+    """
+    return [
+        result.call_id
+        for message in messages
+        for result in message.tool_results
+        if result.content != INTERRUPTED_EFFECT
+    ]
 
 
 def _stored(message: Message) -> NewMessage:

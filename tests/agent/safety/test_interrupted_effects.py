@@ -8,6 +8,7 @@ calls that never started say "not run"; the observer (what the user sees) gets t
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -114,3 +115,47 @@ def test_an_effect_interrupted_while_running_has_an_unknown_outcome_for_all_to_s
     (entry,) = Journal(store).entries()
     assert (entry.summary, entry.status) == ("slow_send to=sam@example.com", "unknown")
     store.close()
+
+
+def test_the_next_start_tells_an_interrupted_effect_even_after_a_saved_turn(tmp_path: Path):
+    """``ask`` shows nothing on Ctrl-C: the cancelled turn is saved, the outcome told later."""
+    from support.turns import ask, make_app
+
+    from morrow.agent.context.sessions import Session
+
+    STARTED.clear()
+    RELEASE.clear()
+    app = make_app(tmp_path, {"user": {"timezone": "UTC", "email": "alex@example.com"}})
+    app.extra_tools = [slow_send]
+    model = ScriptedProvider([calls(call("slow_send", to=["alex@example.com"]))])
+    session = Session.open(app, model)
+    gate = ApprovalGate(mode="allow", journal=app.journal(), filter_tools=False)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(ask(app, session, model, "send it to me", gate=gate))
+        assert await asyncio.to_thread(STARTED.wait, 10)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return
+        raise AssertionError("the turn was not cancelled")
+
+    try:
+        asyncio.run(main())
+    finally:
+        RELEASE.set()
+    statuses = [r["status"] for r in app.store().rows("SELECT status FROM turns")]
+    assert statuses == ["cancelled"]  # saved with the interrupted result ...
+    (entry,) = Journal(app.store()).entries()
+    assert entry.status == "unknown" and entry.reported is None  # ... but not told by it
+    pid = os.fork()  # as the next `morrow ask` sees it: the process that ran it has ended
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with app.store().write() as db:
+        db.execute("UPDATE effects SET pid = ?", (pid,))
+    told = app.settle_effects()
+    assert len(told) == 2 and "slow_send to=alex@example.com" in told[1]
+    assert "OUTCOME UNKNOWN" in told[1]
+    app.close()
