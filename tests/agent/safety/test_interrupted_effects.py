@@ -101,6 +101,8 @@ def test_an_effect_interrupted_while_running_has_an_unknown_outcome_for_all_to_s
             pass
         else:
             raise AssertionError("the turn was not cancelled")
+        finally:
+            RELEASE.set()  # the send in its worker thread goes on, and ends
 
     try:
         asyncio.run(main())
@@ -139,6 +141,8 @@ def test_the_next_start_tells_an_interrupted_effect_even_after_a_saved_turn(tmp_
             await task
         except asyncio.CancelledError:
             return
+        finally:
+            RELEASE.set()
         raise AssertionError("the turn was not cancelled")
 
     try:
