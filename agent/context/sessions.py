@@ -28,9 +28,10 @@ import structlog
 from pydantic import ValidationError
 
 from morrow.agent.app import App
+from morrow.agent.calls import INTERRUPTED_EFFECT
 from morrow.agent.context.window import Budget, Compaction, ContextWindow, TurnStats, context_window
 from morrow.agent.errors import StoreError, UsageError
-from morrow.agent.loop import INTERRUPTED_EFFECT, TurnResult
+from morrow.agent.loop import TurnResult
 from morrow.agent.messages import Message, Usage
 from morrow.agent.providers.base import Provider
 from morrow.memory.errors import MemoryStoreError, SessionExistsError
