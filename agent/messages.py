@@ -10,6 +10,7 @@ without losing its types.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -43,6 +44,10 @@ class DataPart(_Model):
 class ToolCallPart(_Model):
     """The model asks for a tool to run.
 
+    ``id`` is morrow's own (:func:`new_call_id`, given by the adapters), unique across sessions,
+    so two calls never share a result or a journal entry; ``wire_id`` is the id the provider
+    gave the call, which the adapters send back in its place (None when the provider sent none,
+    and for calls stored before morrow had ids of its own, whose ``id`` is the provider's).
     ``arguments`` is the parsed JSON object. When the model sent arguments that are not a JSON
     object, ``arguments`` is empty and ``raw_arguments`` keeps what it sent, so the loop can hand
     the mistake back to the model instead of running the tool. ``provider_details`` keeps what a
@@ -56,6 +61,16 @@ class ToolCallPart(_Model):
     arguments: dict[str, Any] = Field(default_factory=dict)
     raw_arguments: str | None = None
     provider_details: dict[str, Any] | None = None
+    wire_id: str | None = None
+
+
+def new_call_id() -> str:
+    """A tool call id of morrow's own: ``mc_`` and 16 random hex digits.
+
+    Both APIs accept it as it is (letters, digits and ``_``, under 40 characters), and no
+    provider's ids look like it, so it never matches a call of another session or process.
+    """
+    return f"mc_{secrets.token_hex(8)}"
 
 
 class ToolResultPart(_Model):
@@ -152,7 +167,23 @@ class Usage(_Model):
         )
 
 
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "refusal", "stop_sequence", "other"]
+StopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "refusal",
+    "stop_sequence",
+    "pause_turn",
+    "context_window_exceeded",
+    "other",
+]
+"""Why a model step ended.
+
+``pause_turn``: the provider paused a long turn; sending the history back as it is lets the
+model go on (the loop asks again). ``context_window_exceeded``: the model ran out of context
+window mid-answer; like ``max_tokens``, what it wrote is cut short and its tool calls do not
+run.
+"""
 
 
 class ModelResponse(_Model):

@@ -272,7 +272,8 @@ def _approval(request: Any, decision: Any) -> Approval:
 def _stop_of(response: ModelResponse | None) -> str:
     if response is None:
         return "error"
-    return {"max_tokens": "max_tokens", "refusal": "refusal"}.get(response.stop_reason, "answer")
+    cut = ("max_tokens", "refusal", "context_window_exceeded")
+    return response.stop_reason if response.stop_reason in cut else "answer"
 
 
 def settings_of(app: App) -> Settings:

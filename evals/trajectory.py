@@ -196,7 +196,8 @@ class Turn(_Doc):
         steps: the model steps, in order.
         approvals: the gate's decisions, in order.
         answer: the final text.
-        stop: why the turn ended ("answer", "max_tokens", "refusal", "error").
+        stop: why the turn ended ("answer", "max_tokens", "refusal",
+            "context_window_exceeded", "error").
         error: the error that ended the turn, if any.
     """
 

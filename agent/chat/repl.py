@@ -184,6 +184,8 @@ class Repl:
             self.view.note("(the answer was cut off at the output token limit)")
         elif result.stop == "refusal":
             self.view.note("(the model declined to answer)")
+        elif result.stop == "context_window_exceeded":
+            self.view.note("(the answer was cut off: the context window is full; /new starts over)")
 
 
 async def chat(
@@ -238,6 +240,9 @@ async def chat(
             style="",
         )
         view.note(_session_line(session), style="")
+        _show_saved_turns(view, session)
+        for line in app.settle_effects():
+            view.note(line, style="yellow")
         with reporting_waits(view.waiting):
             await _loop(repl)
     finally:
@@ -286,6 +291,18 @@ def _meter_session(provider: Provider, session_id: str) -> None:
     """Usage of this provider is recorded in the ledger under the session's id."""
     if hasattr(provider, "session"):
         provider.session = session_id
+
+
+def _show_saved_turns(view: LiveView, session: Session, limit: int = 3) -> None:
+    """A resumed session shows where it stopped: its last saved turns, as they were."""
+    for user, answer in session.recent_turns(limit):
+        view.note(f"> {_one_line(user)}", style="dim")
+        view.note(f"  {_one_line(answer) or '(no answer was saved)'}", style="dim")
+
+
+def _one_line(text: str, width: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _session_line(session: Session) -> str:

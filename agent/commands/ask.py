@@ -325,6 +325,8 @@ async def _ask(
         )
         if args.new:
             print(f"morrow: session {session.id}", file=sys.stderr)
+        for number, line in enumerate(app.settle_effects()):
+            print(f"morrow: {line}" if number == 0 else f"  {line}", file=sys.stderr)
         turn = session.begin(question)
         running = run_turn(
             session.history,
@@ -357,6 +359,12 @@ def _explain_stop(result: TurnResult) -> None:
         print("morrow: the answer was cut off at the output token limit", file=sys.stderr)
     elif result.stop == "refusal":
         print("morrow: the model declined to answer", file=sys.stderr)
+    elif result.stop == "context_window_exceeded":
+        print(
+            "morrow: the answer was cut off: the model's context window is full "
+            "(start a new session with --new)",
+            file=sys.stderr,
+        )
 
 
 def _result_json(result: TurnResult) -> dict[str, Any]:

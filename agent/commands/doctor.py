@@ -3,8 +3,9 @@
 The home (a folder morrow can write, readable by the user alone), the config, each provider's
 key and whether its server answers, the providers' health and today's usage against the
 budget, the calendar and the mailbox (a local file or Maildir that is not there is named, with
-how to make one, never counted as an empty day), and each external MCP server (started, its
-tools listed, stopped).
+how to make one, never counted as an empty day), each external MCP server (started, its tools
+listed, stopped), and the effects whose outcome is not known (each looked up in Sent or on the
+calendar first).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         problems += _doctor_providers(app, offline=getattr(args, "offline", False))
         problems += _doctor_backends(app) + bool(home_problem)
         problems += _doctor_mcp(app)
+        problems += _doctor_effects(app)
     print("ok" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
 
@@ -168,6 +170,31 @@ def _doctor_backends(app: App) -> int:
             print(f"email:    FAILED: {exc}")
             problems += 1
     return problems
+
+
+def _doctor_effects(app: App) -> int:
+    """The effects whose outcome nobody knows (a crash, a lost connection): each a problem."""
+    from morrow.agent.safety.journal import describe_settled
+    from morrow.memory.errors import MemoryStoreError
+
+    try:
+        entries = app.journal().open(app.tools(external=False), app.tool_context())
+    except StoreError:  # said by _doctor_store
+        return 0
+    except MemoryStoreError as exc:
+        print(f"effects:  UNREADABLE: {exc}")
+        return 1
+    except Exception as exc:  # the backends to look them up in: said by _doctor_backends
+        print(f"effects:  cannot be looked up: {exc}")
+        return 1
+    if not entries:
+        print("effects:  none open")
+        return 0
+    unknown = sum(entry.status == "unknown" for entry in entries)
+    print(f"effects:  {len(entries)} open, {unknown} with an outcome nobody knows:")
+    for entry in entries:
+        print(f"  {describe_settled(entry)}")
+    return unknown
 
 
 def _doctor_mcp(app: App) -> int:

@@ -29,6 +29,7 @@ import structlog
 from pydantic import ValidationError
 
 from morrow.agent.app import App
+from morrow.agent.calls import INTERRUPTED_EFFECT
 from morrow.agent.context.window import Budget, Compaction, ContextWindow, TurnStats, context_window
 from morrow.agent.errors import StoreError, UsageError
 from morrow.agent.loop import TurnResult
@@ -221,6 +222,20 @@ class Session:
         """The session's id."""
         return self.info.id
 
+    def recent_turns(self, limit: int) -> list[tuple[str, str]]:
+        """The last ``limit`` turns kept verbatim: what the user said, and the answer saved.
+
+        The answer is the text of the turn's last model message ("" when the turn was cut
+        before the model answered).
+        """
+        turns: list[tuple[str, str]] = []
+        for message in self.history:
+            if message.role == "user":
+                turns.append((message.text, ""))
+            elif message.role == "assistant" and turns and message.text:
+                turns[-1] = (turns[-1][0], message.text)
+        return turns[-limit:] if limit > 0 else []
+
     def prompt_facts(self, text: str) -> list[str]:
         """The remembered facts most relevant to a turn starting with ``text``, as ``[id] fact``."""
         try:
@@ -269,6 +284,7 @@ class Session:
             usage=_usage(stats.usage, stats),
             summary=self._summary(stats),
             title=" ".join(new[0].text.split())[:80] or None,
+            answered_calls=_answered(new),
         )
         try:
             seqs = self.store.save_turn(self.id, record)
@@ -295,6 +311,20 @@ class Session:
         if stats.summary_usage is not None:
             usage = _usage(stats.summary_usage, stats, model=stats.summary_model)
         return NewSummary(window.summary, up_to_seq=up_to, model=window.summary_by, usage=usage)
+
+
+def _answered(messages: list[Message]) -> list[str]:
+    """The calls whose outcome the saved turn tells the user.
+
+    Not an effect interrupted while it ran: its outcome is unknown, and ``ask`` on Ctrl-C shows
+    nothing of it, so the next start tells it (``App.settle_effects``).
+    """
+    return [
+        result.call_id
+        for message in messages
+        for result in message.tool_results
+        if result.content != INTERRUPTED_EFFECT
+    ]
 
 
 def _stored(message: Message) -> NewMessage:

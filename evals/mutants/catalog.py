@@ -81,10 +81,10 @@ def loop_drops_the_second_call() -> None:
     from morrow.agent import loop
     from morrow.agent.messages import ToolResultPart
 
-    original = loop._run_calls
+    original = loop.run_calls  # type: ignore[attr-defined]  # imported there, patched there
     signature = inspect.signature(original)
-    if not {"calls", "done"} <= set(signature.parameters):  # bound by name: survives reordering
-        raise NotApplied("the loop's step runner no longer takes calls and done")
+    if not {"calls", "step"} <= set(signature.parameters):  # bound by name: survives reordering
+        raise NotApplied("the loop's step runner no longer takes calls and step")
 
     async def run_calls(*args: Any, **kwargs: Any) -> None:
         bound = signature.bind(*args, **kwargs)
@@ -92,11 +92,11 @@ def loop_drops_the_second_call() -> None:
         bound.arguments["calls"] = calls[:1]
         await original(*bound.args, **bound.kwargs)
         for call in calls[1:]:
-            bound.arguments["done"][call.id] = ToolResultPart(
+            bound.arguments["step"].results[call.id] = ToolResultPart(
                 call_id=call.id, name=call.name, content="{}"
             )
 
-    _replace(loop, "_run_calls", run_calls)
+    _replace(loop, "run_calls", run_calls)
 
 
 def read_thread_searches() -> None:
