@@ -380,7 +380,14 @@ def _gate_lines(request: ApprovalRequest) -> list[Text]:
         lines.append(Text(f"Emails go to: {who}" + (f" ({how})" if how else ""), style="bold"))
     for warning in getattr(request, "warnings", None) or []:
         lines.append(Text(f"⚠ {warning}", style="bold yellow"))
-    known = _BASE_FIELDS | {"preview", "recipients", "untrusted", "repeat"}
+    known = _BASE_FIELDS | {
+        "preview",
+        "recipients",
+        "untrusted",
+        "repeat",
+        "over_limit",
+        "session_id",
+    }
     for field in dataclasses.fields(request):  # anything the gate adds later
         value = getattr(request, field.name)
         if field.name in known or value in (None, "", [], (), {}, False):

@@ -92,6 +92,7 @@ def test_an_approval_answered_no_then_yes_then_undone(tmp_path, monkeypatch):
     assert "title: Dentist" in shown and "attendees: sam@example.com" in shown
     assert "when: Mon 06 May 2030 10:00 to Mon 06 May 2030 10:30 Europe/Berlin" in shown
     assert "no invitations go out" in shown
+    assert "session id" not in shown  # the gate's bookkeeping is not a warning
     refused = model.requests[1].messages[-1].tool_results[0]
     assert refused.is_error and "the user said no" in refused.content
     assert "· create_event title=Dentist" in shown and "not run: the user said no" in shown
