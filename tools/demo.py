@@ -490,6 +490,7 @@ _CONF = "Your PyCon ticket is attached to your account. See you there!\n"
 def main(argv: list[str] | None = None) -> int:
     """``python -m morrow.tools.demo DIR``: the demo for today in DIR, and a config if none."""
     import argparse
+    import os
     import sys
 
     parser = argparse.ArgumentParser(prog="python -m morrow.tools.demo", description=main.__doc__)
@@ -499,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     zone = ZoneInfo(args.timezone)
     today = args.date or datetime.now(zone).date()
+    os.umask(0o077)  # a home is private (the CLI runs so too): the demo's is no exception
+    args.root.mkdir(parents=True, exist_ok=True)
+    args.root.chmod(0o700)
     build_demo_workspace(args.root, today=today, timezone=zone)
     config = args.root / "config.toml"
     if not config.exists():

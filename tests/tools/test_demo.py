@@ -127,3 +127,21 @@ def test_demo_config_points_at_the_demo(tmp_path: Path) -> None:
     from morrow.agent.config import parse_config
 
     parse_config(config, source="demo")  # the config morrow itself accepts
+
+
+def test_the_demo_home_is_private_like_any_home(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from morrow.tools.demo import main
+
+    root = tmp_path / "demo"
+    root.mkdir(mode=0o755)  # an older demo folder others could read
+    previous = os.umask(0o022)
+    try:
+        assert main([str(root), "--date", "2026-03-04"]) == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "config.toml").stat().st_mode) == 0o600
+    assert stat.S_IMODE((root / "calendar.ics").stat().st_mode) == 0o600
