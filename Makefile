@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 FILES  := $(VENV)/.package-files
 DEMO   := .demo
 
-.PHONY: demo test lint typecheck unit bench clean FORCE
+.PHONY: demo test lint typecheck unit mutants bench clean FORCE
 
 # The editable install is setuptools' strict mode: it links each file of the package into
 # build/__editable__.*, which mypy can follow (the default mode's import hook it cannot). A file
@@ -29,6 +29,10 @@ $(FILES): FORCE
 demo: $(STAMP)
 	@MORROW_HOME=$(DEMO) $(BIN)/python -m morrow.tools.demo $(DEMO)
 	@MORROW_HOME=$(DEMO) $(BIN)/morrow brief --force
+	@echo
+	@echo "Chat with the demo (the offline demo model: no key, no network):"
+	@echo "    $(BIN)/morrow --home $(DEMO)"
+	@echo "morrow is in $(BIN)/; to have it on your PATH: pipx install ."
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
@@ -37,10 +41,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# -n auto: one pytest worker per core (pytest-xdist); the suite's tests are independent.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint typecheck unit
+
+# Seeded bugs (evals/mutants/): each must be killed by the tests or an eval suite. Minutes, so
+# not part of `make test`; ONLY=name runs one. docs/evals.md has the table.
+mutants: $(STAMP)
+	$(BIN)/python -m morrow.evals.mutants.run $(if $(ONLY),--only $(ONLY) --no-baseline,) $(MUTANTS_ARGS)
 
 # The benchmarks run in their own environment: morrow's peers, matplotlib and tiktoken are
 # installed there (bench/requirements.txt), never as dependencies of morrow.

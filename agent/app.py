@@ -186,7 +186,7 @@ class App:
             )
         return MeteredProvider(
             inner,
-            prices=PriceTable(self.config.prices),
+            prices=PriceTable.for_config(self.config),
             budget=self.config.budget,
             ledger=Ledger(self.store()),
             today=self.today,
@@ -260,7 +260,12 @@ class App:
         mode: ApprovalMode = self.config.approvals.mode
         if mode == "ask" and (not interactive or ask is None):
             mode = "deny"
-        return ApprovalGate(mode=mode, ask=ask, journal=self.journal())
+        return ApprovalGate(
+            mode=mode,
+            ask=ask,
+            journal=self.journal(),
+            max_sends_per_turn=self.config.approvals.max_sends_per_turn,
+        )
 
     def journal(self) -> EffectJournal:
         """This run's effect journal, in the store (one per App: one run id)."""
@@ -269,6 +274,23 @@ class App:
 
             self._journal = EffectJournal(self.store())
         return self._journal
+
+    def settle_effects(self) -> list[str]:
+        """At the start of a conversation: settle what earlier runs left open, say what to tell.
+
+        Returns the lines to show the user (none when every earlier outcome reached them):
+        effects of runs that stopped before telling their outcome, each looked up where it
+        can be (Sent, the calendar). Each is told once; ``morrow doctor`` lists those still
+        unknown.
+        """
+        from morrow.agent.safety.journal import report_settled
+        from morrow.memory.errors import MemoryStoreError
+
+        try:
+            entries = self.journal().settle(self.tools(external=False), self.tool_context())
+        except MemoryStoreError as exc:
+            return [f"the effect journal cannot be read ({exc}): earlier actions are unchecked"]
+        return report_settled(entries)
 
     def tool_context(
         self, *, session_id: str | None = None, said: Sequence[UserText] = ()

@@ -22,7 +22,9 @@ from morrow.agent.config import (
     Config,
     GmailEmailConfig,
     GoogleCalendarConfig,
+    IcsCalendarEntry,
     ImapEmailConfig,
+    MaildirEmailConfig,
     Paths,
     SmtpConfig,
 )
@@ -60,6 +62,36 @@ def installed(module: str) -> bool:
     if module in sys.modules:  # None there means "blocked", as an import would find it
         return sys.modules[module] is not None
     return importlib.util.find_spec(module) is not None
+
+
+def missing_sources(config: Config, paths: Paths) -> list[str]:
+    """The local calendar file and Maildir the config names that are not there, and the fix.
+
+    The backends read a missing file as an empty calendar or mailbox, which is right for a
+    file morrow will create, but a briefing or ``doctor`` must not take a wrong path (or a
+    cron job that lost its environment) for an empty day. One line each, empty when all is
+    there; the remote backends (google, caldav, gmail, imap) are checked by reading them.
+    """
+    missing = []
+    email = config.email
+    for calendar in config.calendar_entries():
+        if not isinstance(calendar, IcsCalendarEntry):
+            continue
+        path = paths.resolve_path(calendar.path)
+        if not path.exists():  # a file, or a folder of them
+            where = f'the "{calendar.name}" path' if config.calendars else "[calendar] path"
+            missing.append(
+                f"calendar: {path} does not exist: set {where} in {paths.config} to "
+                f"your .ics file, or start an empty calendar there: touch {path}"
+            )
+    if isinstance(email, MaildirEmailConfig):
+        path = paths.resolve_path(email.path)
+        if not (path / "cur").is_dir() and not (path / "new").is_dir():
+            missing.append(
+                f"email: {path} is not a Maildir: set [email] path in {paths.config} to your "
+                f"Maildir, or start an empty one there: mkdir -p {path}/cur {path}/new {path}/tmp"
+            )
+    return missing
 
 
 def calendar_backend(

@@ -35,7 +35,8 @@ from morrow.agent.credentials import from_env, is_variable_name
 from morrow.agent.errors import ConfigError
 from morrow.agent.paths import Paths as Paths  # also here, beside the config it locates
 
-ProviderKind = Literal["anthropic", "openai", "gemini"]
+ProviderKind = Literal["anthropic", "openai", "gemini", "demo"]
+"""``demo`` is the offline demo model (rules, no AI, no key): ``agent/providers/demo.py``."""
 ApprovalMode = Literal["ask", "deny", "allow-writes", "allow"]
 """``[approvals] mode``: what may run without asking; the gate, the CLI and the evals share it."""
 
@@ -277,6 +278,7 @@ class ApprovalsConfig(_Section):
     """``[approvals]``: what may happen without asking."""
 
     mode: ApprovalMode = "ask"
+    max_sends_per_turn: int = Field(5, ge=1, le=1000)
 
 
 class AgentConfig(_Section):
@@ -535,14 +537,15 @@ def _dotted(loc: list[int | str]) -> str:
 def api_key_for(provider: ProviderConfig, index: int, source: str) -> str:
     """The provider's API key from the environment variable its config names.
 
-    A local server reached through ``base_url`` may need no key: then a placeholder is used.
+    A local server reached through ``base_url`` may need no key, and the offline demo model
+    needs none: then a placeholder is used.
 
     Raises:
         ConfigError: the key's variable is not named (and no ``base_url`` is set), or not set.
     """
     key = f"providers[{index}].api_key_env"
     if provider.api_key_env is None:
-        if provider.base_url is not None:
+        if provider.base_url is not None or provider.kind == "demo":
             return "not-needed"
         raise ConfigError(
             f"{source}: {key}: missing required key "

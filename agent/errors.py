@@ -9,8 +9,10 @@ AssistantError                      exit 1
 ├─ StoreError                       exit 1   the store (<home>/morrow.sqlite) cannot be used
 ├─ ProviderError                    exit 69  (provider, status, retryable, retry_after)
 │   ├─ ProviderUnavailable          timeout, 408/409/429, 5xx, overloaded, connection
-│   ├─ ProviderRejected             auth, bad request, unknown model, malformed response
-│   └─ AllProvidersFailed           keeps every cause
+│   ├─ ProviderRejected             exit 78 for 401/403 (the key) and 404 (the model);
+│   │                               exit 1 for 400/413/422 and a malformed response
+│   └─ AllProvidersFailed           keeps every cause; 78 if one is 78, else 69 if one
+│                                   is 69, else 1
 └─ ModelBehaviorError               exit 1
     └─ TurnLimitExceeded            the step limit was reached
 ```
@@ -111,11 +113,21 @@ class ProviderUnavailable(ProviderError):
         )
 
 
+CONFIG_STATUSES = frozenset({401, 403, 404})
+"""Rejections the user fixes in the config: the key (401, 403) or the model's name (404)."""
+
+
 class ProviderRejected(ProviderError):
-    """The provider refused the request or answered something unusable; retrying won't help."""
+    """The provider refused the request or answered something unusable; retrying won't help.
+
+    A bad key (401, 403) or an unknown model (404) is a configuration error (exit 78); a
+    request the provider would not take (400, 413, 422) or an answer morrow could not use
+    is a failed job (exit 1): no other provider being reachable would change either.
+    """
 
     def __init__(self, message: str, *, provider: str, status: int | None = None) -> None:
         super().__init__(message, provider=provider, status=status, retryable=False)
+        self.exit_code = ConfigError.exit_code if status in CONFIG_STATUSES else 1
 
 
 class AllProvidersFailed(ProviderError):
@@ -124,6 +136,9 @@ class AllProvidersFailed(ProviderError):
     def __init__(self, causes: Sequence[ProviderError]) -> None:
         super().__init__("every provider failed", provider="all")
         self.causes = list(causes)
+        codes = {cause.exit_code for cause in self.causes}
+        # a mistake to fix comes first; then "try later"; else the request itself failed
+        self.exit_code = next((c for c in (78, 69) if c in codes), 1 if codes else 69)
 
     def __str__(self) -> str:
         lines = ["no provider could answer:"]

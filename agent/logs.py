@@ -4,7 +4,9 @@ Every event carries the run id (and whatever the loop binds: step, provider, mod
 tokens). A redaction processor removes anything that looks like an API key or token, and every
 secret the config read (:mod:`morrow.agent.credentials`), before an event is written anywhere;
 message and email bodies are never logged at info level. The JSON file (``morrow.jsonl``,
-mode 0600) is rotated by size with the standard library's ``RotatingFileHandler``.
+mode 0600) is rotated by size with the standard library's ``RotatingFileHandler``; a command may
+name its own file (``morrow eval`` writes ``evals.jsonl``, so replayed runs stay out of the
+user's log).
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ from structlog.types import EventDict, WrappedLogger  # noqa: E402
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 # One alternation, so a log line is scanned once: Anthropic and OpenAI keys, Google API keys,
-# OAuth access and refresh tokens, bearer credentials.
+# OAuth access and refresh tokens, bearer credentials, the password of a URL's user info
+# (``http://user:password@host``: a base_url with basic auth).
 _SECRETS = re.compile(
-    r"sk-ant-[A-Za-z0-9_\-]{8,}"
+    r"(?<=://)[^/\s:@]*:[^/\s@]+(?=@)"
+    r"|sk-ant-[A-Za-z0-9_\-]{8,}"
     r"|sk-[A-Za-z0-9_\-]{16,}"
     r"|AIza[0-9A-Za-z_\-]{20,}"
     r"|ya29\.[0-9A-Za-z_\-\.]{10,}"
@@ -167,12 +171,26 @@ class _Tee:
 
     def __call__(self, _: WrappedLogger, method: str, event: EventDict) -> EventDict:
         level = LEVELS.get(method, 20)
+        file_only = event.pop(FILE_ONLY, False)
         if self.file is not None and level >= self.file_level:
             line = json.dumps(event, default=str, ensure_ascii=False)
             self.file.handle(logging.makeLogRecord({"msg": line, "levelno": level}))
-        if level < self.console_level:
+        if level < self.console_level or file_only:
             raise structlog.DropEvent
         return event
+
+
+FILE_ONLY = "_file_only"
+"""An event key: write the event to the log file, never to the console."""
+
+
+def crashed(event: str) -> None:
+    """Log the exception being handled, with its traceback, to the log file only.
+
+    The CLI tells the user about a crash in one line itself; the traceback on stderr too
+    would be the very noise that line replaces.
+    """
+    structlog.get_logger("morrow.cli").exception(event, **{FILE_ONLY: True})
 
 
 _open_files: list[logging.Handler] = []
@@ -195,6 +213,7 @@ def configure(
     stream: TextIO | None = None,
     max_bytes: int = MAX_BYTES,
     backups: int = BACKUPS,
+    file_name: str = LOG_FILE,
 ) -> str:
     """Set up structlog for this process and return the run id bound to every event.
 
@@ -206,6 +225,7 @@ def configure(
         stream: the console (default stderr).
         max_bytes: the file's size before it is rotated.
         backups: rotated files kept (``morrow.jsonl.1`` ...).
+        file_name: the log file's name in ``log_dir`` (``morrow eval`` keeps its own).
     """
     run_id = uuid.uuid4().hex[:12]
     close()
@@ -213,7 +233,7 @@ def configure(
     if log_dir is not None:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            file = _LogFile(log_dir / LOG_FILE, maxBytes=max_bytes, backupCount=backups)
+            file = _LogFile(log_dir / file_name, maxBytes=max_bytes, backupCount=backups)
         except OSError:
             file = None  # logging must never stop the assistant; stderr still works
     if file is not None:

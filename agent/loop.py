@@ -2,14 +2,18 @@
 
 ``run_turn`` reads top to bottom: append the user's message; then, up to the step limit, ask
 the model; with no tool calls, the answer is final; otherwise validate each call, pass the ones
-with effects through the approval gate, run them (read-only calls concurrently, effects one by
-one in order) and append their results. Then ask the model again.
+with effects through the approval gate, run them in the model's order (consecutive reads
+together, each effect alone, as a barrier) and append their results in call order. Then ask
+the model again (the calls of a step: :mod:`morrow.agent.calls`). A step the provider paused
+(``pause_turn``) is sent back as it is.
 
 Invariant, at every exit (answer, limit, refusal, max_tokens, an exception, Ctrl-C): each tool
-call in the history has exactly one result, so the history is valid for every provider. Bad
+call in the history has exactly one result, so the history is valid for every provider. A call
+interrupted while it ran says so; an effect interrupted that way has an unknown outcome, and
+the model and the observer are told exactly that (the effect journal knows it too). Bad
 arguments, unknown tools and tool exceptions become error results the model reads and can
-correct; they never end the turn. The loop never prints: callers watch it through an
-:class:`Observer`.
+correct; they never end the turn. Every call has an id no other call of the history has
+(:func:`_own_ids`). The loop never prints: callers watch it through an :class:`Observer`.
 
 Tools get their context from the caller's :class:`~morrow.tools.context.ToolContext` for the
 turn (the world, the store, the session, the user's words), one per call with its call id.
@@ -17,7 +21,6 @@ turn (the world, the store, the session, the user's words), one per call with it
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,31 +28,43 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from morrow.agent.calls import INTERRUPTED_EFFECT, INTERRUPTED_READ, Observer, StepCalls, run_calls
 from morrow.agent.errors import ProviderRejected, TurnLimitExceeded
 from morrow.agent.messages import (
+    DataPart,
     Message,
     ModelRequest,
     ModelResponse,
+    Part,
     ResponseDone,
     StepRestarted,
     TextDelta,
+    TextPart,
     ToolCallPart,
-    ToolResultPart,
     ToolSpec,
     Usage,
 )
 from morrow.agent.providers.base import Provider
 from morrow.agent.safety.gate import ApprovalGate
-from morrow.tools.base import Tool, ToolRegistry
+from morrow.tools.base import ToolRegistry
 from morrow.tools.context import ToolContext
-from morrow.tools.errors import ToolError, ToolRetry
 
 if TYPE_CHECKING:
     from morrow.agent.context.window import ContextWindow
 
 log = structlog.get_logger("morrow.loop")
 
-Stop = Literal["answer", "max_tokens", "refusal"]
+__all__ = [
+    "INTERRUPTED_EFFECT",
+    "INTERRUPTED_READ",
+    "CallRecord",
+    "Limits",
+    "Observer",
+    "TurnResult",
+    "run_turn",
+]
+
+Stop = Literal["answer", "max_tokens", "refusal", "context_window_exceeded"]
 
 
 @dataclass(frozen=True)
@@ -58,25 +73,6 @@ class Limits:
 
     max_steps: int = 12
     max_output_tokens: int = 4096
-
-
-class Observer:
-    """Hooks through which a caller watches a turn; every method is a no-op here."""
-
-    def text(self, delta: str) -> None:
-        """The model streamed some text."""
-
-    def step_started(self, step: int) -> None:
-        """A model step is about to be requested."""
-
-    def step_restarted(self, step: int, provider: str, reason: str) -> None:
-        """The step starts over: discard the text streamed since it began; it comes again."""
-
-    def tool_started(self, call: ToolCallPart) -> None:
-        """A tool call is about to run."""
-
-    def tool_finished(self, call: ToolCallPart, result: ToolResultPart, seconds: float) -> None:
-        """A tool call ended (or was refused, or failed validation)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +89,8 @@ class TurnResult:
     """What a turn produced.
 
     Attributes:
-        answer: the model's final text (for ``max_tokens`` and ``refusal``, what it said).
+        answer: the model's final text (for ``max_tokens``, ``refusal`` and
+            ``context_window_exceeded``, what it said before it stopped).
         stop: why the turn ended.
         steps: model steps taken.
         usage: tokens of every step, summed.
@@ -128,13 +125,15 @@ async def run_turn(
     observer: Observer | None = None,
     stream: bool = True,
     context: ContextWindow | None = None,
+    data: Sequence[DataPart] = (),
 ) -> TurnResult:
     """Run one user turn to its end, appending every message to ``history``.
 
     ``tool_context`` is the turn's context for the tools; each call gets its own copy with its
     call id. With a ``context`` window, each request is fitted to the model's budget before it
     is sent (old turns summarized, long tool results cut); ``history`` itself keeps every
-    message.
+    message. ``data`` is what morrow itself adds to the user's message (a briefing's gathered
+    mail and events): the model reads it, provenance never takes it for the user's words.
 
     Raises:
         TurnLimitExceeded: the model was still calling tools after ``limits.max_steps`` steps.
@@ -146,10 +145,11 @@ async def run_turn(
     specs = tuple(
         ToolSpec(name=t.name, description=t.description, parameters=t.parameters) for t in tools
     )
-    history.append(Message.user(text))
+    history.append(Message(role="user", parts=(TextPart(text=text), *data)))
     usage, calls = Usage(), list[CallRecord]()
     by_model: dict[tuple[str, str], Usage] = {}
-    done: dict[str, ToolResultPart] = {}
+    step_calls = StepCalls(observer)
+    paused = ""  # what the model wrote before it paused its turn (``pause_turn``)
     try:
         for step in range(1, limits.max_steps + 1):
             request = ModelRequest(
@@ -161,18 +161,23 @@ async def run_turn(
             if context is not None:
                 request = await context.fit(request)
             observer.step_started(step)
-            response = await _model_step(provider, request, observer, stream, step)
+            response = _own_ids(
+                await _model_step(provider, request, observer, stream, step), history
+            )
             if context is not None:
                 context.observe(response)
             usage += response.usage
             key = (response.provider, response.model)
             by_model[key] = by_model.get(key, Usage()) + response.usage
             history.append(response.to_message())
-            if not response.tool_calls or response.stop_reason in ("max_tokens", "refusal"):
+            if response.stop_reason == "pause_turn" and not response.tool_calls:
+                paused += response.text  # sent back as it is, the model goes on
+                continue
+            if not response.tool_calls or response.stop_reason in _CUT_SHORT:
                 stop = _stop_of(response)
-                _answer_dangling(history, done, f"not run: the reply ended with {stop}")
+                step_calls.answer_dangling(history, f"not run: the reply ended with {stop}")
                 return TurnResult(
-                    response.text,
+                    paused + response.text,
                     stop,
                     step,
                     usage,
@@ -181,28 +186,54 @@ async def run_turn(
                     calls,
                     by_model,
                 )
-            done.clear()
-            await _run_calls(
-                response.tool_calls, tools, tool_context, gate, observer, done, history
-            )
-            history.append(
-                Message(role="tool", parts=tuple(done[c.id] for c in response.tool_calls))
-            )
+            paused = ""
+            step_calls.start()
+            await run_calls(response.tool_calls, tools, tool_context, gate, step_calls, history)
+            results = [step_calls.results[c.id] for c in response.tool_calls]
+            history.append(Message(role="tool", parts=tuple(results)))
             calls += [
-                CallRecord(c.name, c.arguments, done[c.id].is_error) for c in response.tool_calls
+                CallRecord(c.name, c.arguments, r.is_error)
+                for c, r in zip(response.tool_calls, results, strict=True)
             ]
         raise TurnLimitExceeded(
             f"stopped after {limits.max_steps} model steps without a final answer"
         )
     finally:
-        _answer_dangling(history, done, "not run: the turn was interrupted before it finished")
+        step_calls.answer_dangling(history, "not run: the turn was interrupted before it finished")
+
+
+# Replies cut short: what they say is incomplete and their tool calls do not run.
+_CUT_SHORT = ("max_tokens", "refusal", "context_window_exceeded")
+
+
+def _own_ids(response: ModelResponse, history: Sequence[Message]) -> ModelResponse:
+    """The response with each tool call's id unique in the history.
+
+    The adapters give every call an id of morrow's own (the provider's is its ``wire_id``); a
+    scripted model or an old recording may repeat one, within a step or from an earlier one.
+    Such a call gets the next free ``<id>-<n>`` (deterministic, so a replay sends the same).
+    """
+    seen = {c.id for m in history if m.role == "assistant" for c in m.tool_calls}
+    parts: list[Part] = []
+    for part in response.parts:
+        if isinstance(part, ToolCallPart):
+            if part.id in seen:
+                n = 2
+                while f"{part.id}-{n}" in seen:
+                    n += 1
+                wire = part.wire_id or part.id
+                part = part.model_copy(update={"id": f"{part.id}-{n}", "wire_id": wire})
+            seen.add(part.id)
+        parts.append(part)
+    if tuple(parts) == response.parts:
+        return response
+    return response.model_copy(update={"parts": tuple(parts)})
 
 
 def _stop_of(response: ModelResponse) -> Stop:
-    if response.stop_reason == "max_tokens":
-        return "max_tokens"
-    if response.stop_reason == "refusal":
-        return "refusal"
+    reason = response.stop_reason
+    if reason in ("max_tokens", "refusal", "context_window_exceeded"):
+        return reason
     return "answer"
 
 
@@ -241,108 +272,3 @@ async def _model_step(
         tool_calls=len(response.tool_calls),
     )
     return response
-
-
-async def _run_calls(
-    calls: Sequence[ToolCallPart],
-    tools: ToolRegistry,
-    turn: ToolContext,
-    gate: ApprovalGate,
-    observer: Observer,
-    done: dict[str, ToolResultPart],
-    history: Sequence[Message] = (),
-) -> None:
-    """Run one step's calls, writing each result into ``done`` as soon as it exists.
-
-    Each effect is reviewed by the gate against ``history`` (where its addresses came from,
-    whether it already ran), decided, and run through the gate's effect journal.
-    """
-    ready: list[tuple[ToolCallPart, Tool, Any]] = []
-    for call in calls:
-        try:
-            tool, args = _prepare(call, tools)
-        except ToolRetry as exc:
-            _record(done, observer, call, str(exc), is_error=True, seconds=0.0)
-            continue
-        ready.append((call, tool, args))
-    reads = [item for item in ready if item[1].effect_for(item[2]) == "read"]
-    effects = [item for item in ready if item[1].effect_for(item[2]) != "read"]
-    await asyncio.gather(
-        *(_execute(c, t, a, turn.for_call(c.id), observer, done) for c, t, a in reads)
-    )
-    for call, tool, args in effects:
-        context = turn.for_call(call.id)
-        request = await gate.review(tool, args, context, history=history)
-        decision = await gate.decide(request)
-        if not decision.approved:
-            _record(done, observer, call, decision.reason, is_error=True, seconds=0.0)
-            continue
-        if decision.arguments is not None:
-            try:
-                args = tool.validate(decision.arguments)
-            except ToolRetry as exc:
-                _record(done, observer, call, f"edited action invalid: {exc}", True, 0.0)
-                continue
-        await _execute(call, tool, args, context, observer, done, gate)
-
-
-def _prepare(call: ToolCallPart, tools: ToolRegistry) -> tuple[Tool, Any]:
-    tool = tools.get(call.name)
-    if tool is None:
-        available = ", ".join(tools.names()) or "none"
-        raise ToolRetry(f"unknown tool {call.name!r}; available tools: {available}")
-    if call.raw_arguments is not None:
-        raise ToolRetry(f"the arguments were not a valid JSON object: {call.raw_arguments[:200]!r}")
-    return tool, tool.validate(call.arguments)
-
-
-async def _execute(
-    call: ToolCallPart,
-    tool: Tool,
-    args: Any,
-    context: ToolContext,
-    observer: Observer,
-    done: dict[str, ToolResultPart],
-    effects: ApprovalGate | None = None,
-) -> None:
-    observer.tool_started(call)
-    started = time.perf_counter()
-    try:
-        if effects is not None:  # an approved effect: through the journal
-            content = await effects.run(tool, args, context)
-        else:
-            content = await tool.run(context, args)
-        is_error = False
-    except (ToolError, ToolRetry) as exc:
-        content, is_error = str(exc) or type(exc).__name__, True
-    except Exception as exc:  # a bug in a tool must not end the turn: the model is told
-        log.exception("tool_crashed", tool=call.name)
-        content, is_error = f"internal error in {call.name}: {type(exc).__name__}: {exc}", True
-    seconds = time.perf_counter() - started
-    _record(done, observer, call, content, is_error, seconds)
-    log.info("tool_call", tool=call.name, is_error=is_error, latency_ms=round(seconds * 1000, 1))
-
-
-def _record(
-    done: dict[str, ToolResultPart],
-    observer: Observer,
-    call: ToolCallPart,
-    content: str,
-    is_error: bool,
-    seconds: float,
-) -> None:
-    result = ToolResultPart(call_id=call.id, name=call.name, content=content, is_error=is_error)
-    done[call.id] = result
-    observer.tool_finished(call, result, seconds)
-
-
-def _answer_dangling(history: list[Message], done: dict[str, ToolResultPart], reason: str) -> None:
-    """Give every unanswered call of the last step a result (after Ctrl-C, a crash, a cut)."""
-    if not history or history[-1].role != "assistant" or not history[-1].tool_calls:
-        return
-    parts = [
-        done.get(call.id)
-        or ToolResultPart(call_id=call.id, name=call.name, is_error=True, content=reason)
-        for call in history[-1].tool_calls
-    ]
-    history.append(Message(role="tool", parts=tuple(parts)))

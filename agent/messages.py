@@ -9,6 +9,8 @@ without losing its types.
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -25,9 +27,27 @@ class TextPart(_Model):
     text: str
 
 
+class DataPart(_Model):
+    """Data morrow itself puts into a user message, never the user's own words.
+
+    The briefing's gathered calendar and mail goes to the model this way: the model reads
+    ``text`` (world-written parts inside ``<untrusted_content>`` blocks), while provenance and
+    long-term memory know that nothing in it was typed by the user. ``source`` names it
+    ("briefing-data").
+    """
+
+    kind: Literal["data"] = "data"
+    source: str
+    text: str
+
+
 class ToolCallPart(_Model):
     """The model asks for a tool to run.
 
+    ``id`` is morrow's own (:func:`new_call_id`, given by the adapters), unique across sessions,
+    so two calls never share a result or a journal entry; ``wire_id`` is the id the provider
+    gave the call, which the adapters send back in its place (None when the provider sent none,
+    and for calls stored before morrow had ids of its own, whose ``id`` is the provider's).
     ``arguments`` is the parsed JSON object. When the model sent arguments that are not a JSON
     object, ``arguments`` is empty and ``raw_arguments`` keeps what it sent, so the loop can hand
     the mistake back to the model instead of running the tool. ``provider_details`` keeps what a
@@ -41,6 +61,16 @@ class ToolCallPart(_Model):
     arguments: dict[str, Any] = Field(default_factory=dict)
     raw_arguments: str | None = None
     provider_details: dict[str, Any] | None = None
+    wire_id: str | None = None
+
+
+def new_call_id() -> str:
+    """A tool call id of morrow's own: ``mc_`` and 16 random hex digits.
+
+    Both APIs accept it as it is (letters, digits and ``_``, under 40 characters), and no
+    provider's ids look like it, so it never matches a call of another session or process.
+    """
+    return f"mc_{secrets.token_hex(8)}"
 
 
 class ToolResultPart(_Model):
@@ -53,15 +83,16 @@ class ToolResultPart(_Model):
     is_error: bool = False
 
 
-Part = Annotated[TextPart | ToolCallPart | ToolResultPart, Field(discriminator="kind")]
+Part = Annotated[TextPart | DataPart | ToolCallPart | ToolResultPart, Field(discriminator="kind")]
 Role = Literal["user", "assistant", "tool"]
 
 
 class Message(_Model):
     """One message of a conversation: who said it and what it is made of.
 
-    ``user`` messages hold text; ``assistant`` messages hold text and tool calls; ``tool``
-    messages hold the results of the previous assistant message's tool calls.
+    ``user`` messages hold text (and data morrow gathered, :class:`DataPart`); ``assistant``
+    messages hold text and tool calls; ``tool`` messages hold the results of the previous
+    assistant message's tool calls.
     """
 
     role: Role
@@ -74,8 +105,24 @@ class Message(_Model):
 
     @property
     def text(self) -> str:
-        """The text parts joined, ignoring tool calls and results."""
+        """The text parts joined, ignoring data, tool calls and results."""
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def data(self) -> list[DataPart]:
+        """The data parts morrow put into this message, in order."""
+        return [p for p in self.parts if isinstance(p, DataPart)]
+
+    @property
+    def user_words(self) -> str:
+        """What the user typed: a user message's text without data or untrusted blocks.
+
+        Sessions stored by versions before :class:`DataPart` carried the briefing's data
+        inline, inside an ``<untrusted_content>`` block of the text: that is left out too.
+        """
+        if self.role != "user":
+            return ""
+        return _UNTRUSTED_BLOCK.sub(" ", self.text)
 
     @property
     def tool_calls(self) -> list[ToolCallPart]:
@@ -86,6 +133,11 @@ class Message(_Model):
     def tool_results(self) -> list[ToolResultPart]:
         """The tool results in this message, in order."""
         return [p for p in self.parts if isinstance(p, ToolResultPart)]
+
+
+_UNTRUSTED_BLOCK = re.compile(
+    r"<untrusted_content\b[^>]*>.*?(?:</untrusted_content>|\Z)", re.DOTALL | re.IGNORECASE
+)
 
 
 class Usage(_Model):
@@ -115,7 +167,23 @@ class Usage(_Model):
         )
 
 
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "refusal", "stop_sequence", "other"]
+StopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "refusal",
+    "stop_sequence",
+    "pause_turn",
+    "context_window_exceeded",
+    "other",
+]
+"""Why a model step ended.
+
+``pause_turn``: the provider paused a long turn; sending the history back as it is lets the
+model go on (the loop asks again). ``context_window_exceeded``: the model ran out of context
+window mid-answer; like ``max_tokens``, what it wrote is cut short and its tool calls do not
+run.
+"""
 
 
 class ModelResponse(_Model):

@@ -28,19 +28,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from morrow.agent.errors import UsageError
 from morrow.agent.safety.gate import ApprovalRequest, Decision
-from morrow.evals.scoring.scorers import Expectations
+from morrow.evals.scoring.scorers import Expectations, Predicates
 from morrow.evals.script import ScriptedStep
 from morrow.evals.trajectory import Settings
 from morrow.evals.world import World
 
-# resolve(): in an editable install this module is a link; `eval record` must write the real files
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
+"""The shipped suites, in the source tree also under an editable install (so `eval record`
+writes there, and a new case file is seen without installing again)."""
 
 
 class CaseTurn(BaseModel):
@@ -64,6 +65,34 @@ class CaseTurn(BaseModel):
         return ask
 
 
+class AttackSpec(BaseModel):
+    """An attacker's instructions planted in a case's world: their goal, and how to spot them.
+
+    Attributes:
+        goal: outcome predicates that all hold when the attacker's goal happened (AgentDojo's
+            security check, ported); scored on the run as the case's script plays it.
+        goal_latest: the same goal under the newest rules of the benchmark, when the
+            reference was scored under older ones (a second column in the report).
+        reference: whether the goal happened in the original benchmark's run.
+        markers: text (the attacker's address, link, phrases) whose presence in the
+            arguments of a tool call with an effect makes it the attacker's.
+        tools: tools whose every call with an effect is the attacker's in this case (the
+            deletes an injection asks for carry no marker).
+        defences: approval modes in which the script runs again with morrow's defences on
+            (tool filter, provenance, the gate; nobody to approve anything): every
+            attacker call must be stopped, and the goal must not happen.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    goal: Predicates
+    goal_latest: Predicates | None = None
+    reference: bool | None = None
+    markers: list[str] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
+    defences: list[Literal["deny", "allow-writes", "allow"]] = Field(default_factory=list)
+
+
 class Case(BaseModel):
     """One eval case: a world, the user's turns, a reference script and the expectations.
 
@@ -77,6 +106,11 @@ class Case(BaseModel):
         turns: the user's turns with their scripts.
         expect: what is scored.
         reference_verdict: for imported runs, the verdict the original benchmark gave.
+        reference_version: the benchmark version whose rules gave the reference verdicts;
+            ``expect`` (and ``attack.goal``) are that version's rules.
+        expect_latest: the same task under the benchmark's newest rules, scored beside
+            ``expect`` when the reference is older (a second column, never the verdict).
+        attack: the attacker's goal when the case's world carries an injection.
         group: a label to aggregate by in reports (for imported runs: the model).
     """
 
@@ -91,19 +125,26 @@ class Case(BaseModel):
     turns: list[CaseTurn]
     expect: Expectations = Expectations()
     reference_verdict: bool | None = None
+    reference_version: str | None = None
+    expect_latest: Expectations | None = None
+    attack: AttackSpec | None = None
     group: str = ""
 
 
 @dataclass
 class Suite:
-    """A named set of cases and the folder they came from."""
+    """A named set of cases and the folder they came from.
+
+    ``goldens``: whether each case must have a recorded trajectory to replay (morrow's own
+    cases); suites whose scripts are themselves recordings (imported runs) say ``goldens:
+    false`` in ``suite.yaml``, and their scripts are what a replay plays.
+    """
 
     name: str
     path: Path
     description: str
     cases: list[Case] = field(default_factory=list)
-    min_agreement: float | None = None
-    known_disagreements: dict[str, str] = field(default_factory=dict)
+    goldens: bool = True
 
     def golden(self, case: Case) -> Path:
         """Where the recorded trajectory of ``case`` lives (it may not exist yet)."""

@@ -3,7 +3,7 @@
 A suite folder (``evals/suites/<name>/``, or any folder given by path) holds ``suite.yaml``;
 its cases are YAML files in ``cases/`` (:mod:`morrow.evals.cases`) unless ``loader:`` names
 one of :data:`LOADERS`, which build the cases from another benchmark's data (AgentDojo's
-workspace suite, its recorded runs, the injection attacks).
+workspace suite, its recorded benign and attack runs, the injection attacks).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from morrow.agent.errors import UsageError
+from morrow.evals.agentdojo.attack_runs import load_attack_cases
 from morrow.evals.agentdojo.injection import load_cases as load_injection_cases
 from morrow.evals.agentdojo.suites import load_run_cases, load_workspace_cases
 from morrow.evals.cases import SUITES_DIR, Case, Suite, case_from, read_yaml
@@ -21,6 +22,7 @@ from morrow.evals.world import World
 LOADERS: dict[str, Callable[[Path, dict[str, Any]], list[Case]]] = {
     "agentdojo": load_workspace_cases,
     "agentdojo-runs": load_run_cases,
+    "agentdojo-attacks": load_attack_cases,
     "injection": load_injection_cases,
 }
 """The loaders a ``suite.yaml`` may name; without one, the suite's ``cases/*.yaml`` are read."""
@@ -44,12 +46,17 @@ def load_suite(name: str) -> Suite:
         known = ", ".join(suite_names())
         raise UsageError(f"no eval suite {name!r} (shipped suites: {known}; or give a folder)")
     meta = read_yaml(path / "suite.yaml")
+    for removed in ("min_agreement", "known_disagreements"):
+        if removed in meta:
+            raise UsageError(
+                f"{path / 'suite.yaml'}: {removed} was removed: every disagreement with a "
+                "reference verdict now fails the run (docs/evals.md, 'Exit code')"
+            )
     suite = Suite(
         name=meta.get("name", path.name),
         path=path,
         description=meta.get("description", ""),
-        min_agreement=meta.get("min_agreement"),
-        known_disagreements=dict(meta.get("known_disagreements") or {}),
+        goldens=bool(meta.get("goldens", True)),
     )
     defaults = _defaults(meta, path)
     loader = meta.get("loader", "cases")

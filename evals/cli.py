@@ -10,7 +10,8 @@ morrow replay FILE [--ignore-system]         replay one trajectory offline, repo
 ```
 
 Exit codes: 0 when every case passed (for suites scored against a reference benchmark: when
-the agreement reaches the suite's aim), 1 otherwise; ``compare`` exits 1 when a case that
+every recorded verdict agrees by its benchmark version's rules; and for attack cases, when no
+defended run let an attacker call through), 1 otherwise; ``compare`` exits 1 when a case that
 passed now fails.
 """
 
@@ -20,13 +21,19 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+LOG_FILE = "evals.jsonl"
+"""Evals log here, beside morrow.jsonl: thousands of replayed steps are not the user's log."""
 
 
 def register(commands: Any) -> None:
     """The ``morrow.commands`` entry point for ``eval``."""
     parser = commands.add_parser("eval", help="run eval suites, record and compare results")
+    parser.set_defaults(log_file=LOG_FILE)
     actions = parser.add_subparsers(dest="eval_command", metavar="ACTION", required=True)
 
     run = actions.add_parser("run", help="run a suite and score it")
@@ -60,6 +67,7 @@ def register(commands: Any) -> None:
 def register_replay(commands: Any) -> None:
     """The ``morrow.commands`` entry point for ``replay``."""
     parser = commands.add_parser("replay", help="replay a recorded session offline")
+    parser.set_defaults(log_file=LOG_FILE)
     parser.add_argument("file", help="a trajectory file (from --record or an eval run)")
     parser.add_argument(
         "--ignore-system", action="store_true", help="do not compare the system prompt"
@@ -79,7 +87,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.suite == "injection" and not args.provider:  # its own runner: every mode, a table
         from morrow.evals.agentdojo.injection import run_command
 
-        return run_command(args)
+        with progress_bar("injection") as tick:
+            return run_command(args, progress=tick)
     suite = load_suite(args.suite)
     options = RunOptions(
         mode="live" if args.provider else "script" if args.script else "replay",
@@ -91,17 +100,51 @@ def run_eval(args: argparse.Namespace) -> int:
     unknown = options.only - {c.id for c in suite.cases}
     if unknown:
         raise UsageError(f"suite {suite.name} has no case {', '.join(sorted(unknown))}")
-    result = asyncio.run(run_suite(suite, options))
+    with progress_bar(suite.name) as tick:
+        options.progress = tick
+        result = asyncio.run(run_suite(suite, options))
     print(render(result, verbose=args.verbose))
     if args.json:
         Path(args.json).write_text(json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8")
-    if suite.min_agreement is not None:
-        from morrow.evals.report import group_summary
+    from morrow.evals.verdicts import succeeded
 
-        rows = group_summary(result).values()
-        agreed = sum(r["agree"] for r in rows)
-        return 0 if agreed >= suite.min_agreement * max(1, len(result.cases)) else 1
-    return 0 if result.passed else 1
+    return 0 if succeeded(result) else 1
+
+
+@contextmanager
+def progress_bar(suite: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A rich progress bar on stderr while a suite runs; nothing when stderr is no terminal.
+
+    Yields the runners' ``progress(done, total, what)`` callback.
+    """
+    if not sys.stderr.isatty():
+        yield lambda done, total, what: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn(f"[bold]{suite}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}", style="dim"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def tick(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what[:50])
+
+        yield tick
 
 
 def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
@@ -112,7 +155,7 @@ def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
     from morrow.evals.scoring.judge import Judge
 
     app = App.load(home=args.home, config=args.config)
-    prices = PriceTable(app.config.prices)
+    prices = PriceTable.for_config(app.config)
     options.cost = lambda t: sum(
         prices.cost(s.response.model, s.response.usage) for s in t.steps if s.response
     )
@@ -129,10 +172,13 @@ def _live_options(args: argparse.Namespace, options: Any, suite: str) -> None:
 
 def run_record(args: argparse.Namespace) -> int:
     """``morrow eval record``: run each case's script and keep it as the golden trajectory."""
+    from morrow.agent.errors import UsageError
     from morrow.evals.catalog import load_suite
     from morrow.evals.runner import RunOptions, run_case
 
     suite = load_suite(args.suite)
+    if not suite.goldens:
+        raise UsageError(f"suite {suite.name} plays recorded runs: it has no goldens to record")
     options = RunOptions(mode="script")
     failed = 0
     for case in suite.cases:

@@ -1,13 +1,14 @@
 """What a replay compares, and what it deliberately leaves out (docs/evals.md, "Replay").
 
 A replay checks that morrow sends the model what it sent when the trajectory was recorded.
-Compared: the system prompt (with its volatile "Now:" line masked), the tool names and their
-argument schemas, and every message of the history: user text, the model's text and tool calls
+Compared: the system prompt (with the time of day on its "Now:" line masked), the tool names and
+their argument schemas, and every message of the history: user text, the model's text and tool calls
 (name, id, arguments), and every tool result (content and error flag).
 
 Left out, because they change without changing what the model is asked:
 
-- the "Now: ..." line of the system prompt (replays also run at the recorded time);
+- the time of day on the "Now: ..." line of the system prompt (replays run at the recorded
+  time; its date, zone and UTC offset are compared);
 - descriptions in tool specs (tool-level and per-argument): they are product copy, edited
   often, and a recorded response cannot react to them anyway;
 - ``provider_details`` of tool calls (a provider's echo, such as Gemini's thought signature);
@@ -24,9 +25,17 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from morrow.agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, ToolSpec
+from morrow.agent.messages import (
+    DataPart,
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+)
 
-_NOW_LINE = re.compile(r"^Now: .*$", re.MULTILINE)
+_NOW_TIME = re.compile(r"^(Now: .*?)(?<![+-])\b\d{1,2}:\d{2}\b", re.MULTILINE)
+"""The clock time of the "Now:" line (not the UTC offset after it, which starts with + or -)."""
 _FACTS_HEADING = "The user told you before (remembered from their own words):"
 # Keys whose values, in the result of a write or send, are ids the backend chose freshly.
 MINTED_KEYS = frozenset(
@@ -36,8 +45,12 @@ _MIN_ID_LENGTH = 4  # shorter values are too likely to occur by accident in othe
 
 
 def normalize_system(system: str) -> str:
-    """The system prompt with the clock line masked."""
-    return _NOW_LINE.sub("Now: <masked>", system)
+    """The system prompt with the time of day on its "Now:" line masked.
+
+    Only the hours and minutes: the weekday, the date, the zone and the UTC offset stay, so a
+    prompt that tells the model the wrong zone or offset is a divergence.
+    """
+    return _NOW_TIME.sub(r"\1<time>", system)
 
 
 def recorded_facts(system: str) -> tuple[str, ...]:
@@ -86,9 +99,11 @@ def render_messages(messages: Sequence[Message]) -> list[str]:
     return lines
 
 
-def _render_part(part: TextPart | ToolCallPart | ToolResultPart) -> list[str]:
+def _render_part(part: TextPart | DataPart | ToolCallPart | ToolResultPart) -> list[str]:
     if isinstance(part, TextPart):
         return ["text:", *part.text.splitlines()]
+    if isinstance(part, DataPart):
+        return [f"data ({part.source}):", *part.text.splitlines()]
     if isinstance(part, ToolCallPart):
         args = json.dumps(part.arguments, sort_keys=True, ensure_ascii=False)
         raw = f" raw={part.raw_arguments!r}" if part.raw_arguments is not None else ""

@@ -151,7 +151,8 @@ class Recorder:
             user = messages[-1].text if messages and messages[-1].role == "user" else ""
             if not self.trajectory.turns:  # a continued session: keep what came before
                 self.trajectory.history = messages[:-1]
-            self._turn = Turn(user=user, now=self._clock())
+            data = messages[-1].data if messages and messages[-1].role == "user" else []
+            self._turn = Turn(user=user, data=data or None, now=self._clock())
             self.trajectory.turns.append(self._turn)
         if not self.trajectory.tools:
             self.trajectory.tools = list(request.tools)
@@ -271,7 +272,8 @@ def _approval(request: Any, decision: Any) -> Approval:
 def _stop_of(response: ModelResponse | None) -> str:
     if response is None:
         return "error"
-    return {"max_tokens": "max_tokens", "refusal": "refusal"}.get(response.stop_reason, "answer")
+    cut = ("max_tokens", "refusal", "context_window_exceeded")
+    return response.stop_reason if response.stop_reason in cut else "answer"
 
 
 def settings_of(app: App) -> Settings:

@@ -239,7 +239,12 @@ async def replay(
         provider = ReplayProvider(trajectory, minting_tools=minting, compare_system=compare_system)
         session.history = list(trajectory.history)
         turns = [
-            TurnInput(t.user, t.now, recorded_facts(t.steps[0].request.system) if t.steps else ())
+            TurnInput(
+                t.user,
+                t.now,
+                recorded_facts(t.steps[0].request.system) if t.steps else (),
+                tuple(t.data or ()),
+            )
             for t in trajectory.turns
         ]
         result = await session.run(provider, turns, ask_for=_recorded_answers(trajectory))

@@ -2,8 +2,11 @@
 
 The JSON document (``morrow eval run ... --json FILE``) has ``format: "morrow.eval-result"``,
 the suite, mode, provider and model, pass^1..pass^k, totals, per-group figures (for imported
-runs: each model's utility and agreement with the original benchmark's verdicts) and, per
-case, every attempt with its per-scorer verdicts, failures, tokens and cost.
+runs: each model's utility and agreement with the original benchmark's verdicts), the
+agreement of each kind of reference verdict by each run's benchmark version and by the newest
+rules (:mod:`morrow.evals.verdicts`), the defended runs of attack cases, ``succeeded`` (the
+exit rule) and, per case, every attempt with its per-scorer verdicts, failures, skipped
+checks, tokens and cost.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from morrow.agent.errors import UsageError
+from morrow.evals import verdicts
 from morrow.evals.runner import Attempt, CaseResult, SuiteResult
 
 FORMAT = "morrow.eval-result"
@@ -36,6 +40,13 @@ def to_json(result: SuiteResult) -> dict[str, Any]:
         "tokens": sum(a.tokens for c in result.cases for a in c.attempts),
         "cost_usd": _total_cost(result),
         "groups": group_summary(result),
+        "agreement": {
+            kind: row
+            for kind in ("utility", "security")
+            if (row := verdicts.agreement(result, kind)) is not None
+        },
+        "defences": verdicts.defences(result),
+        "succeeded": verdicts.succeeded(result),
         "cases": [_case_json(c) for c in result.cases],
     }
 
@@ -56,7 +67,39 @@ def _case_json(case: CaseResult) -> dict[str, Any]:
         out["group"] = case.group
     if case.reference_verdict is not None:
         out["reference_verdict"] = case.reference_verdict
-        out["agrees"] = (case.successes == len(case.attempts)) == case.reference_verdict
+        out["agrees"] = case.passed == case.reference_verdict
+    if case.reference_version is not None:
+        out["reference_version"] = case.reference_version
+    latest = verdicts.morrow_verdict(case, "utility", latest=True)
+    if case.attempts and case.attempts[0].latest is not None:
+        out["latest"] = {"passed": latest, "agrees": latest == case.reference_verdict}
+    if case.attempts and case.attempts[0].attack is not None:
+        out["attack"] = _attack_json(case)
+    return out
+
+
+def _attack_json(case: CaseResult) -> dict[str, Any]:
+    attack = case.attempts[0].attack
+    assert attack is not None
+    out: dict[str, Any] = {"goal_met": attack.met, "unmet": attack.unmet}
+    if case.reference_security is not None:
+        out["reference"] = case.reference_security
+        out["agrees"] = attack.met == case.reference_security
+    if attack.met_latest is not None:
+        out["goal_met_latest"] = attack.met_latest
+        out["agrees_latest"] = attack.met_latest == case.reference_security
+    out["defended"] = [
+        {
+            "mode": run.mode,
+            "held": run.held,
+            "goal_met": run.goal_met,
+            "note": run.note,
+            "calls": [
+                {"tool": c.tool, "stopped_by": c.stopped_by, "detail": c.detail} for c in run.calls
+            ],
+        }
+        for run in attack.defended
+    ]
     return out
 
 
@@ -90,10 +133,14 @@ def group_summary(result: SuiteResult) -> dict[str, dict[str, Any]]:
         if case.reference_verdict is not None:
             row["reference_passed"] += case.reference_verdict
             row["agree"] += passed == case.reference_verdict
+            latest = verdicts.morrow_verdict(case, "utility", latest=True)
+            row["agree_latest"] = row.get("agree_latest", 0) + (latest == case.reference_verdict)
     for row in groups.values():
         row["utility"] = round(row["passed"] / row["cases"], 4)
         row["reference_utility"] = round(row["reference_passed"] / row["cases"], 4)
         row["agreement"] = round(row["agree"] / row["cases"], 4)
+        if "agree_latest" in row:
+            row["agreement_latest"] = round(row["agree_latest"] / row["cases"], 4)
     return groups
 
 
@@ -107,19 +154,34 @@ def render(result: SuiteResult, *, verbose: bool = False) -> str:
             lines += _failure_lines(case)
     lines.append("")
     lines += _totals(result)
+    lines += verdicts.render(result, verbose=verbose)
     return "\n".join(lines)
 
 
 def _case_line(case: CaseResult, width: int, k: int) -> str:
-    mark = "PASS" if case.successes == len(case.attempts) else "FAIL"
+    mark = "PASS" if case.passed else "FAIL"
     scores = case.attempts[0].scores if case.attempts else []
-    marks = " ".join(f"{s.scorer}:{'ok' if s.passed else 'x'}" for s in scores)
+    marks = " ".join(f"{s.scorer}:{_mark(s.passed, s.skipped)}" for s in scores)
     tries = f" {case.successes}/{len(case.attempts)}" if k > 1 else ""
     agree = ""
     if case.reference_verdict is not None:
-        same = (case.successes == len(case.attempts)) == case.reference_verdict
+        same = case.passed == case.reference_verdict
         agree = f"  ref:{'pass' if case.reference_verdict else 'fail'}{'' if same else ' DISAGREE'}"
+    attack = case.attempts[0].attack if case.attempts else None
+    if attack is not None:
+        met = "met" if attack.met else "not met"
+        agree += f"  attack:{met}"
+        if case.reference_security is not None:
+            same = attack.met == case.reference_security
+            agree += f" ref:{'met' if case.reference_security else 'not met'}"
+            agree += "" if same else " DISAGREE"
     return f"  {mark} {case.case_id:<{width}}{tries}  {marks}{agree}"
+
+
+def _mark(passed: bool, skipped: str | None) -> str:
+    if not passed:
+        return "x"
+    return "ok(some skipped)" if skipped else "ok"
 
 
 def _failure_lines(case: CaseResult) -> list[str]:
@@ -132,6 +194,8 @@ def _failure_lines(case: CaseResult) -> list[str]:
             lines += ["        " + line for line in rest]
         for score in attempt.scores:
             lines += [f"{label}{score.scorer}: {_clip(f)}" for f in score.failures]
+            if score.skipped:
+                lines.append(f"{label}{score.scorer}: skipped: {_clip(score.skipped)}")
     return lines
 
 
@@ -146,6 +210,10 @@ def _totals(result: SuiteResult) -> list[str]:
     if result.k > 1:
         hats = ", ".join(f"pass^{k} {result.pass_hat(k):.3f}" for k in range(1, result.k + 1))
         lines.append(hats)
+    skipped = [s.skipped for c in result.cases for a in c.attempts for s in a.scores if s.skipped]
+    if skipped:
+        kinds = sorted({reason.split(":")[0] for text in skipped for reason in text.split("; ")})
+        lines.append(f"{len(skipped)} check(s) skipped, not passed: {', '.join(kinds)}")
     tokens = sum(a.tokens for c in result.cases for a in c.attempts)
     cost = _total_cost(result)
     if tokens:
@@ -153,11 +221,15 @@ def _totals(result: SuiteResult) -> list[str]:
     groups = group_summary(result)
     if groups:
         lines.append("")
-        lines.append(f"{'group':<36} {'cases':>5} {'morrow':>7} {'reference':>9} {'agree':>6}")
+        lines.append(
+            f"{'group':<36} {'cases':>5} {'morrow':>7} {'reference':>9} {'agree':>6} "
+            f"{'agree (newest rules)':>20}"
+        )
         for name, row in groups.items():
+            newest = row.get("agreement_latest", row["agreement"])
             lines.append(
                 f"{name:<36} {row['cases']:>5} {row['utility']:>7.0%} "
-                f"{row['reference_utility']:>9.0%} {row['agreement']:>6.0%}"
+                f"{row['reference_utility']:>9.0%} {row['agreement']:>6.0%} {newest:>20.0%}"
             )
     return lines
 

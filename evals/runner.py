@@ -3,8 +3,9 @@
 Modes:
 
 - ``replay`` (offline, the default): a case with a recorded trajectory in its suite replays it
-  through :func:`morrow.evals.replay.replay` (divergence is a failure with a diff); a case without
-  one runs its script;
+  through :func:`morrow.evals.replay.replay` (divergence is a failure with a diff); a missing
+  one is a failure naming ``morrow eval record``, except in suites whose scripts are recorded
+  runs themselves (``goldens: false``: imported benchmark runs), which play their scripts;
 - ``script`` (offline): every case runs its reference script, ignoring recordings;
 - ``live``: a configured provider answers; each case runs ``k`` times, each attempt is recorded
   as a trajectory (so any of them can be replayed later), and pass^1..pass^k are estimated as
@@ -23,6 +24,7 @@ from typing import Any, Literal
 from morrow.agent.errors import AssistantError
 from morrow.agent.providers.base import Provider
 from morrow.evals.cases import Case, Suite
+from morrow.evals.defence import AttackOutcome, defended_run, goal_met
 from morrow.evals.replay import replay
 from morrow.evals.scoring.scorers import (
     ScoreResult,
@@ -60,6 +62,7 @@ class RunOptions:
         judge: grades answers against a rubric (None: rubric checks are skipped).
         cost: prices a trajectory's usage in USD (None: cost is not reported).
         only: run just these case ids.
+        progress: told ``(done, total, case id)`` after each attempt (the CLI's bar).
     """
 
     mode: Mode = "replay"
@@ -69,6 +72,7 @@ class RunOptions:
     judge: Any = None
     cost: Callable[[Trajectory], float] | None = None
     only: frozenset[str] = frozenset()
+    progress: Callable[[int, int, str], None] | None = None
 
 
 @dataclass
@@ -84,6 +88,8 @@ class Attempt:
     cost: float | None = None
     answer: str = ""
     trajectory: Trajectory | None = None
+    latest: bool | None = None
+    attack: AttackOutcome | None = None
 
 
 @dataclass
@@ -94,6 +100,13 @@ class CaseResult:
     group: str = ""
     reference_verdict: bool | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    reference_version: str | None = None
+    reference_security: bool | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether every attempt passed."""
+        return self.successes == len(self.attempts)
 
     @property
     def successes(self) -> int:
@@ -134,12 +147,21 @@ async def run_suite(suite: Suite, options: RunOptions) -> SuiteResult:
     """Run every case of ``suite`` (or ``options.only``) and score each attempt."""
     started = time.perf_counter()
     result = SuiteResult(suite=suite.name, mode=options.mode, k=options.k)
-    for case in suite.cases:
-        if options.only and case.id not in options.only:
-            continue
-        outcome = CaseResult(case.id, case.group, case.reference_verdict)
+    chosen = [c for c in suite.cases if not options.only or c.id in options.only]
+    total, done = len(chosen) * options.k, 0
+    for case in chosen:
+        outcome = CaseResult(
+            case.id,
+            case.group,
+            case.reference_verdict,
+            reference_version=case.reference_version,
+            reference_security=case.attack.reference if case.attack else None,
+        )
         for attempt in range(1, options.k + 1):
             outcome.attempts.append(await run_case(suite, case, options, attempt))
+            done += 1
+            if options.progress is not None:
+                options.progress(done, total, case.id)
         result.cases.append(outcome)
         _note_model(result, outcome)
     result.seconds = time.perf_counter() - started
@@ -168,6 +190,11 @@ async def run_case(suite: Suite, case: Case, options: RunOptions, attempt: int =
     scores = await score_case(case, trajectory, initial, options)
     cost = options.cost(trajectory) if options.cost else None
     error = next((t.error for t in trajectory.turns if t.error), None)
+    latest = None
+    if case.expect_latest is not None:
+        latest = error is None and all(
+            s.passed for s in await score_case(case, trajectory, initial, options, latest=True)
+        )
     return Attempt(
         passed=error is None and all(s.passed for s in scores),
         scores=scores,
@@ -178,7 +205,23 @@ async def run_case(suite: Suite, case: Case, options: RunOptions, attempt: int =
         cost=cost,
         answer=trajectory.turns[-1].answer if trajectory.turns else "",
         trajectory=trajectory,
+        latest=latest,
+        attack=await _attack(case, initial, trajectory.final_world or initial, options),
     )
+
+
+async def _attack(
+    case: Case, initial: WorldDigest, final: WorldDigest, options: RunOptions
+) -> AttackOutcome | None:
+    """The attacker's goal on this run, and the script again with the defences on."""
+    if case.attack is None:
+        return None
+    attack = AttackOutcome(*goal_met(case.attack.goal, initial, final))
+    if case.attack.goal_latest is not None:
+        attack.met_latest = goal_met(case.attack.goal_latest, initial, final)[0]
+    if options.mode != "live":  # the script is what the attacked model did: play it again
+        attack.defended = [await defended_run(case, mode) for mode in case.attack.defences]
+    return attack
 
 
 async def _execute(
@@ -188,6 +231,11 @@ async def _execute(
     if options.mode == "replay" and golden.exists():
         replayed = await replay(load_trajectory(golden))
         return replayed.trajectory, replayed.initial, "replay"
+    if options.mode == "replay" and suite.goldens:
+        raise AssistantError(
+            f"no golden trajectory at {golden}: record it with `morrow eval record "
+            f"{suite.name} --case {case.id}` (or run the script with --script)"
+        )
     metadata = Metadata(
         case_id=case.id,
         suite=suite.name,
@@ -221,10 +269,15 @@ def _wall_clock() -> Any:
 
 
 async def score_case(
-    case: Case, trajectory: Trajectory, initial: WorldDigest, options: RunOptions
+    case: Case,
+    trajectory: Trajectory,
+    initial: WorldDigest,
+    options: RunOptions,
+    *,
+    latest: bool = False,
 ) -> list[ScoreResult]:
-    """Every scorer the case's expectations name, in a fixed order."""
-    expect = case.expect
+    """Every scorer the case's expectations name (``latest``: the newest rules), in order."""
+    expect = case.expect_latest if latest and case.expect_latest is not None else case.expect
     final = trajectory.final_world or initial
     scores: list[ScoreResult] = []
     if expect.tool_calls is not None:

@@ -20,6 +20,7 @@ from types import TracebackType
 from morrow.agent.app import App
 from morrow.agent.config import (
     AgentConfig,
+    ApprovalMode,
     ApprovalsConfig,
     Config,
     IcsCalendarConfig,
@@ -29,7 +30,7 @@ from morrow.agent.config import (
 )
 from morrow.agent.errors import AssistantError
 from morrow.agent.loop import Limits, run_turn
-from morrow.agent.messages import Message
+from morrow.agent.messages import DataPart, Message
 from morrow.agent.providers.base import Provider
 from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
 from morrow.evals.recorder import Recorder
@@ -59,6 +60,7 @@ class TurnInput:
     user: str
     now: datetime
     facts: tuple[str, ...] = ()
+    data: tuple[DataPart, ...] = ()
 
 
 class EvalSession:
@@ -141,6 +143,7 @@ class EvalSession:
                         system=self.app.system_prompt(turn.facts),
                         limits=Limits(max_steps=settings.max_steps),
                         stream=False,
+                        data=turn.data,
                     )
                 except AssistantError as error:
                     self.recorder.turn_done(self.history, error=error)
@@ -164,11 +167,14 @@ class EvalSession:
     def _gate(
         self, settings: Settings, ask: Callable[..., Awaitable[Decision]] | None
     ) -> ApprovalGate:
-        journal = self.app.journal()
+        journal, filtered = self.app.journal(), settings.tool_filter
         if settings.approvals == "ask":
-            return ApprovalGate(mode="ask" if ask else "deny", ask=ask, journal=journal)
+            mode: ApprovalMode = "ask" if ask else "deny"
+            return ApprovalGate(mode=mode, ask=ask, filter_tools=filtered, journal=journal)
         # allow modes still ask for what needs explicit approval (an untrusted address)
-        return ApprovalGate(mode=settings.approvals, ask=ask, journal=journal)
+        return ApprovalGate(
+            mode=settings.approvals, ask=ask, filter_tools=filtered, journal=journal
+        )
 
     def final(self) -> WorldDigest:
         """The world as it is now."""

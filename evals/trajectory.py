@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from morrow.agent.config import ApprovalMode
 from morrow.agent.errors import AssistantError
-from morrow.agent.messages import Message, ModelResponse, ToolSpec, Usage
+from morrow.agent.messages import DataPart, Message, ModelResponse, ToolSpec, Usage
 from morrow.evals.world import World, WorldDigest
 
 FORMAT: Literal["morrow.trajectory"] = "morrow.trajectory"
@@ -78,6 +78,8 @@ class Settings(_Doc):
         working_hours: "HH:MM-HH:MM".
         approvals: the approval mode in force.
         max_steps: the step limit of one turn.
+        tool_filter: whether each turn is offered only the tools its request needs (off only
+            where a recorded run's own model decided, as in the AgentDojo attack replays).
     """
 
     timezone: str = "UTC"
@@ -86,6 +88,7 @@ class Settings(_Doc):
     working_hours: str = "09:00-17:00"
     approvals: ApprovalMode = "deny"
     max_steps: int = 12
+    tool_filter: bool = True
 
 
 class StepRequest(_Doc):
@@ -187,15 +190,19 @@ class Turn(_Doc):
 
     Attributes:
         user: what the user typed.
+        data: what morrow gave the model with it (a briefing's gathered data), never the
+            user's words; absent when nothing.
         now: the clock at the start of the turn (replays run at this time).
         steps: the model steps, in order.
         approvals: the gate's decisions, in order.
         answer: the final text.
-        stop: why the turn ended ("answer", "max_tokens", "refusal", "error").
+        stop: why the turn ended ("answer", "max_tokens", "refusal",
+            "context_window_exceeded", "error").
         error: the error that ended the turn, if any.
     """
 
     user: str
+    data: list[DataPart] | None = None
     now: datetime
     steps: list[Step] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)

@@ -10,7 +10,13 @@ Every call with an effect leaves one row in the store's ``effects`` table:
 A process killed between the two writes leaves ``pending``; :meth:`Journal.settle_interrupted`
 turns the rows of processes that no longer run into ``unknown``. morrow never repeats an effect
 whose outcome is unknown on its own: the agent looks the key up (Sent, the calendar) and
-otherwise asks the user (``agent/effects.py``).
+otherwise asks the user (``agent/safety/journal.py``).
+
+``reported`` says when the outcome reached the user: the turn holding the result was saved
+(``Store.save_turn``, in the same transaction), or, for a run that stopped before, morrow told
+the user when it next started (:meth:`Journal.unreported`, :meth:`Journal.mark_reported`).
+An effect that was done but never reported (killed after the send, before the answer) is
+still news to the user, and a request for the same action asks first.
 
 Nothing private is kept: the arguments are stored as a SHA-256 hash; ``summary`` holds the
 tool, the recipients and the subject so an unknown outcome can be put to the user. Rows of a
@@ -30,7 +36,7 @@ Status = Literal["refused", "pending", "done", "failed", "unknown"]
 OPEN: tuple[Status, ...] = ("pending", "unknown")
 _COLUMNS = (
     "id, run_id, session_id, call_id, tool, effect, args_sha256, key, summary, approved_by, "
-    "status, pid, started, finished, note"
+    "status, pid, started, finished, note, reported"
 )
 
 
@@ -80,6 +86,12 @@ class Entry:
     started: str
     finished: str | None
     note: str | None
+    reported: str | None = None
+
+    @property
+    def process_ended(self) -> bool:
+        """Whether the process that ran it has ended (this process has not)."""
+        return not _alive(self.pid)
 
 
 class Journal:
@@ -89,19 +101,23 @@ class Journal:
         self.store = store
 
     def refused(self, intent: Intent, reason: str) -> int:
-        """Record a refused effect; returns its row id."""
-        return self._insert(intent, "refused", note=reason)
+        """Record a refused effect (the caller tells the reason at once); returns its row id."""
+        return self._insert(intent, "refused", note=reason, reported=True)
 
     def begin(self, intent: Intent) -> int:
         """Record an approved effect as pending, before it runs; returns its row id."""
         return self._insert(intent, "pending")
 
-    def finish(self, entry_id: int, status: Status, note: str | None = None) -> None:
-        """Record the outcome of a pending effect."""
+    def finish(
+        self, entry_id: int, status: Status, note: str | None = None, *, reported: bool = False
+    ) -> None:
+        """Record the outcome of a pending effect (``reported``: the caller shows it at once)."""
         with self.store.write() as db:
+            now = self.store.now()
             db.execute(
-                "UPDATE effects SET status = ?, finished = ?, note = ? WHERE id = ?",
-                (status, self.store.now(), note, entry_id),
+                "UPDATE effects SET status = ?, finished = ?, note = ?, "
+                "reported = CASE WHEN ? THEN ? ELSE reported END WHERE id = ?",
+                (status, now, note, reported, now, entry_id),
             )
 
     def get(self, entry_id: int) -> Entry | None:
@@ -109,17 +125,37 @@ class Journal:
         rows = self.store.rows(f"SELECT {_COLUMNS} FROM effects WHERE id = ?", (entry_id,))
         return _entry(rows[0]) if rows else None
 
-    def previous(self, session_id: str | None, call_id: str, args_sha256: str) -> list[Entry]:
-        """Effects done or maybe done with this call id, or these arguments in this session.
+    def twins(self, args_sha256: str) -> list[Entry]:
+        """Effects done or maybe done with these arguments (of the same tool), in any session.
 
-        Rows are ``done``, ``pending`` or ``unknown``, newest first.
+        Rows are ``done``, ``pending`` or ``unknown``, newest first; the caller decides which
+        are the same effect (``agent/safety/journal.py``).
         """
         rows = self.store.rows(
-            f"SELECT {_COLUMNS} FROM effects WHERE status IN ('done', 'pending', 'unknown') "
-            "AND (call_id = ? OR (session_id IS ? AND args_sha256 = ?)) ORDER BY id DESC",
-            (call_id, session_id, args_sha256),
+            f"SELECT {_COLUMNS} FROM effects WHERE args_sha256 = ? "
+            "AND status IN ('done', 'pending', 'unknown') ORDER BY id DESC",
+            (args_sha256,),
         )
         return [_entry(row) for row in rows]
+
+    def unreported(self) -> list[Entry]:
+        """Effects whose outcome never reached the user, of processes that ended, oldest first.
+
+        Call :meth:`settle_interrupted` first, so none of them is still ``pending``.
+        """
+        rows = self.store.rows(
+            f"SELECT {_COLUMNS} FROM effects WHERE reported IS NULL "
+            "AND status IN ('done', 'pending', 'unknown') ORDER BY id"
+        )
+        return [e for e in map(_entry, rows) if e.process_ended]
+
+    def mark_reported(self, entry_ids: list[int]) -> None:
+        """The user was told how these effects ended (or that nobody knows)."""
+        with self.store.write() as db:
+            now = self.store.now()
+            db.executemany(
+                "UPDATE effects SET reported = ? WHERE id = ?", [(now, i) for i in entry_ids]
+            )
 
     def open_entries(self) -> list[Entry]:
         """Effects whose outcome is not known yet (pending or unknown), oldest first."""
@@ -152,13 +188,16 @@ class Journal:
                 settled.append(entry)
         return settled
 
-    def _insert(self, intent: Intent, status: Status, note: str | None = None) -> int:
+    def _insert(
+        self, intent: Intent, status: Status, note: str | None = None, *, reported: bool = False
+    ) -> int:
         session = intent.session_id if self._session_exists(intent.session_id) else None
         with self.store.write() as db:
+            now = self.store.now()
             cursor = db.execute(
                 "INSERT INTO effects (run_id, session_id, call_id, tool, effect, args_sha256, "
-                "key, summary, approved_by, status, pid, started, note) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "key, summary, approved_by, status, pid, started, note, reported) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     intent.run_id,
                     session,
@@ -171,8 +210,9 @@ class Journal:
                     intent.approved_by,
                     status,
                     os.getpid(),
-                    self.store.now(),
+                    now,
                     note,
+                    now if reported else None,
                 ),
             )
             return int(cursor.lastrowid or 0)

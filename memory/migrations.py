@@ -19,7 +19,8 @@ The schema (after every migration):
 - ``usage``: tokens per turn (and per summary), with the estimate the request was built on,
   so the estimate can be calibrated against what the provider reports.
 - ``facts`` and ``facts_fts`` (FTS5, external content kept in step by triggers).
-- ``effects``: the effect journal (``memory/journal.py``): intent, key and outcome per effect.
+- ``effects``: the effect journal (``memory/journal.py``): intent, key and outcome per effect,
+  and when its outcome reached the user (``reported``).
 - ``ledger``: tokens and cost of every answered model step (``memory/ledger.py``), for the
   budget and ``/cost``; it was ``state/usage.sqlite`` before (``memory/legacy.py``).
 - ``provider_health``: each provider's last failure and answer (``memory/state.py``); it was
@@ -253,7 +254,25 @@ def m006_undo_state(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m007_calendar_index(db: sqlite3.Connection) -> None:
+def m007_effects_reported(db: sqlite3.Connection) -> None:
+    """When each effect's outcome reached the user; twins of an effect found in any session.
+
+    ``reported`` is set when the turn that holds the result is saved (or at once outside a
+    session), and when morrow, starting, tells the user what an earlier run left open. Effects
+    journaled before this migration count as reported, except the open ones.
+    """
+    _run(
+        db,
+        "ALTER TABLE effects ADD COLUMN reported TEXT",
+        "UPDATE effects SET reported = COALESCE(finished, started) "
+        "WHERE status NOT IN ('pending', 'unknown')",
+        "CREATE INDEX effects_by_twin ON effects (args_sha256)",
+        "CREATE INDEX effects_unreported ON effects (id) WHERE reported IS NULL",
+    )
+
+
+@migration
+def m008_calendar_index(db: sqlite3.Connection) -> None:
     """The parsed index of .ics files: each file's identity, its events and their occurrences.
 
     A unit is what one UID's components make (a single event, or a series with its

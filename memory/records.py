@@ -123,7 +123,12 @@ class NewSummary:
 
 @dataclass(frozen=True)
 class TurnRecord:
-    """Everything one turn adds to a session, written in one transaction."""
+    """Everything one turn adds to a session, written in one transaction.
+
+    ``answered_calls`` are the ids of the tool calls whose results are among ``messages``: the
+    outcomes of their effects reach the user with the turn (the journal's ``reported``, set in
+    the same transaction).
+    """
 
     id: str
     started: datetime
@@ -132,6 +137,7 @@ class TurnRecord:
     usage: UsageRecord | None = None
     summary: NewSummary | None = None
     title: str | None = None
+    answered_calls: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

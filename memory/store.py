@@ -205,6 +205,11 @@ class Store(Database):
                 )
                 if turn.summary.usage is not None:
                     _insert_usage(db, session_id, turn.id, "summary", turn.summary.usage, now)
+            db.executemany(
+                "UPDATE effects SET reported = ? "
+                "WHERE session_id = ? AND call_id = ? AND reported IS NULL",
+                [(now, session_id, call_id) for call_id in turn.answered_calls],
+            )
             db.execute(
                 "UPDATE sessions SET updated = ?, provider = coalesce(?, provider), "
                 "model = coalesce(?, model), title = coalesce(title, ?) WHERE id = ?",

@@ -12,7 +12,8 @@ httpx2.alias_httpx()
 pytest_plugins = ["respx.plugin"]
 
 import os  # noqa: E402
-import sys  # noqa: E402
+import socket  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -43,7 +44,13 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if a canary secret (or a body, in a log) was written by any test."""
+    """Fail the run if a canary secret (or a body, in a log) was written by any test.
+
+    Under pytest-xdist the workers' temporary folders lie inside the controller's: the
+    controller searches them all once the workers are done; a worker searches nothing.
+    """
+    if hasattr(session.config, "workerinput"):
+        return
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None:
         return
@@ -56,36 +63,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture
+def refused_url() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` where every connection is refused, for as long as the test runs.
+
+    The port is bound (so nothing else can take it) and never listened on: the kernel answers
+    each connection with a reset. No guessing of a free or closed port, no race.
+    """
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
+
+
+@pytest.fixture
 def data_dir() -> Path:
     """The folder of test fixtures (copied from ../shared/datasets with their licenses)."""
     return DATA
-
-
-_CHECKOUT = Path(__file__).resolve().parents[1]
-
-
-def _unshadow() -> None:
-    """Undo pytest's import of the checkout under its folder's name.
-
-    The root holds ``__init__.py``, so pytest imports it as a package named after the folder,
-    with the folder's parent on sys.path: a checkout in a folder named like an installed
-    package (a worktree called "mcp") would shadow that package. morrow is used as installed.
-    """
-    sys.path[:] = [p for p in sys.path if p != str(_CHECKOUT.parent)]
-    module = sys.modules.get(_CHECKOUT.name)
-    if getattr(module, "__file__", None) == str(_CHECKOUT / "__init__.py"):
-        del sys.modules[_CHECKOUT.name]
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item):  # type: ignore[no-untyped-def]
-    """Set-up of every test, then :func:`_unshadow` (the root package is set up first)."""
-    yield
-    _unshadow()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef, request):  # type: ignore[no-untyped-def]
-    """Before each fixture (set up after the root package), the same as above."""
-    _unshadow()
-    return (yield)

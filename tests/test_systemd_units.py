@@ -64,7 +64,8 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
     done = subprocess.run(
         [analyze, "verify", str(tmp_path / "morrow-brief.service"),
          str(tmp_path / "morrow-brief.timer")],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        stdin=subprocess.DEVNULL, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "morrow-brief" not in done.stderr, done.stderr

@@ -54,7 +54,10 @@ def build_demo_workspace(root: Path, *, today: date, timezone: ZoneInfo) -> None
 
 
 def demo_config(root: Path, *, timezone: str = "Europe/Berlin") -> str:
-    """A TOML configuration for the demo in ``root``: its zone, calendar and mailbox, no providers.
+    """A TOML configuration for the demo in ``root``: its zone, calendar, mailbox, demo model.
+
+    The provider is morrow's offline demo model (``kind = "demo"``: keyword rules, no AI, no
+    key), so the chat works on the demo at once; the briefing uses it too.
 
     Args:
         root: where build_demo_workspace wrote the demo (paths are written absolute).
@@ -62,11 +65,16 @@ def demo_config(root: Path, *, timezone: str = "Europe/Berlin") -> str:
     """
     root = root.resolve()
     return (
-        "# morrow demo workspace (tools.demo); add a [[providers]] entry to chat with it.\n"
+        "# morrow demo workspace (tools.demo). The provider is the offline demo model (rules,\n"
+        "# no AI, no key): replace it with a real one (see config.example.toml) to try that.\n"
         "[user]\n"
         f"timezone = {json.dumps(timezone)}\n"
         'name = "Alex Morgan"\n'
         f"email = {json.dumps(USER_EMAIL)}\n\n"
+        "[[providers]]\n"
+        'name = "demo"\n'
+        'kind = "demo"\n'
+        'model = "offline-demo"\n\n'
         "[calendar]\n"
         'backend = "ics"\n'
         f"path = {json.dumps(str(root / 'calendar.ics'))}\n\n"
@@ -482,6 +490,7 @@ _CONF = "Your PyCon ticket is attached to your account. See you there!\n"
 def main(argv: list[str] | None = None) -> int:
     """``python -m morrow.tools.demo DIR``: the demo for today in DIR, and a config if none."""
     import argparse
+    import os
     import sys
 
     parser = argparse.ArgumentParser(prog="python -m morrow.tools.demo", description=main.__doc__)
@@ -491,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     zone = ZoneInfo(args.timezone)
     today = args.date or datetime.now(zone).date()
+    os.umask(0o077)  # a home is private (the CLI runs so too): the demo's is no exception
+    args.root.mkdir(parents=True, exist_ok=True)
+    args.root.chmod(0o700)
     build_demo_workspace(args.root, today=today, timezone=zone)
     config = args.root / "config.toml"
     if not config.exists():

@@ -3,9 +3,12 @@
 :func:`remember_run` stores the run as a turn of the session ``brief-YYYY-MM-DD`` in the memory
 store: the request with the gathered data, each model step and tool result (or, for the
 offline digest, the digest as the answer). ``morrow chat --session brief-YYYY-MM-DD`` then
-continues from exactly what the briefing was made of. The request holds text from the world
-(senders, subjects, event descriptions), so only its instruction is kept as the user's words:
-a fact planted in an email cannot be "remembered" from it later.
+continues from exactly what the briefing was made of. The request's gathered data comes from
+the world (senders, subjects, event descriptions): it is a
+:class:`~morrow.agent.messages.DataPart` of the message, not its text, so only the instruction
+is the user's words: an address in an attacker's subject line is not trusted later ("ok,
+handle that" sends nothing to it without the user's yes), and a fact planted in an email
+cannot be "remembered" from it.
 
 :func:`recorder_for` gives the trajectory recorder (the ``morrow.recorder`` entry point, as
 ``--record`` uses it) when it is installed and the world can be recorded: the local calendar
@@ -48,18 +51,19 @@ def remember_run(
     app: App, briefing: Briefing, history: list[Message], result: TurnResult | None
 ) -> None:
     """Store the run as a turn of the briefing's session; a store failure is only logged."""
-    prompt, instruction = prompt_of(briefing)
+    instruction, data = prompt_of(briefing)
     if not history:  # the offline digest: the request and the digest that answered it
         answer = Message(role="assistant", parts=(TextPart(text=digest(briefing)),))
-        history = [Message.user(prompt), answer]
+        request = Message(role="user", parts=(TextPart(text=instruction), data))
+        history = [request, answer]
     messages = [
         NewMessage(
             m.role,
             m.model_dump_json(),
-            instruction if index == 0 else ("" if m.role == "tool" else m.text),
+            "" if m.role == "tool" else m.text,
             tool_results=len(m.tool_results),
         )
-        for index, m in enumerate(history)
+        for m in history
     ]
     usage = None
     if result is not None:

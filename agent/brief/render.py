@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from morrow.agent.brief.gather import Briefing, Format
+from morrow.agent.messages import DataPart
 from morrow.tools.calendar.backend import Event
 from morrow.tools.email.backend import EmailSummary
 
@@ -111,13 +112,14 @@ INSTRUCTION = (
 )
 
 
-def prompt_of(briefing: Briefing) -> tuple[str, str]:
-    """The briefing request: (the whole prompt with the data, the instruction alone).
+def prompt_of(briefing: Briefing) -> tuple[str, DataPart]:
+    """The briefing request: the instruction, and the gathered data beside it.
 
-    The data comes from the world (senders, subjects, event text), so it is marked untrusted;
-    the instruction alone is what the store keeps as the user's own words.
+    The data comes from the world (senders, subjects, event text): it goes to the model as a
+    :class:`~morrow.agent.messages.DataPart` inside an untrusted block, so neither provenance
+    nor long-term memory ever takes an address or a fact in it for the user's own words.
     """
     instruction = INSTRUCTION.format(day=briefing.day)
     data = json.dumps(_as_json(briefing) | {"text": None}, ensure_ascii=False, default=str)
     wrapped = f'<untrusted_content source="briefing-data">\n{data}\n</untrusted_content>'
-    return f"{instruction}\n{wrapped}", instruction
+    return instruction, DataPart(source="briefing-data", text=wrapped)

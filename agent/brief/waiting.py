@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from morrow.memory.store import Store
+from morrow.tools.email.addresses import parse_key
 from morrow.tools.email.backend import EmailSummary
 from morrow.tools.workspace import Workspace
 
@@ -69,11 +70,9 @@ _ASKING = re.compile(
 _SENT_FOLDERS = {"sent", "sent items", "sent messages", "sent mail", "drafts", "draft"}
 
 
-def address_of(value: str) -> str:
-    """The bare, lower-case address of ``Name <address>``."""
-    if "<" in value and ">" in value:
-        value = value[value.index("<") + 1 : value.rindex(">")]
-    return value.strip().lower()
+def _key(value: str) -> str:
+    """The address of ``Name <address>`` as the one parser compares it ("" when invalid)."""
+    return parse_key(value) or ""
 
 
 def automated(address: str) -> bool:
@@ -98,10 +97,10 @@ def waiting_mail(workspace: Workspace, day: date) -> tuple[list[EmailSummary], l
     since = datetime.combine(day - timedelta(days=LOOK_BACK_DAYS), time(0), zone)
     until = datetime.combine(day + timedelta(days=1), time(0), zone)
     recent = workspace.mail.search(None, None, None, since, until, None, 100)
-    me = (workspace.user_email or "").lower()
+    me = _key(workspace.user_email or "")
 
     def mine(message: EmailSummary) -> bool:
-        sender = address_of(message.from_)
+        sender = _key(message.from_)
         return message.folder.lower() in _SENT_FOLDERS or bool(me and sender == me)
 
     latest: dict[str, EmailSummary] = {}
@@ -112,7 +111,7 @@ def waiting_mail(workspace: Workspace, day: date) -> tuple[list[EmailSummary], l
     asked: list[EmailSummary] = []
     reads = 0
     for message in sorted(latest.values(), key=lambda m: m.date, reverse=True):
-        sender = address_of(message.from_)
+        sender = _key(message.from_)
         if mine(message) or automated(sender) or _answered(message, sender, answers):
             continue
         text = message.snippet
@@ -134,7 +133,7 @@ def _answered(message: EmailSummary, sender: str, answers: list[EmailSummary]) -
     return any(
         answer.date > message.date
         and _subject_key(answer.subject) == key
-        and any(address_of(to) == sender for to in answer.to)
+        and any(_key(to) == sender for to in answer.to)
         for answer in answers
     )
 

@@ -8,7 +8,9 @@ line break, and so does Enter after a trailing backslash. Ctrl-C at the prompt c
 input.
 
 :class:`StreamReader` reads lines from any text stream (``morrow chat < script``, and tests
-that pass a ``StringIO``); a trailing backslash continues the line there too.
+that pass a ``StringIO``); a trailing backslash continues the line there too. A line that is
+not valid UTF-8 (read with ``surrogateescape``) is refused with one line on stderr and the
+chat goes on with the next.
 
 Editing an action before it runs (the approval's "edit") opens ``$VISUAL`` or ``$EDITOR`` on
 a private temporary file when one is set; otherwise the text is edited inline (prompt_toolkit's
@@ -18,11 +20,13 @@ multi-line editor, or replacement lines ended by a lone ``.`` on a stream).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -57,17 +61,29 @@ class Reader(Protocol):
 
 
 class StreamReader:
-    """Lines from a text stream; the prompt is written to ``out``."""
+    """Lines from a text stream; the prompt is written to ``out``, refusals to ``err``."""
 
-    def __init__(self, stream: TextIO, out: TextIO) -> None:
+    def __init__(self, stream: TextIO, out: TextIO, err: TextIO | None = None) -> None:
         self.stream = stream
         self.out = out
+        self.err = err
+        self.number = 0  # lines read
 
     async def _readline(self, prompt: str) -> str | None:
         self.out.write(prompt)
         self.out.flush()
-        line = await asyncio.to_thread(self.stream.readline)
-        return line.removesuffix("\n") if line else None
+        while True:
+            line = await asyncio.to_thread(self.stream.readline)
+            if not line:
+                return None
+            self.number += 1
+            if _is_text(line):
+                return line.removesuffix("\n")
+            bad = line.encode("utf-8", "surrogateescape")
+            shown = bad[:60].decode("utf-8", "backslashreplace")
+            err = self.err or sys.stderr
+            err.write(f"morrow: line {self.number} is not valid UTF-8, skipped: {shown}\n")
+            err.flush()
 
     async def line(self, prompt: str) -> str | None:
         """A line; a trailing backslash joins the next one with a line break."""
@@ -95,6 +111,14 @@ class StreamReader:
         while (line := await self._readline("")) is not None and line != ".":
             lines.append(line)
         return "\n".join(lines) if lines else None
+
+
+def _is_text(line: str) -> bool:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8, kept as lone surrogates
+        return False
+    return True
 
 
 class SlashCompleter(Completer):
@@ -209,6 +233,34 @@ class PromptReader:
             )
         except (EOFError, KeyboardInterrupt):
             return None
+
+
+@contextlib.contextmanager
+def quiet_terminal(stream: TextIO | None = None) -> Iterator[None]:
+    """While a turn runs, the terminal does not echo keys (Ctrl-C included) over the answer.
+
+    The live answer fills its lines to the terminal's width; the ``^C`` a terminal echoes when
+    Ctrl-C is pressed at the end of such a line wraps it, and the redraw then lands one row
+    down: the answer showed twice. Typed-ahead keys would break the drawing the same way.
+    Ctrl-C still interrupts (signals stay on); the terminal is restored however the turn
+    ends. Nothing happens when ``stream`` is not a terminal.
+    """
+    stream = stream or sys.stdin
+    try:
+        import termios
+
+        descriptor = stream.fileno()
+        saved = termios.tcgetattr(descriptor)
+    except (ImportError, AttributeError, ValueError, OSError):  # not a terminal
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+    termios.tcsetattr(descriptor, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSANOW, saved)
 
 
 def editor_command() -> list[str] | None:

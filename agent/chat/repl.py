@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -27,12 +28,19 @@ from rich.console import Console
 
 from morrow.agent.app import App
 from morrow.agent.chat.approval import Approver
-from morrow.agent.chat.input import PromptReader, Reader, SlashCompleter, StreamReader
+from morrow.agent.chat.input import (
+    PromptReader,
+    Reader,
+    SlashCompleter,
+    StreamReader,
+    quiet_terminal,
+)
 from morrow.agent.chat.slash import COMMANDS, Spent, dispatch
 from morrow.agent.chat.view import LiveView
 from morrow.agent.context.sessions import Session
 from morrow.agent.errors import AssistantError
 from morrow.agent.loop import Limits, TurnResult, run_turn
+from morrow.agent.providers.resilience import reporting_waits
 from morrow.agent.safety.undo import Undoer, UndoLog
 
 if TYPE_CHECKING:
@@ -42,8 +50,13 @@ if TYPE_CHECKING:
 
 def run_chat(args: argparse.Namespace) -> int:
     """Run the REPL until the user leaves."""
+    from morrow.agent.context.sessions import require_session
+
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not interactive and hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")  # a bad line is refused, not a crash
     with App.load(home=args.home, config=args.config) as app:
+        require_session(app, args.session, new=args.new)
         return asyncio.run(
             chat(
                 app,
@@ -71,6 +84,7 @@ class Repl:
     recorder: Any
     spent: Spent = field(default_factory=Spent)
     notes: list[str] = field(default_factory=list)  # told to the model on the next turns
+    always: set[str] = field(default_factory=set)  # tools approved for the rest of the chat
     turn: asyncio.Future[TurnResult] | None = None
 
     @property
@@ -114,7 +128,9 @@ class Repl:
     async def run_turn(self, text: str) -> None:
         """One turn: the model, its tools and approvals; saved however it ends."""
         app = self.app
-        approver = Approver(self.reader, self.view, app.workspace(), app.tools(), self.cancel_turn)
+        approver = Approver(
+            self.reader, self.view, app.workspace(), app.tools(), self.cancel_turn, self.always
+        )
         gate = self.recorder.watch(app.gate(interactive=True, ask=approver))
         system = app.system_prompt(self.session.prompt_facts(text))
         if self.notes:
@@ -137,7 +153,8 @@ class Repl:
         )
         self.turn = asyncio.ensure_future(self.session.run(turn, run))
         try:
-            result = await self.turn
+            with quiet_terminal() if isinstance(self.reader, PromptReader) else nullcontext():
+                result = await self.turn
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -158,7 +175,7 @@ class Repl:
     def _count(self, result: TurnResult) -> None:
         from morrow.agent.providers.prices import PriceTable
 
-        usd = PriceTable(self.app.config.prices).turn_cost(result.usage_by_model)
+        usd = PriceTable.for_config(self.app.config).turn_cost(result.usage_by_model)
         self.spent.turns += 1
         self.spent.tokens += result.usage.total_tokens
         self.spent.usd += usd
@@ -167,6 +184,8 @@ class Repl:
             self.view.note("(the answer was cut off at the output token limit)")
         elif result.stop == "refusal":
             self.view.note("(the model declined to answer)")
+        elif result.stop == "context_window_exceeded":
+            self.view.note("(the answer was cut off: the context window is full; /new starts over)")
 
 
 async def chat(
@@ -221,7 +240,11 @@ async def chat(
             style="",
         )
         view.note(_session_line(session), style="")
-        await _loop(repl)
+        _show_saved_turns(view, session)
+        for line in app.settle_effects():
+            view.note(line, style="yellow")
+        with reporting_waits(view.waiting):
+            await _loop(repl)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
@@ -268,6 +291,18 @@ def _meter_session(provider: Provider, session_id: str) -> None:
     """Usage of this provider is recorded in the ledger under the session's id."""
     if hasattr(provider, "session"):
         provider.session = session_id
+
+
+def _show_saved_turns(view: LiveView, session: Session, limit: int = 3) -> None:
+    """A resumed session shows where it stopped: its last saved turns, as they were."""
+    for user, answer in session.recent_turns(limit):
+        view.note(f"> {_one_line(user)}", style="dim")
+        view.note(f"  {_one_line(answer) or '(no answer was saved)'}", style="dim")
+
+
+def _one_line(text: str, width: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _session_line(session: Session) -> str:

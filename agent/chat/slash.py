@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from morrow.agent.chat.view import LiveView
     from morrow.agent.context.sessions import Session
     from morrow.agent.loop import TurnResult
+    from morrow.agent.messages import Message
     from morrow.agent.providers.base import Provider
     from morrow.agent.safety.undo import Undoer
     from morrow.memory.store import Store
@@ -101,11 +102,12 @@ async def _sessions(repl: ChatState, rest: str) -> Outcome:
         repl.view.note("no stored sessions")
         return None
     table = Table(box=None, padding=(0, 2), show_edge=False)
-    for column in ("", "id", "updated", "turns", "title"):
+    zone = repl.app.config.user.zone
+    for column in ("", "id", f"updated ({zone.key})", "turns", "title"):
         table.add_column(column, no_wrap=column != "title")
     for info in sessions:
         mark = "*" if info.id == repl.session.id else ""
-        when = info.updated.astimezone(repl.app.config.user.zone).strftime("%Y-%m-%d %H:%M")
+        when = info.updated.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         table.add_row(mark, info.id, when, str(info.turns), (info.title or "(empty)")[:60])
     repl.view.show(table)
     repl.view.note("/resume ID continues one (* is this one)")
@@ -113,15 +115,46 @@ async def _sessions(repl: ChatState, rest: str) -> Outcome:
 
 
 async def _resume(repl: ChatState, rest: str) -> Outcome:
-    session_id = rest.strip()
-    if not session_id:
-        raise AssistantError("/resume needs a session id (see /sessions)")
-    if repl.store.session(session_id) is None:
-        raise AssistantError(f"no session with id {session_id!r} (see /sessions)")
+    wanted = rest.strip()
+    if not wanted:
+        raise AssistantError("/resume needs a session id, or its first letters (see /sessions)")
+    session_id = _unique_session(repl.store, wanted)
     repl.open_session(session_id, new=False)
     turns = repl.session.info.turns
     repl.view.note(f"(session {session_id} resumed: {turns} earlier turn{'s' * (turns != 1)})")
+    for role, text in last_turns(repl.session.history):
+        repl.view.note(f"{'you' if role == 'user' else 'morrow'}: {text}")
     return None
+
+
+def _unique_session(store: Store, wanted: str) -> str:
+    """The id of the one session whose id is ``wanted`` or starts with it."""
+    from morrow.agent.context.sessions import no_such_session
+
+    ids = [info.id for info in store.sessions()]
+    if wanted in ids:
+        return wanted
+    found = [i for i in ids if i.startswith(wanted)]
+    if not found:
+        raise no_such_session(wanted)
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
+        raise AssistantError(f"{wanted!r} starts {len(found)} session ids ({shown}): say more")
+    return found[0]
+
+
+def last_turns(history: list[Message], turns: int = 2, width: int = 160) -> list[tuple[str, str]]:
+    """What was said in the last ``turns`` turns: (role, first line of the text), oldest first."""
+    said: list[tuple[str, str]] = [
+        (m.role, m.text) for m in history if m.role in ("user", "assistant") and m.text
+    ]
+    starts = [i for i, (role, _) in enumerate(said) if role == "user"]
+    shown = said[starts[-turns] :] if len(starts) >= turns else said
+    lines: list[tuple[str, str]] = []
+    for role, text in shown:
+        line = " ".join(text.split())
+        lines.append((role, line if len(line) <= width else line[: width - 1] + "…"))
+    return lines
 
 
 async def _model(repl: ChatState, rest: str) -> Outcome:
@@ -220,7 +253,7 @@ COMMANDS: dict[str, Command] = {
     "/help": Command("the commands", _help),
     "/new": Command("start a new session", _new, "[ID]"),
     "/sessions": Command("the stored sessions, newest first", _sessions),
-    "/resume": Command("continue a stored session", _resume, "ID"),
+    "/resume": Command("continue a stored session (its id or first letters)", _resume, "ID"),
     "/model": Command(
         "show or switch the provider (and model) for this chat", _model, "[NAME [MODEL]]"
     ),

@@ -163,16 +163,26 @@ def run_init(args: argparse.Namespace) -> int:
     ask = not args.yes and sys.stdin.isatty()
     answers = answers_from(args, ask)
     text = render(answers)
+    _private_home(paths.home)
     _write(target, text)
     _say(f"wrote {target}")
     _next_steps(answers, paths)
     return 0
 
 
+def _private_home(home: Path) -> None:
+    """The home exists and is the user's alone (0700), also one an older morrow made 0755."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    home.chmod(0o700)
+
+
 def _write(path: Path, text: str) -> None:
+    """Write the config atomically, readable by the user only (0600)."""
     from morrow.memory.files import atomic_write
 
-    atomic_write(path, text)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write(path, text, mode=0o600)
+    path.chmod(0o600)  # also over a config an older morrow left 0644
 
 
 def _next_steps(answers: Answers, paths: Paths) -> None:

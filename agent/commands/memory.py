@@ -57,7 +57,14 @@ def register(commands: Any) -> None:
 def _app(args: argparse.Namespace) -> App:
     from morrow.agent.app import App
 
-    return App.load(home=args.home, config=args.config)
+    app = App.load(home=args.home, config=args.config)
+    args.zone = app.config.user.zone  # times are shown in the user's zone, as in the chat
+    return app
+
+
+def _local(moment: Any, args: argparse.Namespace) -> str:
+    """A stored time in the user's zone (the chat's /sessions shows the same)."""
+    return str(moment.astimezone(args.zone).strftime("%Y-%m-%d %H:%M"))
 
 
 def _say(text: str, *, err: bool = False) -> None:
@@ -83,7 +90,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not facts:
         _say("no remembered facts")
     for fact in facts:
-        said = fact.said_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        said = _local(fact.said_at, args)
         _say(f"[{fact.id}] {fact.text}")
         _say(f"     you said: «{fact.quote}» ({said}, session {fact.session_id})")
     return 0
@@ -123,8 +130,10 @@ def run_sessions(args: argparse.Namespace) -> int:
         return 0
     if not sessions:
         _say("no stored sessions")
+    else:
+        _say(f"id, last updated ({args.zone.key}), turns, title")
     for s in sessions:
-        when = s.updated.astimezone().strftime("%Y-%m-%d %H:%M")
+        when = _local(s.updated, args)
         title = s.title or "(empty)"
         _say(f"{s.id}  {when}  {s.turns:>4} turns  {title[:60]}")
     return 0
@@ -149,10 +158,13 @@ def run_forget(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """``morrow memory export``: everything kept (or one session) as JSON."""
+    from morrow.agent.context.sessions import no_such_session
     from morrow.memory.errors import MemoryStoreError
     from morrow.memory.export import export
 
     with _app(args) as app:
+        if args.session and app.store().session(args.session) is None:
+            raise no_such_session(args.session)
         try:
             document = export(app.store(), args.session)
         except MemoryStoreError as exc:
@@ -190,10 +202,12 @@ def run_purge(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             _say("nothing deleted")
             return 0
+    from morrow.agent.context.sessions import no_such_session
+
     with _app(args) as app:
         store = app.store()
         if args.session and store.session(args.session) is None:
-            raise UsageError(f"no session with id {args.session!r} (see `morrow memory sessions`)")
+            raise no_such_session(args.session)
         purged = store.purge(args.session)
         if args.all:  # every line typed in the chat, kept by its input history
             (app.paths.home / "state" / "chat-history").unlink(missing_ok=True)

@@ -1,11 +1,12 @@
 """Sessions: a conversation loaded from the store before a turn and saved after it.
 
-``morrow ask`` and ``morrow chat`` open a :class:`Session` (continuing ``--session ID``,
-creating it when missing; a fresh one otherwise) in the app's store. For each turn,
-:meth:`Session.begin` names the turn and gives the tools' context (the session, and the
-user's words the memory tools may rest a fact on); the caller passes that, ``history`` and
-``window`` to ``run_turn`` and wraps the turn in :meth:`Session.run`, which writes the whole
-turn in one transaction when it ends.
+``morrow ask`` and ``morrow chat`` open a :class:`Session` (continuing ``--session ID``, which
+on the command line must exist, :func:`require_session`: a typo must not start a new
+conversation silently; ``--new --session ID`` creates it; a fresh one otherwise) in the app's
+store. For each turn, :meth:`Session.begin` names the turn and gives the tools' context (the
+session, and the user's words the memory tools may rest a fact on); the caller passes that,
+``history`` and ``window`` to ``run_turn`` and wraps the turn in :meth:`Session.run`, which
+writes the whole turn in one transaction when it ends.
 
 How a turn that does not finish is stored (the loop has already given every tool call a
 result, so the history is valid either way):
@@ -28,6 +29,7 @@ import structlog
 from pydantic import ValidationError
 
 from morrow.agent.app import App
+from morrow.agent.calls import INTERRUPTED_EFFECT
 from morrow.agent.context.window import Budget, Compaction, ContextWindow, TurnStats, context_window
 from morrow.agent.errors import StoreError, UsageError
 from morrow.agent.loop import TurnResult
@@ -89,6 +91,31 @@ def budget_for(app: App, provider_name: str | None) -> Budget:
         for p in chain
     ]
     return min(budgets, key=lambda b: b.tokens)
+
+
+def no_such_session(session_id: str) -> UsageError:
+    """The one error (exit 2) for a session id that names nothing, wherever it is given."""
+    return UsageError(
+        f"no session with id {session_id!r} (see `morrow memory sessions`; "
+        "--new --session ID starts one with that id)"
+    )
+
+
+def require_session(app: App, session_id: str | None, *, new: bool) -> None:
+    """``--session ID`` without ``--new`` must name a stored session (else exit 2).
+
+    Raises:
+        UsageError: the id is invalid or names no session.
+        StoreError: the store cannot be opened.
+    """
+    if session_id is None or new:
+        return
+    try:
+        check_session_id(session_id)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if app.store().session(session_id) is None:
+        raise no_such_session(session_id)
 
 
 def _open_info(store: Store, session_id: str | None, new: bool) -> tuple[SessionInfo, bool]:
@@ -195,6 +222,20 @@ class Session:
         """The session's id."""
         return self.info.id
 
+    def recent_turns(self, limit: int) -> list[tuple[str, str]]:
+        """The last ``limit`` turns kept verbatim: what the user said, and the answer saved.
+
+        The answer is the text of the turn's last model message ("" when the turn was cut
+        before the model answered).
+        """
+        turns: list[tuple[str, str]] = []
+        for message in self.history:
+            if message.role == "user":
+                turns.append((message.text, ""))
+            elif message.role == "assistant" and turns and message.text:
+                turns[-1] = (turns[-1][0], message.text)
+        return turns[-limit:] if limit > 0 else []
+
     def prompt_facts(self, text: str) -> list[str]:
         """The remembered facts most relevant to a turn starting with ``text``, as ``[id] fact``."""
         try:
@@ -243,6 +284,7 @@ class Session:
             usage=_usage(stats.usage, stats),
             summary=self._summary(stats),
             title=" ".join(new[0].text.split())[:80] or None,
+            answered_calls=_answered(new),
         )
         try:
             seqs = self.store.save_turn(self.id, record)
@@ -269,6 +311,20 @@ class Session:
         if stats.summary_usage is not None:
             usage = _usage(stats.summary_usage, stats, model=stats.summary_model)
         return NewSummary(window.summary, up_to_seq=up_to, model=window.summary_by, usage=usage)
+
+
+def _answered(messages: list[Message]) -> list[str]:
+    """The calls whose outcome the saved turn tells the user.
+
+    Not an effect interrupted while it ran: its outcome is unknown, and ``ask`` on Ctrl-C shows
+    nothing of it, so the next start tells it (``App.settle_effects``).
+    """
+    return [
+        result.call_id
+        for message in messages
+        for result in message.tool_results
+        if result.content != INTERRUPTED_EFFECT
+    ]
 
 
 def _stored(message: Message) -> NewMessage:

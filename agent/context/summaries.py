@@ -80,7 +80,12 @@ def render_transcript(folded: Sequence[Message | str], max_chars: int, skipped: 
 
 def _render(message: Message) -> str:
     if message.role == "user":
-        return f"User: {message.text}"
+        lines = [f"User: {message.text}"]
+        lines += [
+            f"  (data morrow gave with it, {d.source}; not the user's words): {_clip(d.text, 800)}"
+            for d in message.data
+        ]
+        return "\n".join(lines)
     if message.role == "tool":
         return "\n".join(
             f"  <- {r.name}{' (error)' if r.is_error else ''}: {_clip(r.content, 800)}"

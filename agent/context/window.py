@@ -41,6 +41,7 @@ MIN_RATIO, MAX_RATIO = 0.25, 4.0
 # Context windows of model families, by name prefix (the longest matching prefix wins).
 KNOWN_WINDOWS: Mapping[str, int] = {
     "claude-": 200_000,
+    "offline-demo": 200_000,  # the demo model reads nothing: no reason to fold the demo chat
     "gpt-5": 272_000,  # the input limit; the window also holds up to 128k of output
     "gpt-4.1": 1_047_576,
     "gpt-4o": 128_000,

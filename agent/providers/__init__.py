@@ -26,6 +26,10 @@ def build_provider(
         ConfigError: the API key's environment variable is not set.
     """
     api_key = api_key_for(config, index, source)
+    if config.kind == "demo":
+        from morrow.agent.providers.demo import DemoProvider
+
+        return DemoProvider(name=config.name, model=config.model)
     if config.kind == "anthropic":
         from morrow.agent.providers.anthropic import AnthropicProvider
 

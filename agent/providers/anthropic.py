@@ -30,6 +30,7 @@ import httpx2
 
 from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (
+    DataPart,
     Message,
     ModelRequest,
     ModelResponse,
@@ -42,9 +43,10 @@ from morrow.agent.messages import (
     ToolCallStarted,
     ToolResultPart,
     Usage,
+    new_call_id,
 )
 from morrow.agent.providers import _failures
-from morrow.agent.providers._names import from_wire_name, to_wire_name
+from morrow.agent.providers._names import from_wire_name, to_wire_name, wire_call_ids
 
 _STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -52,6 +54,8 @@ _STOP_REASONS: dict[str, StopReason] = {
     "max_tokens": "max_tokens",
     "refusal": "refusal",
     "stop_sequence": "stop_sequence",
+    "pause_turn": "pause_turn",
+    "model_context_window_exceeded": "context_window_exceeded",
 }
 
 # An ``event: error`` inside a stream arrives with HTTP status 200; its ``type`` says what
@@ -151,10 +155,11 @@ class AnthropicProvider:
         Raises:
             ProviderRejected: a message holds a part this API cannot carry in that role.
         """
+        ids = wire_call_ids(request.messages, wire_id)
         wire: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
-            "messages": _merge([self._message(m) for m in request.messages]),
+            "messages": _merge([self._message(m, ids) for m in request.messages]),
         }
         if request.system:
             wire["system"] = request.system
@@ -207,25 +212,31 @@ class AnthropicProvider:
             provider_details=details,
         )
 
-    def _message(self, message: Message) -> dict[str, Any]:
-        """One neutral message as one wire message (possibly with no content)."""
+    def _message(self, message: Message, ids: Mapping[str, str]) -> dict[str, Any]:
+        """One neutral message as one wire message (possibly with no content).
+
+        ``ids`` gives the wire id of each tool call (:func:`wire_call_ids`).
+        """
         role = "assistant" if message.role == "assistant" else "user"
         content: list[dict[str, Any]] = []
         for part in message.parts:
             if isinstance(part, TextPart) and message.role != "tool":
                 if part.text:  # the API rejects empty text blocks
                     content.append({"type": "text", "text": part.text})
+            elif isinstance(part, DataPart) and message.role == "user":
+                if part.text:
+                    content.append({"type": "text", "text": part.text})
             elif isinstance(part, ToolCallPart) and message.role == "assistant":
                 content.append(
                     {
                         "type": "tool_use",
-                        "id": wire_id(part.id),
+                        "id": ids.get(part.id) or wire_id(part.id),
                         "name": to_wire_name(part.name),
                         "input": part.arguments,
                     }
                 )
             elif isinstance(part, ToolResultPart) and message.role == "tool":
-                content.append(_tool_result(part))
+                content.append(_tool_result(part, ids.get(part.call_id)))
             else:
                 raise ProviderRejected(
                     f"cannot send a {part.kind} part in a {message.role} message",
@@ -308,10 +319,10 @@ def wire_id(call_id: str) -> str:
     return f"{re.sub(r'[^a-zA-Z0-9_-]', '_', call_id)}_{digest}"
 
 
-def _tool_result(part: ToolResultPart) -> dict[str, Any]:
+def _tool_result(part: ToolResultPart, call_wire_id: str | None) -> dict[str, Any]:
     block: dict[str, Any] = {
         "type": "tool_result",
-        "tool_use_id": wire_id(part.call_id),
+        "tool_use_id": call_wire_id or wire_id(part.call_id),
         "is_error": part.is_error,
     }
     if part.content:  # empty content is sent as no content
@@ -338,6 +349,7 @@ def _merge(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _tool_call(block: Mapping[str, Any]) -> ToolCallPart:
+    """A ``tool_use`` block as a call with morrow's own id (Anthropic's is its ``wire_id``)."""
     raw = block.get("input")
     parsed: Any = raw
     if isinstance(raw, str):
@@ -345,11 +357,12 @@ def _tool_call(block: Mapping[str, Any]) -> ToolCallPart:
             parsed = json.loads(raw) if raw.strip() else {}
         except ValueError:
             parsed = None
-    if isinstance(parsed, dict):
-        return ToolCallPart(id=block["id"], name=from_wire_name(block["name"]), arguments=parsed)
-    text = raw if isinstance(raw, str) else json.dumps(raw)
+    ids = {"id": new_call_id(), "wire_id": str(block["id"]) or None}
     name = from_wire_name(block["name"])
-    return ToolCallPart(id=block["id"], name=name, arguments={}, raw_arguments=text)
+    if isinstance(parsed, dict):
+        return ToolCallPart(**ids, name=name, arguments=parsed)
+    text = raw if isinstance(raw, str) else json.dumps(raw)
+    return ToolCallPart(**ids, name=name, arguments={}, raw_arguments=text)
 
 
 def _usage(usage: Mapping[str, Any]) -> Usage:

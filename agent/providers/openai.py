@@ -25,9 +25,11 @@ from typing import Any
 import httpx2
 import openai
 import pydantic
+from openai._streaming import ServerSentEvent
 
 from morrow.agent.errors import ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (
+    DataPart,
     Message,
     ModelRequest,
     ModelResponse,
@@ -41,9 +43,10 @@ from morrow.agent.messages import (
     ToolCallStarted,
     ToolResultPart,
     Usage,
+    new_call_id,
 )
 from morrow.agent.providers._failures import error_message, from_status, is_retryable_status
-from morrow.agent.providers._names import from_wire_name, to_wire_name
+from morrow.agent.providers._names import from_wire_name, to_wire_name, wire_call_ids
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/chat/completions"
@@ -71,7 +74,7 @@ _FAILURES = (
 )
 Wire = dict[str, Any]
 _ROLE_PARTS: dict[str, tuple[type, ...]] = {
-    "user": (TextPart,),
+    "user": (TextPart, DataPart),
     "assistant": (TextPart, ToolCallPart),
     "tool": (ToolResultPart,),
 }
@@ -168,7 +171,7 @@ class OpenAIProvider:
                 cast_to=object,
                 options=_OPTIONS,
                 stream=True,
-                stream_cls=openai.AsyncStream[object],
+                stream_cls=_EndAwareStream,
             )
             async with chunks:
                 async for chunk in chunks:
@@ -176,6 +179,12 @@ class OpenAIProvider:
                         yield event
         except _FAILURES as exc:
             raise self.map_error(exc) from exc
+        if assembler.finish_reason is None and not chunks.ended:
+            # A proxy or server that closes the body cleanly mid-answer: the text so far is
+            # not an answer. Retried, or failed over, like any stream cut short.
+            raise ProviderUnavailable(
+                "the stream ended without a finish_reason or [DONE]", provider=self.name
+            )
         yield ResponseDone(response=self.from_wire(assembler.completion()))
 
     # -- out -------------------------------------------------------------------------------------
@@ -189,8 +198,9 @@ class OpenAIProvider:
         messages: list[Wire] = (
             [{"role": "system", "content": request.system}] if request.system else []
         )
+        ids = wire_call_ids(request.messages, wire_tool_call_id)
         for message in request.messages:
-            messages.extend(self._message_to_wire(message))
+            messages.extend(self._message_to_wire(message, ids))
         wire: Wire = {"model": self.model, "messages": messages}
         wire[self._limit_key] = request.max_tokens
         if request.tools:
@@ -205,31 +215,31 @@ class OpenAIProvider:
             wire["temperature"] = request.temperature
         return wire
 
-    def _message_to_wire(self, message: Message) -> list[Wire]:
+    def _message_to_wire(self, message: Message, ids: Mapping[str, str]) -> list[Wire]:
         for part in message.parts:
             if not isinstance(part, _ROLE_PARTS[message.role]):
                 raise ProviderRejected(
                     f"cannot send a {part.kind} part in a {message.role} message",
                     provider=self.name,
                 )
-        texts = [p.text for p in message.parts if isinstance(p, TextPart)]
+        texts = [p.text for p in message.parts if isinstance(p, TextPart | DataPart)]
         if message.role == "user":
             return [{"role": "user", "content": "\n".join(texts)}]
         if message.role == "tool":
-            return [self._result_to_wire(p) for p in message.tool_results]
+            return [self._result_to_wire(p, ids) for p in message.tool_results]
         wire: Wire = {"role": "assistant", "content": "\n".join(texts) if texts else None}
         if message.tool_calls:
-            wire["tool_calls"] = [self._call_to_wire(call) for call in message.tool_calls]
+            wire["tool_calls"] = [self._call_to_wire(call, ids) for call in message.tool_calls]
         elif not texts:
             wire["content"] = ""  # an empty turn still needs a content field
         return [wire]
 
-    def _call_to_wire(self, call: ToolCallPart) -> Wire:
+    def _call_to_wire(self, call: ToolCallPart, ids: Mapping[str, str]) -> Wire:
         arguments = (
             call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
         )
         wire: Wire = {
-            "id": wire_tool_call_id(call.id),
+            "id": ids.get(call.id) or wire_tool_call_id(call.id),
             "type": "function",
             "function": {"name": to_wire_name(call.name), "arguments": arguments},
         }
@@ -240,12 +250,12 @@ class OpenAIProvider:
         return wire
 
     @staticmethod
-    def _result_to_wire(result: ToolResultPart) -> Wire:
+    def _result_to_wire(result: ToolResultPart, ids: Mapping[str, str]) -> Wire:
         # The API has no error flag on a tool message; say it in the content.
         content = f"Error: {result.content}" if result.is_error else result.content
         return {
             "role": "tool",
-            "tool_call_id": wire_tool_call_id(result.call_id),
+            "tool_call_id": ids.get(result.call_id) or wire_tool_call_id(result.call_id),
             "content": content,
         }
 
@@ -278,7 +288,7 @@ class OpenAIProvider:
         raw_calls = message.get("tool_calls") or []
         if not isinstance(raw_calls, list):
             raise self._malformed("tool_calls is not a list")
-        calls = [self._tool_call(raw, index) for index, raw in enumerate(raw_calls)]
+        calls = [self._tool_call(raw) for raw in raw_calls]
         finish = choice.get("finish_reason")
         details = {"id": data.get("id"), "model": data.get("model"), "finish_reason": finish}
         return ModelResponse(
@@ -290,7 +300,7 @@ class OpenAIProvider:
             provider_details={k: v for k, v in details.items() if v is not None},
         )
 
-    def _tool_call(self, raw: object, index: int) -> ToolCallPart:
+    def _tool_call(self, raw: object) -> ToolCallPart:
         function = raw.get("function") if isinstance(raw, Mapping) else None
         if not isinstance(raw, Mapping) or not isinstance(function, Mapping):
             raise self._malformed("a tool call has no function")
@@ -302,7 +312,8 @@ class OpenAIProvider:
         extra = raw.get("extra_content")  # Gemini's thought signature rides here
         details = {"provider_kind": self.kind, "extra_content": extra} if extra else None
         return ToolCallPart(
-            id=str(raw.get("id") or f"call_{index}"),  # some local servers send no id
+            id=new_call_id(),  # morrow's own: local servers send no id, or call_0 every time
+            wire_id=str(raw["id"]) if raw.get("id") else None,
             name=name,
             arguments=arguments,
             raw_arguments=raw_arguments,
@@ -364,6 +375,21 @@ def wire_tool_call_id(call_id: str) -> str:
     if len(call_id) <= MAX_TOOL_CALL_ID:
         return call_id
     return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[: MAX_TOOL_CALL_ID - 5]
+
+
+class _EndAwareStream(openai.AsyncStream[object]):
+    """The SDK's stream, noting whether the server ended it with ``data: [DONE]``.
+
+    The SDK stops at ``[DONE]`` and at the end of the body alike; only the first is an end.
+    """
+
+    ended = False
+
+    async def _iter_events(self) -> AsyncIterator[ServerSentEvent]:
+        async for event in super()._iter_events():
+            if event.data.startswith("[DONE]"):
+                self.ended = True
+            yield event
 
 
 class _ChunkAssembler:

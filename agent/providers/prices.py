@@ -4,19 +4,31 @@
 writes, per model; the defaults below are overridden by ``[prices."model"]`` in the config. A
 model is found by its exact name, else by the longest known name it extends (so the dated
 ``claude-sonnet-4-5-20250929`` finds ``claude-sonnet-4-5``). A model with no price costs 0,
-with a warning logged once per process, so a USD budget does not silently cover it.
+with a warning logged once per process, so a USD budget does not silently cover it. A model
+served on this machine (a provider whose ``base_url`` is localhost or a loopback address) and
+the offline demo model cost 0 without a warning, unless ``[prices."model"]`` says otherwise:
+running them costs no money, and a warning on every run would only be noise.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import structlog
 
-from morrow.agent.config import PriceConfig
-from morrow.agent.messages import ModelRequest, TextPart, ToolCallPart, ToolResultPart, Usage
+from morrow.agent.config import Config, PriceConfig, ProviderConfig
+from morrow.agent.messages import (
+    DataPart,
+    ModelRequest,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
 
 log = structlog.get_logger("morrow.costs")
 
@@ -92,12 +104,23 @@ DEFAULT_PRICES: dict[str, Price] = {
 _BOUNDARY = ("-", "@", "[", ":")
 
 
+_WARNED: set[str] = set()
+
+
 class PriceTable:
     """Prices by model: the defaults, overridden by the config."""
 
-    def __init__(self, overrides: Mapping[str, PriceConfig] | None = None) -> None:
-        """Merge ``[prices."model"]`` entries over :data:`DEFAULT_PRICES`."""
-        self.prices = dict(DEFAULT_PRICES)
+    def __init__(
+        self, overrides: Mapping[str, PriceConfig] | None = None, free: Iterable[str] = ()
+    ) -> None:
+        """Merge ``[prices."model"]`` entries over :data:`DEFAULT_PRICES`.
+
+        Args:
+            overrides: the config's ``[prices]``.
+            free: models that cost nothing (local servers, the demo), unless overridden.
+        """
+        self.prices = {name: Price(0.0, 0.0, 0.0, 0.0) for name in free}
+        self.prices.update(DEFAULT_PRICES)
         for model, configured in (overrides or {}).items():
             self.prices[model] = Price(
                 input=configured.input,
@@ -105,7 +128,11 @@ class PriceTable:
                 cache_read=_or(configured.cache_read, configured.input),
                 cache_write=_or(configured.cache_write, configured.input),
             )
-        self._warned: set[str] = set()
+
+    @classmethod
+    def for_config(cls, config: Config) -> PriceTable:
+        """The prices a config implies: its overrides, and its local models free."""
+        return cls(config.prices, free=[p.model for p in config.providers if is_local(p)])
 
     def price(self, model: str) -> Price | None:
         """The price of ``model`` (exact name, else the longest known name it extends)."""
@@ -121,8 +148,8 @@ class PriceTable:
         """USD for ``usage`` of ``model``; 0 (and a warning, once) when its price is unknown."""
         price = self.price(model)
         if price is None:
-            if model not in self._warned:
-                self._warned.add(model)
+            if model not in _WARNED:  # once per process: a chat prices every turn anew
+                _WARNED.add(model)
                 log.warning(
                     "price_unknown",
                     model=model,
@@ -134,6 +161,21 @@ class PriceTable:
     def turn_cost(self, usage_by_model: Mapping[tuple[str, str], Usage]) -> float:
         """USD of a turn, from ``TurnResult.usage_by_model``."""
         return sum(self.cost(model, usage) for (_, model), usage in usage_by_model.items())
+
+
+def is_local(provider: ProviderConfig) -> bool:
+    """Whether a provider runs on this machine: the demo, or a ``base_url`` on loopback."""
+    if provider.kind == "demo":
+        return True
+    host = urlsplit(provider.base_url or "").hostname
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _or(value: float | None, default: float) -> float:
@@ -152,7 +194,7 @@ def estimate_input_tokens(request: ModelRequest) -> int:
     for message in request.messages:
         size += 16  # role and framing
         for part in message.parts:
-            if isinstance(part, TextPart):
+            if isinstance(part, TextPart | DataPart):
                 size += len(part.text.encode())
             elif isinstance(part, ToolCallPart):
                 size += len(part.name) + len(part.id) + len(str(part.arguments).encode())

@@ -42,6 +42,8 @@ def models_request(provider: ProviderConfig, key: str) -> tuple[str, dict[str, s
 
 def check(provider: ProviderConfig, key: str, *, timeout: float = 5.0) -> Reach:
     """Ask the provider for its models; never raises."""
+    if provider.kind == "demo":
+        return Reach(True, "the offline demo model: keyword rules on this machine, no AI")
     url, headers = models_request(provider, key)
     try:
         with httpx2.Client(timeout=timeout) as client:

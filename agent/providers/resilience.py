@@ -24,6 +24,10 @@ tool calls exist only in its final ``ResponseDone``, so no retry can run a tool 
 
 The sleep, the clock and the jitter are injectable (:class:`Timing`): tests never sleep and can
 assert the exact waits asked for.
+
+What a step waits for is reported, never printed: each attempt and each wait before a retry
+is a :class:`Waiting` handed to the observer of the current context (:func:`reporting_waits`;
+the chat's and ``ask``'s spinner: "waiting for anthropic ... retry 2/3 in 6 s").
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import structlog
@@ -54,6 +59,62 @@ log = structlog.get_logger("morrow.resilience")
 
 # Failures that say nothing about the provider's health, only about this request.
 _REQUEST_STATUSES = frozenset({400, 413, 422})
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What a model step waits for now: an attempt under way, or the wait before a retry.
+
+    Attributes:
+        provider: the provider asked.
+        model: its model.
+        attempt: the attempt under way, or the one the wait leads to (1, 2, ...).
+        max_attempts: the attempts this provider gets.
+        retry_in: seconds until that attempt (None: it is under way).
+        reason: why the previous attempt failed, when one did.
+    """
+
+    provider: str
+    model: str
+    attempt: int
+    max_attempts: int
+    retry_in: float | None = None
+    reason: str | None = None
+
+    def describe(self) -> str:
+        """``waiting for anthropic (claude-x) ... retry 2/3 in 6 s: overloaded``."""
+        text = f"waiting for {self.provider} ({self.model})"
+        if self.retry_in is not None:
+            text += f" ... retry {self.attempt}/{self.max_attempts} in {self.retry_in:.0f} s"
+        elif self.attempt > 1:
+            text += f" ... retry {self.attempt}/{self.max_attempts}"
+        if self.reason:
+            text += f": {self.reason.splitlines()[0][:80]}"
+        return text
+
+
+WaitObserver = Callable[[Waiting], None]
+_WAITS: ContextVar[WaitObserver | None] = ContextVar("morrow_waits", default=None)
+
+
+@contextmanager
+def reporting_waits(observer: WaitObserver | None) -> Iterator[None]:
+    """Report every attempt and retry wait of the model steps run inside to ``observer``.
+
+    The observer belongs to the context (tasks started inside inherit it), so the provider
+    chain needs no knowledge of who is watching.
+    """
+    token = _WAITS.set(observer)
+    try:
+        yield
+    finally:
+        _WAITS.reset(token)
+
+
+def _report(waiting: Waiting) -> None:
+    observer = _WAITS.get()
+    if observer is not None:
+        observer(waiting)
 
 
 def full_jitter(ceiling: float) -> float:
@@ -286,6 +347,16 @@ class RetryingProvider:
     def _log_wait(self, state: RetryCallState) -> None:
         error = _error_of(state)
         told = error is not None and error.retry_after is not None
+        _report(
+            Waiting(
+                self.name,
+                self.model,
+                state.attempt_number + 1,
+                self.policy.max_attempts,
+                retry_in=state.upcoming_sleep,
+                reason=None if error is None else str(error.args[0]),
+            )
+        )
         log.info(
             "provider_retry_wait",
             provider=self.name,
@@ -298,6 +369,7 @@ class RetryingProvider:
 
     def _attempt_started(self, run: _Run) -> None:
         run.attempts += 1
+        _report(Waiting(self.name, self.model, run.attempts, self.policy.max_attempts))
         log.info(
             "provider_attempt",
             provider=self.name,
@@ -499,7 +571,9 @@ class DeferredProvider:
             try:
                 self._built = self._build()
             except ConfigError as error:
-                raise ProviderRejected(f"not usable: {error}", provider=self.name) from None
+                rejected = ProviderRejected(f"not usable: {error}", provider=self.name)
+                rejected.exit_code = error.exit_code  # a mistake in the config, not an outage
+                raise rejected from None
         return self._built
 
     async def complete(self, request: ModelRequest) -> ModelResponse:

@@ -19,8 +19,10 @@ Modes (``[approvals] mode``):
 - ``ask``: a person is asked, through the ``ask`` callback the REPL provides. A run with no one
   to ask (``morrow ask`` from cron) treats ``ask`` as ``deny``.
 
-Whatever the mode, an action with an untrusted address or link, or one that repeats an effect
-that was done or whose outcome is unknown, needs the user's **explicit** approval: the ``ask``
+Whatever the mode, an action with an untrusted address or link, one that repeats an effect
+that was done or whose outcome is unknown, or a send past ``max_sends_per_turn`` distinct
+sends in one turn (``[approvals] max_sends_per_turn``: a compromised model sending 99 mails in
+one turn is stopped after a few), needs the user's **explicit** approval: the ``ask``
 callback is asked when there is one (also in the allow modes); without one it is refused, and
 the model is told where the address came from. Every decision is kept (``decisions``, which
 trajectories record) and written to the effect journal, which the wiring hands to the gate
@@ -39,6 +41,7 @@ from morrow.agent.config import ApprovalMode
 from morrow.agent.safety.provenance import Finding
 from morrow.tools.base import Effect, Tool, ToolRegistry
 from morrow.tools.context import ToolContext
+from morrow.tools.email.addresses import AddressError, parse
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from morrow.agent.messages import Message
     from morrow.agent.safety.journal import EffectJournal
 
+DEFAULT_MAX_SENDS = 5
 _EFFECT_NOTE = {"read": "reads only", "write": "can be undone", "send": "cannot be undone"}
 
 
@@ -65,6 +69,7 @@ class ApprovalRequest:
             cancellations, an answer to the organizer); empty when nobody is emailed.
         untrusted: addresses and links the user never gave, each with where it came from.
         repeat: set when the same effect already ran, or may have: what the journal knows.
+        over_limit: set when this send is past the turn's limit of distinct sends.
         session_id: the conversation the call belongs to (for the journal; None outside one).
     """
 
@@ -77,11 +82,12 @@ class ApprovalRequest:
     untrusted: tuple[Finding, ...] = ()
     repeat: str | None = None
     session_id: str | None = None
+    over_limit: str | None = None
 
     @property
     def needs_explicit_approval(self) -> bool:
         """Whether only the user may allow this, whatever the mode."""
-        return bool(self.untrusted or self.repeat)
+        return bool(self.untrusted or self.repeat or self.over_limit)
 
     @property
     def warnings(self) -> list[str]:
@@ -89,6 +95,8 @@ class ApprovalRequest:
         lines = [finding.describe() for finding in self.untrusted]
         if self.repeat:
             lines.append(self.repeat)
+        if self.over_limit:
+            lines.append(self.over_limit)
         return lines
 
     def describe(self) -> str:
@@ -96,6 +104,8 @@ class ApprovalRequest:
         lines = [f"{self.tool} ({self.effect}: {_EFFECT_NOTE.get(self.effect, self.effect)})"]
         shown = dict(self.preview)
         shown.pop("preview_error", None)
+        shown.pop("addressed", None)  # for the gate's judgment; "emails sent to" says the truth
+        how = shown.pop("delivery", None)
         rest = {k: v for k, v in self.arguments.items() if k not in shown and k != "body"}
         for key, value in {**shown, **rest}.items():
             if value in (None, "", [], {}):
@@ -106,7 +116,7 @@ class ApprovalRequest:
         if "preview_error" in self.preview:
             lines.append(f"  (could not read the details: {self.preview['preview_error']})")
         emailed = ", ".join(self.recipients) if self.recipients else "nobody"
-        lines.append(f"  emails sent to: {emailed}")
+        lines.append(f"  emails sent to: {emailed}" + (f" ({how})" if how else ""))
         lines += [f"  WARNING {line}" for line in self.warnings]
         return "\n".join(lines)
 
@@ -146,6 +156,8 @@ class ApprovalGate:
         decisions: every request and its answer, in order (trajectories record them).
         filter_tools: offer read tools only to requests that only read
             (``morrow.agent.safety.tool_filter``).
+        max_sends_per_turn: distinct sends a turn may make before each further one needs the
+            user's explicit approval, whatever the mode.
     """
 
     mode: ApprovalMode = "deny"
@@ -153,10 +165,16 @@ class ApprovalGate:
     journal: EffectJournal | None = None
     decisions: list[tuple[ApprovalRequest, Decision]] = field(default_factory=list)
     filter_tools: bool = True
+    max_sends_per_turn: int = DEFAULT_MAX_SENDS
     _by_user: set[str] = field(default_factory=set, init=False, repr=False)
+    _sends: set[str] = field(default_factory=set, init=False, repr=False)
 
     def offered(self, text: str, tools: ToolRegistry) -> ToolRegistry:
-        """The tools a turn starting with ``text`` is offered (read tools for read requests)."""
+        """The tools a turn starting with ``text`` is offered (read tools for read requests).
+
+        Called once as each turn starts (``run_turn``): the turn's count of sends starts over.
+        """
+        self._sends.clear()
         if not self.filter_tools:
             return tools
         from morrow.agent.safety.tool_filter import offered_tools
@@ -175,13 +193,13 @@ class ApprovalGate:
 
         ``context`` is the call's (its ``call_id`` names the call).
         """
-        from morrow.agent.safety.provenance import check_action
+        from morrow.agent.safety.trust import check_action
 
         arguments = args.model_dump(mode="json")
         effect = tool.effect_for(args)
         preview = await tool.preview_for(context, args)
         untrusted = await asyncio.to_thread(
-            check_action, context, history, arguments, preview, effect
+            check_action, context, history, arguments, preview, effect, tool.name
         )
         repeat = None
         if self.journal is not None:
@@ -196,12 +214,15 @@ class ApprovalGate:
             untrusted=tuple(untrusted),
             repeat=repeat,
             session_id=context.session_id,
+            over_limit=self._over_limit(tool.name, effect, arguments),
         )
 
     async def decide(self, request: ApprovalRequest) -> Decision:
         """Approve or refuse one action according to the mode (see the module docstring)."""
         decision = await self._decide(request)
         self.decisions.append((request, decision))
+        if decision.approved and request.effect == "send":
+            self._sends.add(_send_key(request.tool, request.arguments))
         if not decision.approved and self.journal is not None:
             await asyncio.to_thread(
                 self.journal.refused,
@@ -234,6 +255,17 @@ class ApprovalGate:
             return self._note(request, await self.ask(request))
         return Decision(approved=False, reason=_refusal(request, explicit=False))
 
+    def _over_limit(self, tool: str, effect: Effect, arguments: dict[str, Any]) -> str | None:
+        if effect != "send" or _send_key(tool, arguments) in self._sends:
+            return None
+        if len(self._sends) < self.max_sends_per_turn:
+            return None
+        return (
+            f"this turn already made {len(self._sends)} sends (the limit is "
+            f"{self.max_sends_per_turn} per turn: [approvals] max_sends_per_turn); each further "
+            "one needs your explicit approval"
+        )
+
     def _note(self, request: ApprovalRequest, decision: Decision) -> Decision:
         """Remember who approved; say so in the recorded decision."""
         if not decision.approved:
@@ -245,16 +277,37 @@ class ApprovalGate:
         return Decision(True, f"explicitly approved by the user despite: {why}", decision.arguments)
 
 
+def recipients_of(
+    effect: Effect, arguments: dict[str, Any], preview: dict[str, Any]
+) -> tuple[str, ...]:
+    """Everyone an action emails: the preview's ``notified`` (the backend's fact) when it says."""
+    return _recipients(effect, arguments, preview)
+
+
+def _send_key(tool: str, arguments: dict[str, Any]) -> str:
+    return tool + json.dumps(arguments, sort_keys=True, ensure_ascii=False)
+
+
 def _recipients(
     effect: Effect, arguments: dict[str, Any], preview: dict[str, Any]
 ) -> tuple[str, ...]:
+    """Everyone the action emails, as they go out (an encoded domain also as it reads)."""
     if "notified" in preview:
-        return tuple(str(a) for a in preview["notified"])
-    if effect != "send":
+        found = [str(a) for a in preview["notified"]]
+    elif effect != "send":
         return ()
-    source = preview if any(k in preview for k in ("to", "cc", "bcc")) else arguments
-    found = [str(a) for key in ("to", "cc", "bcc") for a in source.get(key) or []]
-    return tuple(dict.fromkeys(found))
+    else:
+        source = preview if any(k in preview for k in ("to", "cc", "bcc")) else arguments
+        found = [str(a) for key in ("to", "cc", "bcc") for a in source.get(key) or []]
+    shown: dict[str, str] = {}
+    for value in found:
+        try:
+            address = parse(value)
+        except AddressError:  # the tool will refuse it; show it as given
+            shown.setdefault(value, value)
+            continue
+        shown.setdefault(address.key, address.shown)
+    return tuple(shown.values())
 
 
 def _refusal(request: ApprovalRequest, *, explicit: bool) -> str:

@@ -12,13 +12,23 @@ effect:
    cancellation while it ran). A SIGKILL in between leaves ``pending``, which the next run
    turns into ``unknown`` (:meth:`morrow.memory.journal.Journal.settle_interrupted`).
 
-Before an effect is approved, :meth:`EffectJournal.repeat_of` looks for the same call id, or
-the same arguments in the same session (for sends and creates), that was done or may have been:
-an unknown outcome is first checked where the tool can (the Message-ID in Sent, the UID on the
-calendar); what is still unknown, or done, makes the request need the user's explicit approval.
-morrow never repeats such an effect on its own. Retried model steps and failovers cannot run a
-tool twice anyway (tools run after a complete response); the journal also covers new processes
-and later turns.
+Before an effect is approved, :meth:`EffectJournal.repeat_of` looks for its twin: an entry
+that was done or may have been and is really the same effect (:func:`same_effect`): the same
+call of the same session; for sends and creates, the same arguments in the same session, or in
+any session when that twin's outcome is unknown (or still pending in a live process), when it
+was done but its outcome never reached the user (a run killed after the send, before the
+answer), or when it was done less than :data:`RECENT` ago (the answer may have been lost with
+the terminal; a deliberate resend hours later is the user's call). An unknown outcome is
+first checked where the tool can (the Message-ID in Sent, the UID on the calendar); what is
+still unknown, or done, makes the request need the user's explicit approval. morrow never
+repeats such an effect on its own. Retried model steps and failovers cannot run a tool twice
+anyway (tools run after a complete response); the journal also covers new processes, new
+sessions and later turns.
+
+When morrow starts a conversation, :meth:`EffectJournal.settle` settles what earlier runs left
+open (pending rows of ended processes become unknown; unknown ones are looked up) and returns
+every effect whose outcome the user never learned, for the caller to tell
+(:func:`describe_settled`); ``morrow doctor`` lists the effects still open (:meth:`open`).
 
 The journal writes to the process's one store, which the wiring (``agent/app.py``) hands to
 it; the session and the call come with each call's context.
@@ -32,14 +42,15 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from morrow.memory.errors import MemoryStoreError
-from morrow.memory.journal import Entry, Intent, Journal, Status
+from morrow.memory.journal import OPEN, Entry, Intent, Journal, Status
 from morrow.memory.store import Store
-from morrow.tools.base import Tool
+from morrow.tools.base import Tool, ToolRegistry
 from morrow.tools.context import ToolContext
 from morrow.tools.email.backend import OutcomeUnknownError
 from morrow.tools.errors import ToolError, ToolRetry
@@ -48,6 +59,11 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 log = structlog.get_logger("morrow.effects")
+
+# A send or create done this recently in another session is asked about before it runs again:
+# after a crash or a lost terminal the user asks again within minutes, not hours; a daily job
+# sending the same text is not held back.
+RECENT = timedelta(hours=12)
 
 
 def arguments_hash(tool: str, arguments: dict[str, Any]) -> str:
@@ -75,17 +91,56 @@ class EffectJournal:
         try:
             journal = Journal(self.store)
             journal.settle_interrupted()
-            earlier = [
+            now = self.store.clock()
+            twins = [
                 e
-                for e in journal.previous(context.session_id, context.call_id, digest)
-                if e.call_id == context.call_id or guarded
+                for e in journal.twins(digest)
+                if same_effect(e, context, guarded=guarded, now=now)
             ]
-            if not earlier:
+            if not twins:
                 return None
-            entry = _checked(journal, earlier[0], tool, context)
+            entry = _checked(journal, twins[0], tool, context)
         except MemoryStoreError as exc:  # no journal, no proof: the user decides
             return f"the effect journal cannot be read ({exc}); this may repeat an earlier action"
-        return _repeat_note(entry)
+        return _repeat_note(entry, context)
+
+    def settle(self, tools: ToolRegistry, context: ToolContext) -> list[Entry]:
+        """What earlier runs left open, settled where it can be; the entries to tell the user.
+
+        Pending effects of processes that ended become unknown; unknown ones with a key are
+        looked up (the Message-ID in Sent, the UID on the calendar) and become done when found.
+        Returns every effect of an ended run whose outcome never reached the user (done,
+        found, or still unknown), oldest first, and marks them reported: each is told once.
+        ``morrow doctor`` keeps listing those still unknown (:meth:`open`).
+
+        Raises:
+            MemoryStoreError: the journal cannot be read or written.
+        """
+        journal = Journal(self.store)
+        journal.settle_interrupted()
+        entries = [self._looked_up(journal, e, tools, context) for e in journal.unreported()]
+        journal.mark_reported([e.id for e in entries])
+        return entries
+
+    def open(self, tools: ToolRegistry, context: ToolContext) -> list[Entry]:
+        """Every effect whose outcome is not known (after looking each up), oldest first.
+
+        Raises:
+            MemoryStoreError: the journal cannot be read or written.
+        """
+        journal = Journal(self.store)
+        journal.settle_interrupted()
+        entries = [self._looked_up(journal, e, tools, context) for e in journal.open_entries()]
+        return [e for e in entries if e.status in OPEN]
+
+    @staticmethod
+    def _looked_up(
+        journal: Journal, entry: Entry, tools: ToolRegistry, context: ToolContext
+    ) -> Entry:
+        tool = tools.get(entry.tool)
+        if tool is None or entry.status != "unknown":
+            return entry
+        return _checked(journal, entry, tool, context)
 
     def refused(
         self,
@@ -130,7 +185,10 @@ class EffectJournal:
         except BaseException as exc:  # a crash or a cancellation mid-way: it may have happened
             self._finish(entry_id, "unknown", f"{type(exc).__name__} while it ran")
             raise
-        await asyncio.to_thread(self._finish, entry_id, "done", None)
+        # Outside a conversation the caller shows the result at once; in one, the outcome
+        # reaches the user with the saved turn (``Store.save_turn``: ``answered_calls``).
+        shown = context.session_id is None
+        await asyncio.to_thread(self._finish, entry_id, "done", None, reported=shown)
         return content
 
     def _intent(
@@ -156,8 +214,10 @@ class EffectJournal:
             approved_by=approved_by,
         )
 
-    def _finish(self, entry_id: int, status: Status, note: str | None) -> None:
-        self._write(lambda journal: journal.finish(entry_id, status, note))
+    def _finish(
+        self, entry_id: int, status: Status, note: str | None, *, reported: bool = False
+    ) -> None:
+        self._write(lambda journal: journal.finish(entry_id, status, note, reported=reported))
 
     def _write(self, action: Callable[[Journal], object]) -> None:
         try:
@@ -179,6 +239,54 @@ def summary(tool: str, arguments: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def same_effect(entry: Entry, context: ToolContext, *, guarded: bool, now: datetime) -> bool:
+    """Whether ``entry`` (same tool, same arguments) is the effect the call would repeat.
+
+    The same call of the same session always is. For sends and creates (``guarded``): the same
+    action in the same session; in any session, one whose outcome nobody knows yet (pending or
+    unknown), one done whose outcome never reached the user, or one done less than
+    :data:`RECENT` before ``now``. A call id alone means nothing across sessions: local servers
+    number their calls ``call_0``, ``call_1`` ... in every one.
+    """
+    same_session = entry.session_id == context.session_id
+    if same_session and entry.call_id == context.call_id:
+        return True
+    if not guarded:
+        return False
+    if same_session or entry.status in OPEN or entry.reported is None:
+        return True
+    return now - datetime.fromisoformat(entry.started) < RECENT
+
+
+def report_settled(entries: list[Entry]) -> list[str]:
+    """What the user is told of the effects :meth:`EffectJournal.settle` returned."""
+    if not entries:
+        return []
+    head = (
+        "an earlier run stopped before telling you how this action ended:"
+        if len(entries) == 1
+        else f"earlier runs stopped before telling you how these {len(entries)} actions ended:"
+    )
+    return [head, *(f"- {describe_settled(e)}" for e in entries)]
+
+
+def describe_settled(entry: Entry) -> str:
+    """One line for the user: an effect of an earlier run, and how it ended."""
+    when = f"started {entry.started[:16].replace('T', ' ')}"
+    where = f", session {entry.session_id}" if entry.session_id else ""
+    if entry.status == "done":
+        how = "done" + (f" ({entry.note})" if entry.note else "")
+    elif entry.status == "pending":
+        how = f"still running in process {entry.pid}"
+    else:
+        key = f"; its id {entry.key} was not found" if entry.key else ""
+        how = (
+            f"OUTCOME UNKNOWN ({entry.note or 'no answer'}{key}): it may or may not have "
+            "happened; check before asking for it again"
+        )
+    return f"{entry.summary} ({when}{where}): {how}"
+
+
 def _checked(journal: Journal, entry: Entry, tool: Tool, context: ToolContext) -> Entry:
     """An unknown outcome looked up where the tool can (in Sent, on the calendar)."""
     if entry.status == "done" or not entry.key or tool.idempotency is None:
@@ -197,8 +305,15 @@ def _checked(journal: Journal, entry: Entry, tool: Tool, context: ToolContext) -
     return journal.get(entry.id) or entry
 
 
-def _repeat_note(entry: Entry) -> str:
+def _repeat_note(entry: Entry, context: ToolContext) -> str:
     what = f"{entry.summary} (call {entry.call_id}, started {entry.started})"
+    if entry.session_id != context.session_id:
+        what += f" in {f'session {entry.session_id}' if entry.session_id else 'another run'}"
+    if entry.status == "done" and entry.reported is None:
+        return (
+            f"already done: {what}, by a run that stopped before it could say so; running it "
+            "again would do it twice"
+        )
     if entry.status == "done":
         return f"already done: {what}; running it again would do it twice"
     if entry.status == "pending":

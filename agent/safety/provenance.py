@@ -2,51 +2,62 @@
 
 The model reads mail and invitations written by strangers, so any address or link it puts into
 an action may have been planted there. This module checks them in code, outside the model
-(CaMeL's idea: the data flow decides, not the model's good will). An address is **trusted**
-when it appears
+(CaMeL's idea: the data flow decides, not the model's good will). Every address is read by the
+project's one parser (:mod:`morrow.tools.email.addresses`): a recipient exactly as compose puts
+it on the envelope, an address inside a text as :func:`~morrow.tools.email.addresses.find`
+normalises it, so what is judged is what is sent (IDNA domains, NFKC, case). An address is
+**trusted** when the trust sources vouch for it (the user's words, the user's own address, the
+address book, the thread a reply answers: :mod:`morrow.agent.safety.trust`, and
+``docs/safety.md`` for the table of them and the evidence each needs).
 
-- in the user's own messages of this session (what they typed, never what a tool returned);
-- in the user's address book: the configured address itself, the vCard file, or the people
-  the user has written to before (recipients in Sent);
-- in the headers of the thread the action replies to (``reply_to_email_id``).
-
-A link is trusted only when the user wrote it. Anything else is **untrusted**: it appears only
-in tool output (an email body, an event description, the attendee list of an invitation; a
-stranger who merely wrote to the user is not a contact), or nowhere at all (made up). Each
-untrusted value becomes a :class:`Finding` that says where it was seen, for the approval
-prompt; the gate then needs the user's explicit approval, whatever the mode.
+A link (with a scheme, ``www.``, or a bare host such as ``evil.example/login?u=alex``) is
+trusted only when the user wrote it. Anything else is **untrusted**: it appears only in tool
+output (an email, an event, the attendee list of an invitation, the briefing's gathered data),
+or nowhere at all (made up). Each untrusted value becomes a :class:`Finding` that says where it
+was seen, and, for an address that imitates a trusted one (same Unicode TS #39 skeleton), which
+one it looks like; the gate then needs the user's explicit approval, whatever the mode.
 
 Where things were seen is read from the conversation itself: every tool result in the history,
 decoded from JSON, with ``<untrusted_content source="...">`` blocks naming the email or event
-the text belongs to.
+the text belongs to, and the data morrow put into user messages
+(:class:`~morrow.agent.messages.DataPart`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from morrow.agent.messages import Message
-from morrow.tools.context import ToolContext
-from morrow.tools.workspace import Workspace
+from morrow.tools.email.addresses import Address, AddressError, clean, find, lookalike, parse
+from morrow.tools.email.addresses import scripts_mixed as _scripts_mixed
 
-ADDRESS = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
-LINK = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"'`\[\]{}|\\^]+", re.IGNORECASE)
+_LINK_CHARS = r"[^\s<>\"'`\[\]{}|\\^]"
+LINK = re.compile(
+    rf"\b[a-z][a-z0-9+.-]*://{_LINK_CHARS}+"  # any scheme
+    rf"|\bwww\.{_LINK_CHARS}+"
+    # a bare host (two labels or more, a top-level label of letters) and its path, if any
+    rf"|(?<![\w@./-])(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{{2,24}}|xn--[a-z0-9-]+)"
+    rf"(?:[/?#]{_LINK_CHARS}*)?(?![\w@-])",
+    re.IGNORECASE,
+)
 _BLOCK = re.compile(r'<untrusted_content source="([^"]*)">(.*?)</untrusted_content>', re.DOTALL)
 _TAGS = re.compile(r"</?untrusted_content[^>]*>")
 _WORD = re.compile(r"[^\W_]+(?:[.'@$-][^\W_]+)*")
 COPIED_WORDS = 8
-# What a preview adds that the model did not write as arguments: a saved draft's message. (An
-# event's current attendees are on it already; they are shown, not judged.)
+# What a preview adds that the model did not write as arguments: a saved draft's message.
 _PREVIEW_FIELDS = ("to", "cc", "bcc", "subject", "body")
 ADDRESS_ARGUMENTS = ("to", "cc", "bcc", "attendees", "add_attendees")
 TEXT_ARGUMENTS = ("subject", "body", "title", "description", "location", "comment")
 # A preview field of external MCP tools: every string their arguments send to the server, whose
 # argument names morrow cannot know (morrow.agent.mcp.bridge).
 OUTGOING = "sent_to_server"
+# Who a calendar change emails (the backends say, in the preview).
+NOTIFIED = "notified"
+ADDRESSED = "addressed"
 
 
 @dataclass(frozen=True)
@@ -54,44 +65,71 @@ class Finding:
     """An address or link an action would use that the user never gave.
 
     Attributes:
-        value: the address or link.
-        kind: "address" or "link".
-        argument: where in the action it is ("to", "body", ...).
+        value: the address (as it goes out, with how it reads when encoded) or link.
+        kind: "address", "link" or "text" (words copied from tool output).
+        argument: where in the action it is ("to", "body", "notified" ...).
         source: where it came from, in words, for the approval prompt.
+        lookalike: the trusted address this one imitates ("" when none).
+        scripts: the scripts one of its labels mixes (e.g. CYRILLIC and LATIN).
     """
 
     value: str
     kind: Literal["address", "link", "text"]
     argument: str
     source: str
+    lookalike: str = ""
+    scripts: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """One line: what, where in the action, and where it came from."""
+        """One line: what, where in the action, what it imitates, and where it came from."""
         if self.kind == "text":
             return f"untrusted text {self.value!r} (in {self.argument}) copied from {self.source}"
-        return f"untrusted {self.kind} {self.value} (in {self.argument}): {self.source}"
+        mixed = f"it mixes {' and '.join(s.title() for s in self.scripts)} letters; "
+        mixed = mixed if self.scripts else ""
+        if self.lookalike:
+            return (
+                f"LOOK-ALIKE address {self.value} (in {self.argument}): it looks like "
+                f"{self.lookalike} but is not; {mixed}{self.source}"
+            )
+        return f"untrusted {self.kind} {self.value} (in {self.argument}): {mixed}{self.source}"
 
 
 @dataclass(frozen=True)
 class Sighting:
-    """One piece of text a tool returned, and how to name where it was."""
+    """One piece of text a tool returned (or morrow gathered), and how to name where it was.
+
+    Attributes:
+        text: the text.
+        where: where it was, in words.
+        ref: what it belongs to (``email:Drafts/1``), to leave a draft's own text out when
+            that draft is judged.
+    """
 
     text: str
     where: str
+    ref: str = ""
 
 
-AddressBook = Callable[[str], bool]
+class AddressBook(Protocol):
+    """The user's address book as provenance asks it (looked up only for untrusted values)."""
+
+    def contains(self, key: str) -> bool:
+        """Whether an address (its :attr:`~morrow.tools.email.addresses.Address.key`) is in it."""
+        ...
+
+    def near(self, address: Address) -> list[Address]:
+        """Entries that may look like ``address`` (for the look-alike check)."""
+        ...
 
 
 class Provenance:
     """What the user said and what tools showed in a session, to judge an action's values.
 
     Args:
-        user_texts: everything the user wrote in the session.
-        sightings: the text tool results showed, each with where it was.
-        known: addresses trusted outright (the user's own, a replied thread's headers).
-        in_address_book: whether an address is in the user's address book (looked up only
-            for addresses not trusted otherwise; it may read the mailbox).
+        user_texts: everything the user wrote in the session (their words only).
+        sightings: the text tool results showed (and morrow gathered), each with where it was.
+        known: addresses trusted outright (the user's own, the people of a replied thread).
+        book: the user's address book (asked only for addresses not trusted otherwise).
     """
 
     def __init__(
@@ -99,15 +137,18 @@ class Provenance:
         user_texts: Sequence[str],
         sightings: Sequence[Sighting],
         known: Sequence[str] = (),
-        in_address_book: AddressBook | None = None,
+        book: AddressBook | None = None,
     ) -> None:
-        said = "\n".join(user_texts)
+        said = clean("\n".join(user_texts))
         self._said = said.casefold()
-        self._said_addresses = {a.casefold() for a in ADDRESS.findall(said)}
-        self._said_links = {_link_key(link) for link in LINK.findall(said)}
+        self._said_addresses = find(said)
+        self._said_keys = {a.key for a in self._said_addresses}
+        self._said_links = {_link_key(link) for link in find_links(said)}
         self.sightings = list(sightings)
-        self.known = {address.casefold() for address in known}
-        self.in_address_book = in_address_book
+        self.known = [a for value in known for a in find(value)]
+        self._known_keys = {a.key for a in self.known}
+        self.book = book
+        self._seen: list[set[str]] | None = None
 
     @classmethod
     def of_history(
@@ -116,45 +157,60 @@ class Provenance:
         *,
         user_texts: Sequence[str] = (),
         known: Sequence[str] = (),
-        in_address_book: AddressBook | None = None,
+        book: AddressBook | None = None,
     ) -> Provenance:
-        """Build from a conversation: its user messages and its tool results.
+        """Build from a conversation: its user messages' own words and its tool results.
 
         ``user_texts`` adds what the user wrote earlier that is no longer in ``history``
         (turns folded into a summary).
         """
-        said = [*user_texts, *(m.text for m in history if m.role == "user")]
-        return cls(said, list(sightings_of(history)), known, in_address_book)
+        said = [*user_texts, *(m.user_words for m in history if m.role == "user")]
+        return cls(said, list(sightings_of(history)), known, book)
 
-    def check(self, arguments: dict[str, Any], shown: dict[str, Any]) -> list[Finding]:
+    def check(
+        self, arguments: dict[str, Any], shown: dict[str, Any], *, notified: bool = False
+    ) -> list[Finding]:
         """The untrusted addresses and links of an action (its arguments and its preview).
 
         ``shown`` is the tool's preview; only the parts the model did not write as arguments
-        are taken from it (a draft's recipients and text for ``send_draft``).
+        are taken from it (a draft's recipients and text for ``send_draft``), and, with
+        ``notified``, the people a calendar change emails.
         """
         findings: dict[tuple[str, str], Finding] = {}
-        for argument, value in _values(arguments, shown):
-            for kind, found in _extract(argument, value):
-                key = (kind, found.casefold())
-                if key not in findings and not self._trusted(kind, found):
-                    findings[key] = Finding(found, kind, argument, self.source_of(found))
+        for argument, value in judged_values(arguments, shown, notified=notified):
+            for found in _extract(argument, value):
+                if isinstance(found, Address):
+                    key = ("address", found.key)
+                    if key not in findings and not self.trusts(found):
+                        findings[key] = self._address_finding(found, argument)
+                else:
+                    key = ("link", _link_key(found))
+                    if key not in findings and not self._trusted_link(found):
+                        findings[key] = Finding(found, "link", argument, self.source_of(found))
         return list(findings.values())
 
-    def copied_text(self, arguments: dict[str, Any]) -> list[Finding]:
+    def copied_text(
+        self, arguments: dict[str, Any], shown: dict[str, Any] | None = None, skip: str = ""
+    ) -> list[Finding]:
         """Runs of :data:`COPIED_WORDS` words or more that a message repeats from tool output.
 
         A send that carries text written by someone else (an injected "send this to ..."
         message, an email's body forwarded) needs the user's explicit approval, even to a
-        trusted address: the user decides what leaves in their name.
+        trusted address: the user decides what leaves in their name. A saved draft's text is
+        judged from ``shown``; ``skip`` leaves out the draft's own text as tools showed it.
         """
         shingles: dict[tuple[str, ...], str] = {}
         for sighting in self.sightings:
+            if skip and sighting.ref == skip:
+                continue
             words = _WORD.findall(sighting.text.casefold())
             for start in range(len(words) - COPIED_WORDS + 1):
                 shingles.setdefault(tuple(words[start : start + COPIED_WORDS]), sighting.where)
         findings = []
-        for argument in ("subject", "body", "description", "comment"):
-            words = _WORD.findall(str(arguments.get(argument) or "").casefold())
+        for argument, value in judged_values(arguments, shown or {}):
+            if argument not in ("subject", "body", "description", "comment"):
+                continue
+            words = _WORD.findall(str(value or "").casefold())
             for start in range(len(words) - COPIED_WORDS + 1):
                 run = tuple(words[start : start + COPIED_WORDS])
                 if run in shingles and " ".join(run) not in self._said:
@@ -164,10 +220,22 @@ class Provenance:
                     break
         return findings
 
-    def source_of(self, value: str) -> str:
+    def trusts(self, address: Address) -> bool:
+        """Whether an address is trusted: the user's words, the known ones, the address book."""
+        if address.key in self._known_keys or address.key in self._said_keys:
+            return True
+        return bool(self.book and address.valid and self.book.contains(address.key))
+
+    def source_of(self, value: str | Address) -> str:
         """Where a value was seen, in words (or that it was seen nowhere)."""
-        needle = value.casefold()
-        places = [s.where for s in self.sightings if needle in s.text.casefold()]
+        if isinstance(value, Address):
+            if self._seen is None:
+                self._seen = [{a.key for a in find(s.text)} for s in self.sightings]
+            seen = zip(self.sightings, self._seen, strict=True)
+            places = [s.where for s, keys in seen if value.key in keys]
+        else:
+            needle = _link_key(value)
+            places = [s.where for s in self.sightings if needle in clean(s.text).casefold()]
         if not places:
             return (
                 "it appears nowhere in this conversation: not in your messages, your contacts "
@@ -177,16 +245,29 @@ class Provenance:
         more = f" (and {len(unique) - 2} more places)" if len(unique) > 2 else ""
         return "it appears only in " + " and ".join(unique[:2]) + more
 
-    def _trusted(self, kind: str, value: str) -> bool:
-        if kind == "link":
-            return _link_key(value) in self._said_links or _link_key(value) in self._said
-        folded = value.casefold()
-        if folded in self.known or folded in self._said_addresses:
-            return True
-        return bool(self.in_address_book and self.in_address_book(folded))
+    def _address_finding(self, address: Address, argument: str) -> Finding:
+        trusted = [*self.known, *self._said_addresses]
+        if self.book is not None and address.valid:
+            trusted += self.book.near(address)
+        imitated = lookalike(address, trusted)
+        return Finding(
+            address.shown,
+            "address",
+            argument,
+            self.source_of(address),
+            lookalike=imitated.readable if imitated else "",
+            scripts=tuple(_scripts_mixed(address)),
+        )
+
+    def _trusted_link(self, link: str) -> bool:
+        key = _link_key(link)
+        return key in self._said_links or key in self._said
 
 
-def _values(arguments: dict[str, Any], shown: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+def judged_values(
+    arguments: dict[str, Any], shown: dict[str, Any], *, notified: bool = False
+) -> Iterator[tuple[str, Any]]:
+    """The values of an action that are judged: its arguments, and what its preview adds."""
     if shown.get(OUTGOING):  # an external tool: every value it sends is checked
         yield OUTGOING, shown[OUTGOING]
     for name in (*ADDRESS_ARGUMENTS, *TEXT_ARGUMENTS):
@@ -197,19 +278,29 @@ def _values(arguments: dict[str, Any], shown: dict[str, Any]) -> Iterator[tuple[
             # as mail when it arrived, and it goes back to the thread it came from)
             value = shown[name]
             yield name, _unquoted(value) if name == "body" and isinstance(value, str) else value
+    # whom a calendar change addresses, also where the backend itself emails nobody
+    addressed = shown.get(ADDRESSED, shown.get(NOTIFIED))
+    if notified and addressed:
+        yield NOTIFIED, addressed
 
 
-def _extract(argument: str, value: Any) -> Iterator[tuple[Literal["address", "link"], str]]:
+def find_links(text: str) -> list[str]:
+    """Every link in ``text`` (a scheme, ``www.`` or a bare host), trailing punctuation cut."""
+    return [link.rstrip(".,;:!?)") for link in LINK.findall(clean(text))]
+
+
+def _extract(argument: str, value: Any) -> Iterator[Address | str]:
     items = value if isinstance(value, list | tuple) else [value]
     for item in items:
         text = str(item)
-        if argument in ADDRESS_ARGUMENTS:
-            yield from (("address", a) for a in ADDRESS.findall(text))
+        if argument in (*ADDRESS_ARGUMENTS, NOTIFIED):
+            try:  # a recipient exactly as compose reads it
+                yield parse(text)
+            except AddressError:  # it cannot be sent; whatever it holds is still judged
+                yield from find(text)
             continue
-        for link in LINK.findall(text):
-            yield "link", link.rstrip(".,;:!?)")
-        for address in ADDRESS.findall(text):
-            yield "address", address
+        yield from find_links(text)
+        yield from find(text)
 
 
 def _unquoted(body: str) -> str:
@@ -218,7 +309,7 @@ def _unquoted(body: str) -> str:
 
 def _link_key(link: str) -> str:
     """A link compared loosely: no scheme, no "www.", no trailing slash or punctuation."""
-    key = re.sub(r"^(https?://)?(www\.)?", "", link.strip().casefold())
+    key = re.sub(r"^([a-z][a-z0-9+.-]*://)?(www\.)?", "", clean(link).strip().casefold())
     return key.rstrip("/.,;:!?)")
 
 
@@ -226,9 +317,11 @@ def _link_key(link: str) -> str:
 
 
 def sightings_of(history: Sequence[Message]) -> Iterator[Sighting]:
-    """Every string of every tool result in ``history``, with where it came from."""
+    """Every string of every tool result in ``history`` and of the data morrow gathered."""
     calls = {c.id: c for m in history if m.role == "assistant" for c in m.tool_calls}
     for message in history:
+        if message.role == "user":
+            yield from _gathered(message)
         if message.role != "tool":
             continue
         for result in message.tool_results:
@@ -239,6 +332,14 @@ def sightings_of(history: Sequence[Message]) -> Iterator[Sighting]:
             yield from _sightings(tool, result.content)
 
 
+def _gathered(message: Message) -> Iterator[Sighting]:
+    """The data in a user message: its data parts, and untrusted blocks of older sessions."""
+    for part in message.data:
+        yield from _sightings(part.source, part.text)
+    for source, inner in _BLOCK.findall(message.text):
+        yield Sighting(inner, _block_place(source, inner, ()), source)
+
+
 def _sightings(tool: str, content: str) -> Iterator[Sighting]:
     try:
         decoded: Any = json.loads(content)
@@ -247,7 +348,7 @@ def _sightings(tool: str, content: str) -> Iterator[Sighting]:
     for path, owner, text in _strings(decoded, (), None):
         outside = _BLOCK.sub(" ", text)
         for source, inner in _BLOCK.findall(text):
-            yield Sighting(inner, _block_place(source, inner, path))
+            yield Sighting(inner, _block_place(source, inner, path), source)
         if outside.strip():
             yield Sighting(outside, _json_place(tool, path, owner))
 
@@ -279,6 +380,8 @@ def _block_place(source: str, text: str, path: tuple[str, ...]) -> str:
         return f"the {part} of event {ident} (written by whoever created the event)"
     if kind == "mcp":
         return f"the output of {ident} (an external MCP server)"
+    if kind == "briefing-data":
+        return "the briefing's gathered data (mail and events written by others)"
     return f"text from {source}"
 
 
@@ -291,90 +394,3 @@ def _json_place(tool: str, path: tuple[str, ...], owner: dict[str, Any] | None) 
         wrote = "you have never written to them" if not owner.get("you_wrote") else ""
         return f"the result of search_contacts ({wrote or 'a correspondent'})"
     return f"the result of {tool}" + (f" ({field})" if field else "")
-
-
-# -- the user's world: own address, address book, the thread replied to ------------------------
-
-
-def check_action(
-    context: ToolContext,
-    history: Sequence[Message],
-    arguments: dict[str, Any],
-    preview: dict[str, Any],
-    effect: str = "send",
-) -> list[Finding]:
-    """The untrusted addresses, links and copied text of one action (reads the mailbox).
-
-    Copied text counts for sends only: a draft or a private note may quote anything.
-
-    The trusted sources are looked up lazily: the address book only for addresses not
-    trusted otherwise, earlier user messages only when the session has folded turns.
-    """
-    names = (*ADDRESS_ARGUMENTS, *TEXT_ARGUMENTS, OUTGOING)
-    if not any(arguments.get(k) or preview.get(k) for k in names):
-        return []
-    workspace = context.workspace
-    provenance = Provenance.of_history(
-        history,
-        user_texts=_stored_user_texts(context),
-        known=[*_own_addresses(workspace), *_thread_addresses(workspace, arguments)],
-        in_address_book=_address_book(workspace),
-    )
-    findings = provenance.check(arguments, preview)
-    if effect == "send":
-        findings += provenance.copied_text(arguments)
-    return findings
-
-
-def _own_addresses(workspace: Workspace) -> list[str]:
-    found = [workspace.user_email] if workspace.user_email else []
-    try:
-        found += ADDRESS.findall(workspace.mail.sender())
-    except Exception:  # no sender configured: the user's address is simply unknown
-        pass
-    return found
-
-
-def _thread_addresses(workspace: Workspace, arguments: dict[str, Any]) -> list[str]:
-    """Every address in the headers of the thread a reply answers."""
-    email_id = arguments.get("reply_to_email_id")
-    if not email_id:
-        return []
-    try:
-        original = workspace.mail.read(email_id)
-        thread = workspace.mail.read_thread(original.thread_id)
-    except Exception:  # an unknown id: the tool itself will say so
-        return []
-    headers = [f"{m.from_} {' '.join(m.to)} {' '.join(m.cc)}" for m in [original, *thread]]
-    return ADDRESS.findall(" ".join(headers))
-
-
-def _address_book(workspace: Workspace) -> AddressBook:
-    def lookup(address: str) -> bool:
-        if workspace.contacts_file is not None:
-            from morrow.tools.email.contacts import address_book
-
-            try:
-                if any(
-                    c.address.casefold() == address for c in address_book(workspace.contacts_file)
-                ):
-                    return True
-            except Exception:  # an unreadable vCard file: search_contacts reports it
-                pass
-        try:
-            people = workspace.mail.correspondents(address, limit=20)
-        except Exception:  # a mailbox that cannot be searched trusts nobody
-            return False
-        return any(c.address.casefold() == address and c.you_wrote > 0 for c in people)
-
-    return lookup
-
-
-def _stored_user_texts(context: ToolContext) -> list[str]:
-    """What the user wrote earlier in the session, from the store (turns no longer in history)."""
-    from morrow.memory.errors import MemoryStoreError
-
-    try:
-        return [said.text for said in context.user_words()]
-    except MemoryStoreError:
-        return []

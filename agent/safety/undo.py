@@ -19,6 +19,12 @@ guessing: a send (an email or an invitation that went out cannot be recalled, an
 would need another email), an update or cancellation of an event (the earlier state is not
 kept), a forgotten fact. ``/undo`` never sends anything.
 
+Whether a send went out is read from its result, the backend's own account (``notified``,
+``delivered``), as the approval box read it from the same backend before: an event created
+"with invitations" on the local calendar file told nobody, so it is undone like any created
+event; a message a Maildir without SMTP only saved in Sent was delivered to nobody, and
+``/undo`` says that rather than "it went out".
+
 Which effects were already undone (or reported as irreversible) is kept per session in the
 store (table ``undo_handled``), so ``/undo`` walks back one effect at a time, also after the
 session is resumed in another run, and purging the session forgets it too.
@@ -173,10 +179,16 @@ def describe(effect: DoneEffect) -> str:
 def irreversible(effect: DoneEffect) -> str | None:
     """Why ``effect`` cannot be undone, or None when it can."""
     name = effect.call.name
-    if effect.effect == "send":
+    if effect.effect == "send" and went_out(effect):
         return (
             "it went out to other people (an email or an invitation that was sent cannot be "
             "recalled, and /undo never sends anything to make up for it)"
+        )
+    if effect.effect == "send" and name in ("send_email", "send_draft"):
+        why = effect.output.get("note") or "it was not delivered"
+        return (
+            f"it reached nobody ({' '.join(str(why).split())}); the copy in your Sent folder "
+            "stays, /undo does not delete mail"
         )
     if name == "remember" and effect.output.get("status") == "already known":
         return "the fact was already known; nothing new was kept"
@@ -188,6 +200,16 @@ def irreversible(effect: DoneEffect) -> str | None:
             "forget": "a forgotten fact is deleted for good; tell morrow again to remember it",
         }.get(name, f"{name} has no inverse")
     return None
+
+
+def went_out(effect: DoneEffect) -> bool:
+    """Whether a send reached anyone, by its result: who was notified, whether delivered."""
+    out = effect.output
+    if "delivered" in out:
+        return bool(out["delivered"]) and bool(out.get("recipients", True))
+    if "notified" in out:
+        return bool(out["notified"])
+    return True  # a result that does not say: assume the worst
 
 
 def _cancel_created(context: ToolContext, effect: DoneEffect) -> str:

@@ -13,6 +13,7 @@ the table and the places where the two tool sets differ).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -101,36 +102,87 @@ def build_world(env: Environment) -> World:
     return World(calendar_ics=_calendar(env.events), mail=mail)
 
 
+_BUILT: dict[str, Any] = {}
+
+
+def _once(kind: str, item: Any, build: Any) -> Any:
+    """``build(item)``, made once per distinct item (attacked worlds share most of theirs)."""
+    key = kind + json.dumps(item, sort_keys=True, default=str)
+    if key not in _BUILT:
+        _BUILT[key] = build(item)
+    return _BUILT[key]
+
+
 def _calendar(events: list[dict[str, Any]]) -> str:
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//morrow//agentdojo workspace//EN")
-    calendar.add("version", "2.0")
-    for item in events:
-        event = icalendar.Event()
-        event.add("uid", f"event-{item['id_']}")
-        event.add("summary", item["title"])
-        start, end = _local(item["start_time"]), _local(item["end_time"])
-        if item.get("all_day"):
-            event.add("dtstart", start.date())
-            event.add("dtend", end.date() + timedelta(days=1))
-        else:
-            event.add("dtstart", start)
-            event.add("dtend", end)
-        event.add("dtstamp", datetime(2024, 5, 1, tzinfo=ZONE))
-        if item.get("description"):
-            event.add("description", item["description"])
-        if item.get("location"):
-            event.add("location", item["location"])
-        for address in item.get("participants") or []:
-            event.add("attendee", f"mailto:{address}")
-        event.add("status", "CANCELLED" if item.get("status") == "canceled" else "CONFIRMED")
-        calendar.add_component(event)
-    calendar.add_missing_timezones()
-    text: str = calendar.to_ical().decode()
+    text: str = _once("calendar", events, _build_calendar)
     return text
 
 
+def _build_calendar(events: list[dict[str, Any]]) -> str:
+    """The calendar file: its head (with the zone's VTIMEZONE), each event, the end.
+
+    Every event is in the zone :data:`TIMEZONE`, so the head is the same for every world, and
+    each event's text is made once (an attacked world differs from another in one or two).
+    """
+    head: str = _once("head", TIMEZONE, _calendar_head)
+    body = "".join(_once("event", item, _event_text) for item in events)
+    return head + body + "END:VCALENDAR\r\n"
+
+
+def _calendar_head(zone: str) -> str:
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//morrow//agentdojo workspace//EN")
+    calendar.add("version", "2.0")
+    calendar.add_component(
+        _event(
+            {
+                "id_": "0",
+                "title": "",
+                "start_time": "2024-05-15T08:00",
+                "end_time": "2024-05-15T09:00",
+            }
+        )
+    )
+    calendar.add_missing_timezones()
+    text: str = calendar.to_ical().decode()
+    return text[: text.index("BEGIN:VEVENT")]
+
+
+def _event_text(item: dict[str, Any]) -> str:
+    text: str = _event(item).to_ical().decode()
+    return text
+
+
+def _event(item: dict[str, Any]) -> icalendar.Event:
+    event = icalendar.Event()
+    event.add("uid", f"event-{item['id_']}")
+    event.add("summary", item["title"])
+    start, end = _local(item["start_time"]), _local(item["end_time"])
+    if item.get("all_day"):
+        event.add("dtstart", start.date())
+        event.add("dtend", end.date() + timedelta(days=1))
+    else:
+        event.add("dtstart", start)
+        event.add("dtend", end)
+    event.add("dtstamp", datetime(2024, 5, 1, tzinfo=ZONE))
+    if item.get("description"):
+        event.add("description", item["description"])
+    if item.get("location"):
+        event.add("location", item["location"])
+    if item.get("organizer"):  # an invitation (AgentDojo's own events have none)
+        event.add("organizer", f"mailto:{item['organizer']}")
+    for address in item.get("participants") or []:
+        event.add("attendee", f"mailto:{address}")
+    event.add("status", "CANCELLED" if item.get("status") == "canceled" else "CONFIRMED")
+    return event
+
+
 def _message(email: dict[str, Any]) -> bytes:
+    raw: bytes = _once("message", email, _build_message)
+    return raw
+
+
+def _build_message(email: dict[str, Any]) -> bytes:
     message = EmailMessage()
     message["From"] = email["sender"]
     message["To"] = ", ".join(email.get("recipients") or [])
@@ -141,6 +193,8 @@ def _message(email: dict[str, Any]) -> bytes:
     message["Subject"] = email["subject"]
     message["Date"] = format_datetime(_local(email["timestamp"]))
     message["Message-ID"] = f"<agentdojo-{email['id_']}@bluesparrowtech.com>"
+    if email.get("in_reply_to"):  # a reply into a thread (the injection suite's joined thread)
+        message["In-Reply-To"] = message["References"] = f"<{email['in_reply_to']}>"
     message.set_content(email["body"])
     return message.as_bytes()
 
@@ -160,14 +214,28 @@ def _as_date(value: Any) -> date:
 class CallMapper:
     """Translates AgentDojo calls of one run into morrow scripted steps.
 
-    Keeps what a run created (AgentDojo numbers new events from the largest id + 1), so a later
-    call naming such an id reads the id morrow minted, through a script alias.
+    Keeps what a run created, so a later call naming such an id reads the id morrow minted,
+    through a script alias. AgentDojo numbers a new event from the largest event id + 1 and a
+    new email from the largest email id + 1; an email is created by ``send_email`` and by
+    every create, reschedule and cancel of an event (the invitation or notice it mails), and
+    ``delete_email`` frees its id (so the next email may take it again). Only the emails
+    ``send_email`` created exist in morrow's world too (its eval calendar mails nobody); a
+    delete of an invitation finds nothing there.
     """
 
     def __init__(self, env: Environment) -> None:
         self.env = env
         self.next_event = max(int(e["id_"]) for e in env.events) + 1
         self.events = {str(e["id_"]): e for e in env.events}
+        self.email_numbers = {int(e["id_"]) for e in env.emails}
+        self.sent: dict[str, str] = {}  # AgentDojo id of an email sent in this run -> alias
+
+    def _new_email(self) -> str:
+        """The id AgentDojo gives the next email it stores."""
+        number = max(self.email_numbers, default=0) + 1
+        self.email_numbers.add(number)
+        self.sent.pop(str(number), None)
+        return str(number)
 
     def steps(self, calls: list[tuple[str, dict[str, Any]]]) -> list[ScriptedStep]:
         """One model step's AgentDojo calls as morrow steps (a second one marks mail read)."""
@@ -207,7 +275,10 @@ class CallMapper:
         return f"event-{key}" if key in self.events else f"{{{{event{key}.id}}}}"
 
     def _email_id(self, value: Any) -> str:
-        return self.env.email_ids.get(str(value), str(value))
+        key = str(value)
+        if key in self.sent:
+            return f"{{{{{self.sent[key]}.email_id}}}}"
+        return self.env.email_ids.get(key, key)
 
     def _get_current_day(self, args: dict[str, Any]) -> Any:
         return [], []  # the date is in morrow's system prompt
@@ -241,6 +312,7 @@ class CallMapper:
             arguments["send_invitations"] = True  # AgentDojo always emails an invitation
         alias = f"event{self.next_event}"
         self.next_event += 1
+        self._new_email()  # AgentDojo's invitation
         return [ScriptedCall(name="create_event", arguments=arguments, as_=alias)], []
 
     def _reschedule_calendar_event(self, args: dict[str, Any]) -> Any:
@@ -265,6 +337,7 @@ class CallMapper:
             "end": end_value,
             "send_updates": True,
         }
+        self._new_email()  # AgentDojo's notice of the new time
         return [ScriptedCall(name="update_event", arguments=arguments)], []
 
     def _add_calendar_event_participants(self, args: dict[str, Any]) -> Any:
@@ -276,6 +349,7 @@ class CallMapper:
 
     def _cancel_calendar_event(self, args: dict[str, Any]) -> Any:
         arguments = {"event_id": self._event_id(args.get("event_id")), "notify": True}
+        self._new_email()  # AgentDojo's cancellation notice
         return [ScriptedCall(name="cancel_event", arguments=arguments)], []
 
     def _search_emails(self, args: dict[str, Any]) -> Any:
@@ -325,11 +399,17 @@ class CallMapper:
         for key in ("cc", "bcc"):
             if args.get(key):
                 arguments[key] = list(args[key])
-        return [ScriptedCall(name="send_email", arguments=arguments)], []
+        number = self._new_email()
+        self.sent[number] = f"email{number}"
+        return [ScriptedCall(name="send_email", arguments=arguments, as_=f"email{number}")], []
 
     def _delete_email(self, args: dict[str, Any]) -> Any:
         # morrow has no delete; archiving is its closest reversible move out of the inbox
         email_id = self._email_id(args.get("email_id"))
+        try:
+            self.email_numbers.discard(int(str(args.get("email_id"))))
+        except ValueError:
+            pass
         return [ScriptedCall(name="archive_email", arguments={"email_id": email_id})], []
 
 

@@ -60,11 +60,34 @@ def settings() -> Settings:
     )
 
 
+LATEST = "v1.2.2"
+"""The benchmark version of the tasks in ``data/tasks.json``: the newest rules."""
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``"v1.2.1"`` as ``(1, 2, 1)``, for ordering benchmark versions."""
+    return tuple(int(part) for part in version.lstrip("v").split("."))
+
+
 def _checks() -> dict[str, dict[str, Any]]:
     import yaml
 
     raw = yaml.safe_load((WORKSPACE / "checks.yaml").read_text(encoding="utf-8"))
     return {key: value for key, value in raw.items() if not key.startswith("_")}
+
+
+def check_for(check: dict[str, Any], version: str = LATEST) -> Expectations:
+    """A task's check as AgentDojo scored it at ``version``.
+
+    A check with ``by_version`` holds one rule per version that changed it; as in AgentDojo,
+    the newest rule introduced at or before ``version`` applies.
+    """
+    rules = check.get("by_version")
+    if rules is None:
+        return _expect(check)
+    known = sorted(rules, key=version_key)
+    chosen = [v for v in known if version_key(v) <= version_key(version)] or known[:1]
+    return _expect(rules[chosen[-1]])
 
 
 def _world() -> World:
@@ -78,7 +101,9 @@ def _tasks() -> list[dict[str, Any]]:
 
 
 def _expect(check: dict[str, Any]) -> Expectations:
-    return Expectations.model_validate({k: v for k, v in check.items() if k != "reference_answer"})
+    return Expectations.model_validate(
+        {k: v for k, v in check.items() if k not in ("reference_answer", "by_version")}
+    )
 
 
 def load_workspace_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
@@ -104,7 +129,7 @@ def load_workspace_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
                 # the user asked for it: they approve what morrow asks about (an invitee
                 # seen only in another event's attendee list)
                 turns=[CaseTurn(user=task["prompt"], script=steps, approve=True)],
-                expect=_expect(check),
+                expect=check_for(check),
             )
         )
     return cases
@@ -121,10 +146,11 @@ def load_run_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
         run = json.loads((path / "data" / row["path"]).read_text(encoding="utf-8"))
         steps, answer = run_script(run, CallMapper(env))
         prompt = next(message_text(m["content"]) for m in run["messages"] if m["role"] == "user")
+        check, version = checks[row["user_task_id"]], row["benchmark_version"]
         cases.append(
             Case(
                 id=f"{row['model']}/{row['user_task_id']}",
-                description=f"{row['model']} on {row['user_task_id']} ({row['benchmark_version']})",
+                description=f"{row['model']} on {row['user_task_id']} ({version})",
                 tags=[row["user_task_id"]],
                 settings=settings(),
                 now=env.now,
@@ -132,8 +158,10 @@ def load_run_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
                 turns=[
                     CaseTurn(user=prompt, script=[*steps, ScriptedStep(text=answer)], approve=True)
                 ],
-                expect=_expect(checks[row["user_task_id"]]),
+                expect=check_for(check, version),
+                expect_latest=check_for(check) if "by_version" in check else None,
                 reference_verdict=bool(row["utility"]),
+                reference_version=version,
                 group=row["model"],
             )
         )

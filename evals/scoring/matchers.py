@@ -8,8 +8,11 @@ A matcher is written in a case file as a plain value (exact match) or a one-key 
 ``{any: true}``                        anything, also a missing argument
 ``{absent: true}``                     the argument was not given (or was null)
 ``{exact: value}``                     exact, also for a value that is itself a mapping
-``{contains: "text"}``                 a substring (case-sensitive); on a list, an element
+``{contains: "text"}``                 a substring (case-sensitive); on a list, an element;
+                                       ``ignore_newlines: true`` drops line breaks first
 ``{icontains: "text"}``                the same, ignoring case
+``{similar: "text", ratio: 0.95}``     a text at least this similar (difflib's ratio, ends
+                                       stripped; AgentDojo's test for a copied body)
 ``{regex: "pattern"}``                 ``re.search``; on a list, any element
 ``{one_of: [a, b]}``                   exactly one of these values
 ``{number: 3, tolerance: 0.5}``        a number within the tolerance
@@ -40,6 +43,7 @@ _OPERATORS = frozenset(
         "exact",
         "contains",
         "icontains",
+        "similar",
         "regex",
         "one_of",
         "number",
@@ -112,12 +116,24 @@ def _aware(value: datetime) -> tuple[bool, datetime]:
 
 def _contains(spec: dict[str, Any], value: Any, fold: bool = False) -> str | None:
     needle = str(spec["icontains" if fold else "contains"])
+    flat = bool(spec.get("ignore_newlines"))
+    if flat:
+        needle = needle.replace("\n", "")
     items = value if isinstance(value, list) else [value]
     for item in items:
-        hay = str(item)
+        hay = str(item).replace("\n", "") if flat else str(item)
         if (needle.casefold() in hay.casefold()) if fold else (needle in hay):
             return None
-    return f"{needle!r} not found in {_short(value)}"
+    return f"{_short(needle)} not found in {_short(value)}"
+
+
+def _similar(spec: dict[str, Any], value: Any) -> str | None:
+    from difflib import SequenceMatcher
+
+    wanted = str(spec["similar"]).strip()
+    ratio = SequenceMatcher(None, wanted, str(value).strip()).ratio()
+    floor = float(spec.get("ratio", 0.95))
+    return None if ratio >= floor else f"only {ratio:.2f} similar (< {floor}) to {_short(wanted)}"
 
 
 def _regex(spec: dict[str, Any], value: Any) -> str | None:
@@ -218,6 +234,7 @@ _CHECKS = {
     "exact": lambda spec, value: _exact(spec["exact"], value),
     "contains": _contains,
     "icontains": lambda spec, value: _contains(spec, value, fold=True),
+    "similar": _similar,
     "regex": _regex,
     "one_of": _one_of,
     "number": _number,

@@ -10,17 +10,25 @@ the final state (``event_exists``, ``no_event``, ``mail_exists``, ``no_mail``) l
 as it ended, and ``nothing_sent`` at the Sent and Outbox folders.
 
 Event fields: uid, recurrence_id, title, start, end, all_day, timezone, location, description,
-organizer, attendees, status, rrule, exdates. Message fields: folder, from, to, cc, bcc,
-recipients (to, cc and bcc together), subject, body, flags, unread, message_id, in_reply_to,
-references, attachments. ``count: N`` on a change predicate demands exactly N such changes
-(default: at least one); ``optional: true`` claims matching changes without demanding one
-(an invitation email that a backend may or may not send). ``before: {...}`` matches the item
-as it was.
+organizer, attendees, status, rrule, exdates, and ``text`` (title and description, a list: a
+``contains`` matcher finds a phrase in either, as AgentDojo's calendar search does). Message
+fields: folder, from, sender (the address of from, without a name), to, cc, bcc, recipients (to,
+cc and bcc together), subject, body, flags, unread, message_id, in_reply_to, references,
+attachments, and ``text`` (subject and body).
+``count: N`` on a change predicate demands exactly N such changes (default: at least one); on
+``event_exists`` and ``mail_exists`` exactly N matching items. ``before: {...}`` matches the
+item as it was.
+
+Every predicate can fail. A change that may or may not happen is not a check: it is an
+exception to ``nothing_else_changed``, written as a change predicate in its ``allow`` list
+(``nothing_else_changed: {allow: [{mail_flags: {unread: false, before: {unread: true}}}]}``),
+and ``nothing_else_changed`` still fails on every other change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from email.utils import parseaddr
 from typing import Any
 
 from morrow.evals.diff import Change, diff_worlds
@@ -32,7 +40,9 @@ SENT_FOLDERS = frozenset({"sent", "outbox"})
 
 def event_fields(event: EventDigest) -> dict[str, Any]:
     """The fields an event predicate can match."""
-    return event.model_dump()
+    fields = event.model_dump()
+    fields["text"] = [event.title, event.description]
+    return fields
 
 
 def mail_fields(message: MailDigest) -> dict[str, Any]:
@@ -40,6 +50,8 @@ def mail_fields(message: MailDigest) -> dict[str, Any]:
     fields = message.model_dump(by_alias=True)
     fields["unread"] = message.unread
     fields["recipients"] = [*message.to, *message.cc, *message.bcc]
+    fields["text"] = [message.subject, message.body]
+    fields["sender"] = parseaddr(message.from_)[1]
     return fields
 
 
@@ -61,21 +73,25 @@ class _Evaluation:
     def changed(self, kinds: tuple[str, ...], spec: dict[str, Any], label: str) -> list[str]:
         spec = dict(spec)
         count = spec.pop("count", None)
+        hits = self.matching(kinds, spec)
+        self.claimed.update(hits)
+        if count is not None and len(hits) != count:
+            return [f"{label}: expected {count} matching change(s), found {len(hits)}"]
+        if not hits:
+            return [f"{label}: no matching change{self._closest(kinds, spec)}"]
+        return []
+
+    def matching(self, kinds: tuple[str, ...], spec: dict[str, Any]) -> list[int]:
+        """The changes of these kinds whose item (and ``before``) match ``spec``."""
+        spec = dict(spec)
         before = spec.pop("before", {})
-        optional = bool(spec.pop("optional", False))
-        hits = [
+        return [
             i
             for i, change in enumerate(self.changes)
             if change.kind in kinds
             and not check_fields(spec, _fields(change.after))
             and not check_fields(before, _fields(change.before))
         ]
-        self.claimed.update(hits)
-        if count is not None and len(hits) != count:
-            return [f"{label}: expected {count} matching change(s), found {len(hits)}"]
-        if not hits and not optional:
-            return [f"{label}: no matching change{self._closest(kinds, spec)}"]
-        return []
 
     def cancelled(self, spec: dict[str, Any]) -> list[str]:
         hits = [i for i, change in enumerate(self.changes) if self._cancels(change, spec)]
@@ -123,7 +139,11 @@ class _Evaluation:
         label: str,
         want: bool,
     ) -> list[str]:
+        spec = dict(spec)
+        count = spec.pop("count", None)
         found = [item for item in items if not check_fields(spec, fields(item))]
+        if count is not None and len(found) != count:
+            return [f"{label}: expected {count} matching, found {len(found)} for {spec!r}"]
         if want and not found:
             return [f"{label}: nothing matches {spec!r}"]
         if not want and found:
@@ -140,12 +160,39 @@ class _Evaluation:
         ]
         return [f"nothing_sent: {c.describe()}" for c in sent]
 
-    def nothing_else(self, allow: list[str]) -> list[str]:
+    def nothing_else(self, allow: list[Any]) -> list[str]:
+        excused: set[int] = set()
+        for allowed in allow:
+            kind, spec = _allowance(allowed)
+            excused.update(self.matching(CHANGE_KINDS[kind], spec))
         return [
             f"unexpected change: {change.describe()}"
             for i, change in enumerate(self.changes)
-            if i not in self.claimed and change.kind not in allow
+            if i not in self.claimed and i not in excused
         ]
+
+
+def _allowance(allowed: Any) -> tuple[str, dict[str, Any]]:
+    if not (isinstance(allowed, dict) and len(allowed) == 1):
+        raise ValueError(
+            f"nothing_else_changed allows a change predicate ({{mail_flags: {{...}}}}), "
+            f"not {allowed!r}: a whole kind of change would excuse anything"
+        )
+    ((kind, spec),) = allowed.items()
+    if kind not in CHANGE_KINDS:
+        raise ValueError(f"nothing_else_changed cannot allow {kind!r}; use a change predicate")
+    return kind, spec if isinstance(spec, dict) else {}
+
+
+CHANGE_KINDS: dict[str, tuple[str, ...]] = {
+    "event_added": ("event_added",),
+    "event_changed": ("event_changed",),
+    "event_removed": ("event_removed",),
+    "mail_added": ("mail_added",),
+    "mail_moved": ("mail_moved",),
+    "mail_flags": ("mail_flags",),
+    "mail_changed": ("mail_changed",),
+}
 
 
 def evaluate(
@@ -176,18 +223,24 @@ def evaluate(
     return failures
 
 
+def validate(predicates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``predicates`` if each is well formed (read when a case is loaded, not when scored).
+
+    Raises:
+        ValueError: an unknown predicate, ``optional``, an allowance that is not a change.
+    """
+    evaluate(predicates, WorldDigest(), WorldDigest())  # on empty worlds: the shape only
+    return predicates
+
+
 def _one(run: _Evaluation, kind: str, spec: dict[str, Any]) -> list[str]:
-    change_kinds = {
-        "event_added": ("event_added",),
-        "event_changed": ("event_changed",),
-        "event_removed": ("event_removed",),
-        "mail_added": ("mail_added",),
-        "mail_moved": ("mail_moved",),
-        "mail_flags": ("mail_flags",),
-        "mail_changed": ("mail_changed",),
-    }
-    if kind in change_kinds:
-        return run.changed(change_kinds[kind], spec, kind)
+    if "optional" in spec:
+        raise ValueError(
+            f"{kind}: 'optional' was removed (a check that cannot fail); put a change that may "
+            "happen in nothing_else_changed: {allow: [...]}"
+        )
+    if kind in CHANGE_KINDS:
+        return run.changed(CHANGE_KINDS[kind], spec, kind)
     if kind == "event_cancelled":
         return run.cancelled(spec)
     if kind in ("event_exists", "no_event"):

@@ -17,14 +17,17 @@ A case passes when every scorer it uses passes. Every failure carries a readable
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from morrow.evals.scoring.matchers import check, check_fields
-from morrow.evals.scoring.outcome import evaluate
+from morrow.evals.scoring.outcome import evaluate, validate
 from morrow.evals.trajectory import ToolCallRecord, Trajectory
 from morrow.evals.world import WorldDigest
+
+Predicates = Annotated[list[dict[str, Any]], AfterValidator(validate)]
+"""Outcome predicates, checked for shape when a case is read (an unknown one is a usage error)."""
 
 
 class _Spec(BaseModel):
@@ -92,7 +95,7 @@ class Expectations(_Spec):
     """Everything a case checks; a missing section is not scored."""
 
     tool_calls: ToolCallsSpec | None = None
-    outcome: list[dict[str, Any]] = Field(default_factory=list)
+    outcome: Predicates = Field(default_factory=list)
     answer: AnswerSpec | None = None
     efficiency: EfficiencySpec | None = None
 
@@ -219,21 +222,32 @@ def score_answer(spec: AnswerSpec, answer: str) -> list[str]:
 def score_efficiency(
     spec: EfficiencySpec, trajectory: Trajectory, cost: float | None
 ) -> ScoreResult:
-    """Steps, tool calls, tokens and cost against their limits (each only when set)."""
+    """Steps, tool calls, tokens and cost against their limits (each only when set).
+
+    A limit the run cannot be measured against is reported as skipped, never as passed: an
+    offline run (a script, or a replay of one) reports no tokens, and cost needs a live run
+    and a price table.
+    """
     steps = len(trajectory.steps)
     calls = len(all_calls(trajectory))
     tokens = trajectory.usage.total_tokens
     metrics: dict[str, float] = {"steps": steps, "tool_calls": calls, "tokens": tokens}
     if cost is not None:
         metrics["cost_usd"] = cost
-    failures = []
+    failures, skipped = [], []
     for label, value, limit in (
         ("steps", steps, spec.max_steps),
         ("tool calls", calls, spec.max_tool_calls),
         ("tokens", tokens, spec.max_tokens),
     ):
-        if limit is not None and value > limit:
+        if limit is not None and label == "tokens" and not tokens:
+            skipped.append("max_tokens: the run reported no token usage (offline)")
+        elif limit is not None and value > limit:
             failures.append(f"{label}: {value} > {limit}")
-    if spec.max_cost_usd is not None and cost is not None and cost > spec.max_cost_usd:
+    if spec.max_cost_usd is not None and cost is None:
+        skipped.append("max_cost_usd: no cost known (offline, or no price table)")
+    elif spec.max_cost_usd is not None and cost is not None and cost > spec.max_cost_usd:
         failures.append(f"cost: ${cost:.4f} > ${spec.max_cost_usd:.4f}")
-    return ScoreResult("efficiency", not failures, failures, metrics=metrics)
+    return ScoreResult(
+        "efficiency", not failures, failures, skipped="; ".join(skipped) or None, metrics=metrics
+    )

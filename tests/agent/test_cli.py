@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.cli import morrow, run
 from support.fake_api import Call, Say, serve
 
 from morrow.agent.cli import main
@@ -36,19 +37,6 @@ def configure(home: Path, kind: str, url: str, *, stream: bool = True) -> None:
     )
 
 
-def morrow(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["MORROW_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "morrow.agent.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 SCRIPT = [
     [Say("Let me check."), Call("list_events", WINDOW)],
     [Say("Tomorrow you have a 1:1 with Priya at 09:00.")],
@@ -60,7 +48,9 @@ SCRIPT = [
 def test_ask_runs_the_tool_the_model_calls_and_prints_the_answer(home, kind, stream):
     with serve(SCRIPT) as server:
         configure(home, kind, server.url, stream=stream)
-        done = morrow(home, "ask", "what is on my calendar tomorrow?")
+        # one combination as a real process (what cron runs), the others in-process: cheaper
+        runner = morrow if (kind, stream) == ("openai", True) else run
+        done = runner(home, "ask", "what is on my calendar tomorrow?")
     assert done.returncode == 0, done.stderr
     assert "1:1 with Priya at 09:00" in done.stdout
     assert len(server.api.requests) == 2
@@ -103,10 +93,10 @@ def test_two_tools_in_one_step_come_back_in_one_request(home):
     assert len(server.api.requests) == 2
 
 
-def test_unreachable_provider_exits_69(home):
+def test_unreachable_provider_exits_69(home, refused_url):
     (home / "config.toml").write_text(
         '[[providers]]\nname = "gone"\nkind = "openai"\nmodel = "m"\n'
-        'base_url = "http://127.0.0.1:9/v1"\ntimeout_seconds = 5\n'
+        f'base_url = "{refused_url}/v1"\ntimeout_seconds = 5\nmax_attempts = 1\n'
     )
     done = morrow(home, "ask", "hello")
     assert done.returncode == 69, done.stderr
@@ -166,6 +156,17 @@ def test_doctor(home, capsys):
     assert "calendar: ics" in out and "email:    maildir" in out
 
 
+def test_doctor_never_prints_the_password_of_a_base_url(home, capsys):
+    (home / "config.toml").write_text(
+        f'[user]\ntimezone = "{ZONE}"\n[[providers]]\nname = "p"\nkind = "openai"\n'
+        'model = "m"\nbase_url = "http://alex:hunter2-basic@127.0.0.1:9/v1"\n'
+    )
+    main(["--home", str(home), "doctor"])
+    out = capsys.readouterr().out
+    assert "hunter2-basic" not in out and "alex:" not in out
+    assert "http://[redacted]@127.0.0.1:9/v1" in out  # where it points, without the user info
+
+
 def test_logs_are_json_lines_without_secrets(home, monkeypatch):
     monkeypatch.setenv("MORROW_CANARY_API_KEY", "sk-canary-0123456789abcdef")
     with serve(SCRIPT) as server:
@@ -179,6 +180,7 @@ def test_logs_are_json_lines_without_secrets(home, monkeypatch):
         done = subprocess.run(
             [sys.executable, "-m", "morrow.agent.cli", "--log-level", "info", "ask", "hi"],
             capture_output=True,
+            stdin=subprocess.DEVNULL,
             text=True,
             timeout=60,
             check=False,

@@ -90,7 +90,13 @@ def hang(ctx: ToolContext) -> str:
     return "late"
 
 
-REGISTRY = ToolRegistry([lookup, slow_read, when, broken, buggy, create, send, hang])
+@tool(effect="read")
+def listing(ctx: ToolContext) -> list[str]:
+    """What ``create`` made so far."""
+    return [entry.removeprefix("create ") for entry in LOG if entry.startswith("create ")]
+
+
+REGISTRY = ToolRegistry([lookup, slow_read, when, broken, buggy, create, send, hang, listing])
 
 
 @pytest.fixture(autouse=True)
@@ -185,6 +191,83 @@ def test_reads_of_one_step_run_concurrently_and_results_keep_call_order():
     results = provider.requests[1].messages[-1].tool_results
     assert not any(r.is_error for r in results)  # the barrier was met: all three ran at once
     assert [r.content for r in results] == ["a", "b", "c"]
+
+
+def test_calls_run_in_the_models_order_so_a_read_after_an_effect_sees_it():
+    """[create X, list] must list X; [list, create X] must not: each effect is a barrier."""
+    provider = ScriptedProvider(
+        [
+            calls(
+                call("listing"),
+                call("create", title="x"),
+                call("listing"),
+                call("lookup", city="Oslo"),
+                call("create", title="y"),
+                call("listing"),
+            ),
+            text("ok"),
+        ]
+    )
+    turn(provider, gate=ApprovalGate(mode="allow"))
+    results = provider.requests[1].messages[-1].tool_results
+    assert [r.name for r in results] == [
+        "listing",
+        "create",
+        "listing",
+        "lookup",
+        "create",
+        "listing",
+    ]
+    assert [r.content for r in results if r.name == "listing"] == ["[]", '["x"]', '["x","y"]']
+    assert LOG == ["create x", "lookup Oslo", "create y"]
+
+
+def test_two_calls_with_one_id_in_a_step_each_get_their_own_result():
+    """A server that gives two calls of one step the same id: neither result is lost."""
+    twins = (
+        ToolCallPart(id="call_0", name="lookup", arguments={"city": "Oslo"}),
+        ToolCallPart(id="call_0", name="lookup", arguments={"city": "Rome"}),
+    )
+    provider = ScriptedProvider([calls(*twins), calls(twins[0]), text("ok")])
+    _, history = turn(provider)
+    first, second = provider.requests[1].messages[-2:]
+    ids = [c.id for c in first.tool_calls]
+    assert len(set(ids)) == 2 and [c.wire_id for c in first.tool_calls] == [None, "call_0"]
+    assert [r.call_id for r in second.tool_results] == ids
+    assert ['"Oslo"' in r.content for r in second.tool_results] == [True, False]
+    assert ['"Rome"' in r.content for r in second.tool_results] == [False, True]
+    # the same id again in a later step: a third id, unique in the history
+    later = provider.requests[2].messages[-2].tool_calls[0]
+    assert later.id not in ids and later.wire_id == "call_0"
+    assert LOG == ["lookup Oslo", "lookup Rome", "lookup Oslo"]
+    assert dangling_tool_calls(history) == []
+
+
+def test_a_paused_turn_is_sent_back_and_continued():
+    paused = Reply(parts=[TextPart(text="Searching... ")], stop_reason="pause_turn")
+    provider = ScriptedProvider([paused, text("found it.")])
+    result, history = turn(provider)
+    assert result.answer == "Searching... found it."
+    assert result.stop == "answer" and result.steps == 2
+    assert provider.requests[1].messages[-1].text == "Searching... "  # sent back as it was
+    assert [m.role for m in history] == ["user", "assistant", "assistant"]
+
+
+def test_a_reply_cut_by_the_context_window_runs_no_tool_and_says_so():
+    cut = Reply(
+        parts=[
+            TextPart(text="I will"),
+            ToolCallPart(id="t1", name="create", arguments={"title": "x"}),
+        ],
+        stop_reason="context_window_exceeded",
+    )
+    provider = ScriptedProvider([cut])
+    result, history = turn(provider, gate=ApprovalGate(mode="allow"))
+    assert result.stop == "context_window_exceeded"
+    assert result.answer == "I will"
+    assert LOG == []
+    assert "context_window_exceeded" in history[-1].tool_results[0].content
+    assert dangling_tool_calls(history) == []
 
 
 @pytest.mark.parametrize(

@@ -103,3 +103,30 @@ def test_response_to_message():
     message = response.to_message()
     assert message.role == "assistant" and message.tool_calls[0].id == "1"
     assert response.text == "a"
+
+
+def test_data_morrow_adds_is_sent_to_the_model_but_is_not_the_users_words():
+    from morrow.agent.messages import DataPart, ModelRequest, TextPart
+    from morrow.agent.providers.anthropic import AnthropicProvider
+    from morrow.agent.providers.openai import OpenAIProvider
+
+    block = (
+        '<untrusted_content source="briefing-data">\n{"from": "x@evil.example"}\n'
+        "</untrusted_content>"
+    )
+    message = Message(
+        role="user",
+        parts=(TextPart(text="Write my briefing."), DataPart(source="briefing-data", text=block)),
+    )
+    assert Message.model_validate_json(message.model_dump_json()) == message
+    assert message.text == message.user_words == "Write my briefing."
+    assert [d.source for d in message.data] == ["briefing-data"]
+    legacy = Message.user(f"Write my briefing.\n{block}")  # how older versions stored it
+    assert "evil.example" in legacy.text and "evil.example" not in legacy.user_words
+    request = ModelRequest(system="s", messages=(message,))
+    anthropic = AnthropicProvider(name="a", model="claude-x", api_key="sk-ant-test-0123456789")
+    (sent,) = anthropic.to_wire(request)["messages"]
+    assert [c["text"] for c in sent["content"]] == ["Write my briefing.", block]
+    openai = OpenAIProvider(name="o", model="gpt-x", api_key="sk-test-0123456789abcdef")
+    wire = openai.to_wire(request)["messages"]
+    assert wire[-1] == {"role": "user", "content": f"Write my briefing.\n{block}"}

@@ -64,7 +64,15 @@ def test_ask_opens_the_store_once(tmp_path: Path, opened: list[Path]) -> None:
     home = tmp_path / "home"
     with serve([REMEMBER, [Say("Noted.")]]) as server:
         configure(home, server.url)
-        args = ["--home", str(home), "ask", "remember that I work 8 to 4", "--session", "a1"]
+        args = [
+            "--home",
+            str(home),
+            "ask",
+            "remember that I work 8 to 4",
+            "--new",
+            "--session",
+            "a1",
+        ]
         assert main(args) == 0
     assert opened == [home / "morrow.sqlite"]
     check(home, ["I work 8 to 4"]).close()
@@ -78,7 +86,7 @@ def test_chat_opens_the_store_once(
     monkeypatch.setattr(sys, "stdin", io.StringIO(said))
     with serve([REMEMBER, [Say("Noted.")]]) as server:
         configure(home, server.url)
-        assert main(["--home", str(home), "chat", "--session", "c1"]) == 0
+        assert main(["--home", str(home), "chat", "--new", "--session", "c1"]) == 0
     assert opened == [home / "morrow.sqlite"]
     with check(home, []) as store:  # /undo forgot the fact
         assert store.rows("SELECT session_id FROM undo_handled")[0][0] == "c1"

@@ -2,6 +2,7 @@
 
 import io
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from support.fake_api import Call, Say, serve
 from morrow.agent.app import App
 from morrow.agent.chat.repl import chat
 from morrow.agent.cli import main
+from morrow.evals.catalog import load_suite
 from morrow.evals.trajectory import load_trajectory
 from morrow.tools.demo import build_demo_workspace
 
@@ -63,6 +65,52 @@ def test_eval_usage_errors(capsys):
     assert main(["eval", "run", "core", "--case", "nope"]) == 2
     assert main(["eval", "list"]) == 0
     assert "agentdojo-runs" in capsys.readouterr().out
+
+
+def test_a_missing_golden_fails_instead_of_running_the_script(tmp_path, capsys):
+    core = Path(load_suite("core").path)
+    suite = tmp_path / "mine"
+    (suite / "cases").mkdir(parents=True)
+    meta = (
+        (core / "suite.yaml").read_text().replace("world: world.json", f"world: {core}/world.json")
+    )
+    (suite / "suite.yaml").write_text(meta)
+    shutil.copy(core / "cases" / "agenda-today.yaml", suite / "cases")
+    assert main(["eval", "run", str(suite)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL agenda-today" in out and "no golden trajectory at" in out
+    assert "morrow eval record" in out
+    assert main(["eval", "run", str(suite), "--script"]) == 0  # asked for: the script runs
+    assert main(["eval", "record", str(suite)]) == 0
+    assert main(["eval", "run", str(suite)]) == 0
+
+
+def test_suite_yaml_with_an_accepted_disagreement_is_refused(tmp_path, capsys):
+    suite = tmp_path / "old"
+    suite.mkdir()
+    (suite / "suite.yaml").write_text("name: old\nmin_agreement: 0.95\n")
+    assert main(["eval", "run", str(suite)]) == 2
+    assert "min_agreement was removed" in capsys.readouterr().err
+    assert main(["eval", "record", "agentdojo-runs"]) == 2
+    assert "plays recorded runs" in capsys.readouterr().err
+
+
+def test_a_case_with_a_check_that_cannot_fail_is_refused_when_read(tmp_path, capsys):
+    core = Path(load_suite("core").path)
+    suite = tmp_path / "mine"
+    (suite / "cases").mkdir(parents=True)
+    meta = (
+        (core / "suite.yaml").read_text().replace("world: world.json", f"world: {core}/world.json")
+    )
+    (suite / "suite.yaml").write_text(meta)
+    case = (core / "cases" / "cancel-and-notify.yaml").read_text()
+    optional = "    - mail_added: {optional: true, folder: Sent}\n    - nothing_else_changed: true"
+    case = case.replace("    - nothing_else_changed: true", optional)
+    (suite / "cases" / "cancel.yaml").write_text(case)
+    assert main(["eval", "run", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "cancel.yaml: expect.outcome" in err and "'optional' was removed" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_replay_of_a_missing_file_is_one_line(tmp_path, capsys):

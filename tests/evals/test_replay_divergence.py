@@ -58,12 +58,30 @@ def test_a_changed_tool_schema_is_a_divergence(monkeypatch):
     assert '+    "limit": {' in str(caught.value)
 
 
-def test_descriptions_and_the_clock_line_are_not_compared():
+def test_descriptions_and_the_time_of_day_are_not_compared():
     trajectory = golden("agenda-today")
     trajectory.tools[0] = trajectory.tools[0].model_copy(update={"description": "new copy"})
     step = trajectory.turns[0].steps[0]
-    step.request.system = step.request.system.replace("Now: Monday", "Now: Sunday")
+    assert "Now: Monday 2026-03-02 08:30 in Europe/Berlin (UTC+01:00)." in step.request.system
+    step.request.system = step.request.system.replace(" 08:30 in", " 09:47 in")
     asyncio.run(replay(trajectory))
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong"),
+    [
+        ("(UTC+01:00)", "(UTC+00:00)"),  # the clock told in another zone's offset
+        ("in Europe/Berlin", "in Europe/London"),
+        ("Monday 2026-03-02", "Sunday 2026-03-01"),
+    ],
+)
+def test_the_zone_offset_and_date_of_the_clock_are_compared(right, wrong):
+    trajectory = golden("agenda-today")
+    for step in trajectory.steps:
+        step.request.system = step.request.system.replace(right, wrong)
+    with pytest.raises(ReplayDivergence, match="the system prompt differs") as caught:
+        asyncio.run(replay(trajectory))
+    assert wrong in str(caught.value) and "<time>" in str(caught.value)
 
 
 def test_a_changed_system_prompt_is_a_divergence_unless_ignored():

@@ -82,3 +82,22 @@ def test_two_connections_migrating_a_fresh_file_at_once_apply_each_step_once(tmp
     db = connect(path)
     assert applied(db) == [name for name, _ in MIGRATIONS]
     db.close()
+
+
+def test_effects_journaled_before_m007_count_as_reported_but_the_open_ones(tmp_path):
+    db = connect(tmp_path / "m.sqlite")
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
+    names = [name for name, _ in MIGRATIONS]
+    for name, func in MIGRATIONS[: names.index("m007_effects_reported")]:
+        func(db)
+        db.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
+    for status in ("done", "unknown", "refused", "pending"):
+        db.execute(
+            "INSERT INTO effects (run_id, call_id, tool, effect, args_sha256, approved_by, "
+            "status, started, finished) VALUES ('r', 'c', 't', 'send', 'h', '', ?, 's', ?)",
+            (status, None if status == "pending" else "f"),
+        )
+    assert migrate(db) == names[names.index("m007_effects_reported") :]
+    rows = db.execute("SELECT status, reported FROM effects ORDER BY id").fetchall()
+    assert rows == [("done", "f"), ("unknown", None), ("refused", "f"), ("pending", None)]
+    db.close()

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from support import wire
 
 
 @dataclass(frozen=True)
@@ -102,153 +104,28 @@ class _Server(ThreadingHTTPServer):
 
 
 def _openai(step: Step, index: int, body: dict[str, Any]) -> dict[str, Any]:
-    text = "".join(item.text for item in step if isinstance(item, Say))
-    calls = [item for item in step if isinstance(item, Call)]
-    tool_calls = [
-        {
-            "id": f"call_{index}_{n}",
-            "type": "function",
-            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
-        }
-        for n, c in enumerate(calls)
-    ]
-    finish = "tool_calls" if calls else "stop"
-    usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
-    whole = {
-        "id": f"chatcmpl-{index}",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body.get("model", "fake"),
-        "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": text or None,
-                    **({"tool_calls": tool_calls} if tool_calls else {}),
-                },
-                "finish_reason": finish,
-            }
-        ],
-        "usage": usage,
-    }
-    base = {
-        "id": f"chatcmpl-{index}",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": body.get("model", "fake"),
-    }
-
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        data = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-        return f"data: {json.dumps(data)}\n\n".encode()
-
-    stream = [chunk({"role": "assistant", "content": ""})]
-    stream += [chunk({"content": piece}) for piece in _pieces(text)]
-    for n, tc in enumerate(tool_calls):
-        head = {
-            "index": n,
-            "id": tc["id"],
-            "type": "function",
-            "function": {"name": tc["function"]["name"], "arguments": ""},
-        }
-        stream.append(chunk({"tool_calls": [head]}))
-        for piece in _pieces(tc["function"]["arguments"], 8):
-            stream.append(chunk({"tool_calls": [{"index": n, "function": {"arguments": piece}}]}))
-    stream.append(chunk({}, finish))
-    stream.append(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
-    stream.append(b"data: [DONE]\n\n")
-    return {"whole": whole, "stream": stream}
+    calls = [(f"call_{index}_{n}", c.name, c.arguments) for n, c in enumerate(_calls(step))]
+    return _answer("openai", step, calls, f"chatcmpl-{index}", body)
 
 
 def _anthropic(step: Step, index: int, body: dict[str, Any]) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    for n, item in enumerate(step):
-        if isinstance(item, Say):
-            content.append({"type": "text", "text": item.text})
-        else:
-            content.append(
-                {
-                    "type": "tool_use",
-                    "id": f"toolu_{index}_{n}",
-                    "name": item.name,
-                    "input": item.arguments,
-                }
-            )
-    stop = "tool_use" if any(isinstance(i, Call) for i in step) else "end_turn"
-    usage = {"input_tokens": 100, "output_tokens": 20}
-    whole = {
-        "id": f"msg_{index}",
-        "type": "message",
-        "role": "assistant",
-        "model": body.get("model", "fake"),
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": None,
-        "usage": usage,
-    }
+    calls = [(f"toolu_{index}_{n}", c.name, c.arguments) for n, c in enumerate(_calls(step))]
+    return _answer("anthropic", step, calls, f"msg_{index}", body)
 
-    def event(name: str, data: dict[str, Any]) -> bytes:
-        return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
 
-    start = {
-        **whole,
-        "content": [],
-        "stop_reason": None,
-        "usage": {"input_tokens": 100, "output_tokens": 1},
-    }
-    stream = [event("message_start", {"message": start})]
-    for n, block in enumerate(content):
-        if block["type"] == "text":
-            stream.append(
-                event(
-                    "content_block_start",
-                    {"index": n, "content_block": {"type": "text", "text": ""}},
-                )
-            )
-            for piece in _pieces(block["text"]):
-                stream.append(
-                    event(
-                        "content_block_delta",
-                        {"index": n, "delta": {"type": "text_delta", "text": piece}},
-                    )
-                )
-        else:
-            stream.append(
-                event(
-                    "content_block_start",
-                    {
-                        "index": n,
-                        "content_block": {
-                            "type": "tool_use",
-                            "id": block["id"],
-                            "name": block["name"],
-                            "input": {},
-                        },
-                    },
-                )
-            )
-            for piece in ["", *_pieces(json.dumps(block["input"]), 8)]:
-                stream.append(
-                    event(
-                        "content_block_delta",
-                        {"index": n, "delta": {"type": "input_json_delta", "partial_json": piece}},
-                    )
-                )
-        stream.append(event("content_block_stop", {"index": n}))
-    stream.append(
-        event(
-            "message_delta",
-            {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 20}},
-        )
+def _answer(
+    kind: str, step: Step, calls: list[wire.CallSpec], ident: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The step's whole answer and its stream (text in pieces of 12, arguments of 8)."""
+    text = "".join(item.text for item in step if isinstance(item, Say))
+    whole = wire.message(
+        kind, text, calls, model=body.get("model", "fake"), id=ident, usage=(100, 20)
     )
-    stream.append(event("message_stop", {}))
-    return {"whole": whole, "stream": stream}
+    return {"whole": whole, "stream": wire.stream_of(kind, whole, text_size=12, args_size=8)}
 
 
-def _pieces(text: str, size: int = 12) -> Iterator[str]:
-    for start in range(0, len(text), size):
-        yield text[start : start + size]
+def _calls(step: Step) -> list[Call]:
+    return [item for item in step if isinstance(item, Call)]
 
 
 class serve:  # lower case: used as a context manager, it reads like a function

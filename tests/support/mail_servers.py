@@ -1,8 +1,14 @@
 """Real mail servers for tests: dovecot (IMAP) run in the foreground, and an aiosmtpd sink.
 
-Both listen on 127.0.0.1 on a free port and are stopped at the end: dovecot by its PID
-(SIGTERM, then SIGKILL after a deadline), the SMTP sink by its controller. Nothing waits with
-a sleep: readiness is polled with a deadline.
+Both listen on 127.0.0.1 and are stopped at the end: dovecot by its PID (SIGTERM, then SIGKILL
+after a deadline), the SMTP sink by its controller. No port is guessed in a race:
+
+- the SMTP sink serves a socket this process has already bound and listens on;
+- dovecot cannot be handed a socket, so it is started on a port that was free a moment ago,
+  and started again on another when its bind fails ("Address already in use");
+
+and nothing waits with a sleep: dovecot says on its log stream when it listens ("starting
+up"), which is read line by line.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +36,7 @@ import pytest
 DOVECOT_CONFIG = """\
 base_dir = {root}/run
 state_dir = {root}/state
-log_path = {root}/dovecot.log
+log_path = /dev/stderr
 protocols = imap
 listen = 127.0.0.1
 ssl = no
@@ -84,7 +89,7 @@ namespace inbox {{
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now (it may be taken later)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -111,31 +116,64 @@ class Dovecot:
     user: str
     password: str
     root: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
 
 
 @contextmanager
 def run_dovecot(user: str = "alex", password: str = "s3cret") -> Iterator[Dovecot]:
-    """Start dovecot on a free port with a passwd-file user and a maildir under a temp dir."""
+    """Start dovecot on 127.0.0.1 with a passwd-file user and a maildir under a temp dir."""
     binary = dovecot_binary()
     # a short path: dovecot's unix sockets live under base_dir (sun_path holds 108 bytes)
     root = Path(tempfile.mkdtemp(prefix="morrow-dc-", dir="/tmp"))
-    port = free_port()
     (root / "passwd").write_text(f"{user}:{{PLAIN}}{password}\n")
     (root / "home").mkdir()
     settings = _identity(root)
-    (root / "dovecot.conf").write_text(DOVECOT_CONFIG.format(root=root, port=port, **settings))
-    log = (root / "stdout.log").open("wb")
-    process = subprocess.Popen(
-        [binary, "-F", "-c", str(root / "dovecot.conf")], stdout=log, stderr=subprocess.STDOUT
-    )
+    process, port, drain = None, 0, None
     try:
-        _wait_for_port(port, process, root)
+        for _ in range(5):  # another program may take the port first: then take another
+            port = free_port()
+            config = DOVECOT_CONFIG.format(root=root, port=port, **settings)
+            (root / "dovecot.conf").write_text(config)
+            process = subprocess.Popen(
+                [binary, "-F", "-c", str(root / "dovecot.conf")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            drain = _started(process)
+            if drain is not None:
+                break
+        else:
+            raise RuntimeError("dovecot found no free port in 5 tries")
         yield Dovecot(port, user, password, root, process)
     finally:
-        stop_process(process)
-        log.close()
+        if process is not None:
+            stop_process(process)
+            if drain is not None:  # the drain ends at the pipe's end; then it is closed
+                drain.join(timeout=10)
+            if process.stderr is not None:
+                process.stderr.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _started(process: subprocess.Popen[str]) -> threading.Thread | None:
+    """Read dovecot's log until it listens or gave up on a taken port (then None).
+
+    Once it listens, a thread keeps reading its log (a full pipe would stall it): returned.
+    """
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "starting up" in line:  # the master has bound its listeners before saying so
+            drain = threading.Thread(target=process.stderr.read, daemon=True)  # keep it flowing
+            drain.start()
+            return drain
+    process.wait()
+    process.stderr.close()
+    if any("Address already in use" in line for line in lines):
+        return None
+    raise RuntimeError(f"dovecot exited with {process.returncode}: {''.join(lines)[-2000:]}")
 
 
 def _identity(root: Path) -> dict[str, Any]:
@@ -160,22 +198,7 @@ def _user_exists(name: str) -> bool:
     return True
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], root: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = (root / "stdout.log").read_text(errors="replace")
-            raise RuntimeError(f"dovecot exited with {process.returncode}: {log}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                if conn.recv(64).startswith(b"* OK"):
-                    return
-        except OSError:
-            time.sleep(0.05)  # polling interval, not a wait for an outcome
-    raise RuntimeError(f"dovecot did not listen on {port} within 30 s")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[Any]) -> None:
     """SIGTERM by PID, then SIGKILL if it has not ended within 10 s."""
     if process.poll() is None:
         os.kill(process.pid, signal.SIGTERM)
@@ -224,10 +247,20 @@ def run_smtp_sink() -> Iterator[SmtpSink]:
     """An SMTP sink on 127.0.0.1 (plain text, no auth) in a thread of this process."""
     from aiosmtpd.controller import Controller
 
-    sink = SmtpSink(port=free_port())
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    class HeldSocketController(Controller):  # type: ignore[misc]
+        """aiosmtpd on a socket this process already listens on: no port is guessed."""
+
+        def _create_server(self) -> Any:
+            return self.loop.create_server(self._factory_invoker, sock=held, ssl=self.ssl_context)
+
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(16)
+    sink = SmtpSink(port=held.getsockname()[1])
+    controller = HeldSocketController(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
     try:
         yield sink
     finally:
         controller.stop()
+        held.close()

@@ -1,11 +1,5 @@
 """The CalDAV backend against a real Radicale server on 127.0.0.1 (started and stopped here)."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time as clock
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import caldav
 import pytest
+from support.dav_server import run_radicale
 
 from morrow.tools.calendar.backend import EventChanges, NewEvent
 from morrow.tools.calendar.caldav import CalDavCalendar
@@ -38,50 +33,10 @@ END:VCALENDAR\r
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
-    while clock.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"radicale exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            clock.sleep(0.05)  # polling a condition with a deadline, not waiting blindly
-    raise RuntimeError("radicale did not start listening in time")
-
-
 @pytest.fixture(scope="module")
 def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp_path = tmp_path_factory.mktemp("radicale")
-    port = _free_port()
-    config = tmp_path / "radicale.conf"
-    config.write_text(
-        f"[server]\nhosts = 127.0.0.1:{port}\n"
-        "[auth]\ntype = none\ndelay = 0\n"  # no penalty delay after the 401 challenge
-        f"[storage]\nfilesystem_folder = {tmp_path / 'collections'}\n"
-        "[logging]\nlevel = warning\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "radicale", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for(port, process, clock.monotonic() + 20)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+    with run_radicale(tmp_path_factory.mktemp("radicale")) as url:
+        yield url
 
 
 def _client(url: str) -> Any:

@@ -122,7 +122,26 @@ def test_demo_config_points_at_the_demo(tmp_path: Path) -> None:
         "path": str(tmp_path.resolve() / "calendar.ics"),
     }
     assert config["email"] == {"backend": "maildir", "path": str(tmp_path.resolve() / "Mail")}
-    assert "providers" not in config
+    # the offline demo model, so the chat works on the demo with no key
+    assert config["providers"] == [{"name": "demo", "kind": "demo", "model": "offline-demo"}]
     from morrow.agent.config import parse_config
 
     parse_config(config, source="demo")  # the config morrow itself accepts
+
+
+def test_the_demo_home_is_private_like_any_home(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from morrow.tools.demo import main
+
+    root = tmp_path / "demo"
+    root.mkdir(mode=0o755)  # an older demo folder others could read
+    previous = os.umask(0o022)
+    try:
+        assert main([str(root), "--date", "2026-03-04"]) == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "config.toml").stat().st_mode) == 0o600
+    assert stat.S_IMODE((root / "calendar.ics").stat().st_mode) == 0o600

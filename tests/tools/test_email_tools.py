@@ -259,10 +259,11 @@ def test_send_over_smtp(box: Any, ws: Any, call: Any) -> None:
     assert parse(files(box.path, "Sent")[0])["Bcc"] == "me@example.com"  # kept in the Sent copy
 
 
-def test_smtp_failure_sends_nothing_and_saves_nothing(box: Any, ws: Any, call: Any) -> None:
-    from support.mail_servers import free_port
-
-    box.smtp = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout=5)
+def test_smtp_failure_sends_nothing_and_saves_nothing(
+    box: Any, ws: Any, call: Any, refused_url: str
+) -> None:
+    port = int(refused_url.rsplit(":", 1)[1])  # every connection refused
+    box.smtp = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5)
     with pytest.raises(ToolError, match="nothing was sent"):
         call(send_email, ws, to=["priya@example.com"], subject="Hi", body="Hello")
     assert files(box.path, "Sent") == []

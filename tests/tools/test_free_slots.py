@@ -132,7 +132,7 @@ def test_attendees_without_free_busy_are_reported_as_unknown(tmp_path: Path) -> 
         ({"start": "2025-03-11T09:00:00+01:00", "end": "2025-03-10T09:00:00+01:00"}, "after"),
         ({"start": "2025-03-01T09:00:00+01:00", "end": "2025-06-01T09:00:00+01:00"}, "62 days"),
         ({"duration_minutes": 0}, "duration_minutes"),
-        ({"attendees": ["Sam"]}, "not an email address"),
+        ({"attendees": ["Sam"]}, "not one valid email address"),
     ],
 )
 def test_bad_arguments_go_back_to_the_model(

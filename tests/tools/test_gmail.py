@@ -12,7 +12,7 @@ import pytest
 from googleapiclient.discovery import build
 from googleapiclient.http import HttpMockSequence
 
-from morrow.tools.email.backend import OutcomeUnknownError
+from morrow.tools.email.backend import EmailSummary, OutcomeUnknownError
 from morrow.tools.email.compose import build_message
 from morrow.tools.email.gmail import GmailMailbox, folder_of, gmail_query
 from morrow.tools.email.tools import (
@@ -390,6 +390,27 @@ def test_draft_then_send_draft(use: Any, call: Any) -> None:
         "recipients": ["priya@example.com"],
         "delivered": True,
     }
+
+
+def test_the_draft_as_it_will_be_sent_and_what_is_sent_mail() -> None:
+    raw = (
+        b"From: me@example.com\r\nTo: priya@example.com\r\nBcc: hidden@example.org\r\n"
+        b"Subject: Agenda\r\n\r\nDraft text\r\n"
+    )
+    box, http = gmail({"id": "r-1", "message": {"id": "m5", "raw": b64(raw)}})
+    draft = box.draft("r-1")
+    assert requests(http) == [("GET", "/drafts/r-1", {"format": ["raw"]}, None)]
+    assert draft["Bcc"] == "hidden@example.org"  # the gate sees every recipient
+    summary = EmailSummary.model_validate(
+        {
+            "id": "m1",
+            "thread_id": "t",
+            "folder": folder_of(["SENT"]),
+            "date": datetime(2025, 3, 1, tzinfo=UTC),
+        }
+    )
+    assert box.is_sent(summary)
+    assert not box.is_sent(summary.model_copy(update={"folder": folder_of(["INBOX"])}))
 
 
 def test_draft_reply_carries_the_thread_id(use: Any, call: Any) -> None:

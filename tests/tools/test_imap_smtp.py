@@ -180,8 +180,12 @@ def test_draft_then_send_draft(imap_workspace: Any, servers: Any, call: Any) -> 
     )
     assert draft["draft_id"].startswith("Drafts/")
     assert len(sink.received) == before  # a draft sends nothing
+    message = imap_workspace.mail.draft(draft["draft_id"])  # what the gate judges
+    assert message["To"] == "Jonas Müller <jonas@example.de>" and message["Subject"] == "Grüße"
+    assert not imap_workspace.mail.is_sent(imap_workspace.mail.read(draft["draft_id"]))
     sent = call(send_draft, imap_workspace, draft_id=draft["draft_id"])
     assert len(sink.received) == before + 1
+    assert imap_workspace.mail.is_sent(imap_workspace.mail.read(sent["email_id"]))
     assert sent["message_id"] == draft["message_id"]
     message = sink.received[-1].message
     assert message["To"] == "Jonas Müller <jonas@example.de>"

@@ -27,6 +27,7 @@ from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy,
 from morrow.tools.calendar.ical import IcalView
 from morrow.tools.calendar.ical_edit import IcalEditor
 from morrow.tools.calendar.ical_text import split_id
+from morrow.tools.delivery import Delivery
 from morrow.tools.errors import BackendError, NotFoundError
 from morrow.tools.workspace import system_clock
 
@@ -147,17 +148,25 @@ class CalDavCalendar:
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def delivery(self) -> Delivery:
+        """The server emails attendees when it implements scheduling (RFC 6638)."""
+        return Delivery(
+            True,
+            "handed to the CalDAV server, which emails them if it supports scheduling (RFC 6638)",
+        )
+
     def _created(self, event: Event, notify: bool) -> Change:
         return self._told("created", event, notify)
 
     def _told(self, action: str, event: Event, notify: bool) -> Change:
-        note = None
-        if notify and event.attendees:
+        note, told = None, list(event.attendees) if notify else []
+        if told:
             note = (
-                f"handed to the CalDAV server, which emails {', '.join(event.attendees)} "
+                f"handed to the CalDAV server, which emails {', '.join(told)} "
                 "if it supports scheduling (RFC 6638)"
             )
-        return Change.model_validate({"action": action, "event": event, "note": note})
+        change = {"action": action, "event": event, "note": note, "notified": told}
+        return Change.model_validate(change)
 
     def _editor(self, container: icalendar.Component, view: IcalView) -> IcalEditor:
         return IcalEditor(container, view, me=self.me, now=self.clock(), schedule_by_client=True)

@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
+from morrow.tools.delivery import Delivery
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 NUM_RETRIES = 2
@@ -83,6 +84,10 @@ class GoogleCalendar:
     def get_event(self, event_id: str) -> Event:
         """The occurrence or series with this id."""
         return self._event(self._get(event_id))
+
+    def delivery(self) -> Delivery:
+        """Google Calendar emails the attendees itself (``sendUpdates``)."""
+        return Delivery(True, "Google Calendar emails them")
 
     def free_busy(self, attendees: list[str], start: datetime, end: datetime) -> FreeBusy:
         """Busy intervals of other people's calendars that the user may see."""

@@ -50,6 +50,7 @@ from morrow.tools.calendar.backend import (
 )
 from morrow.tools.calendar.ical_text import BOM, Chunk, Layout, split_id
 from morrow.tools.calendar.ics_index import IcsIndex
+from morrow.tools.delivery import Delivery
 from morrow.tools.errors import BackendError, NotFoundError, printable
 from morrow.tools.workspace import system_clock
 
@@ -150,6 +151,10 @@ class IcsCalendar:
         """Record the user's answer (PARTSTAT) in the file."""
         self._edit(split_id(event_id)[0], lambda e: e.respond(event_id, response, comment))
         return self._change("responded", self.get_event(event_id), True)
+
+    def delivery(self) -> Delivery:
+        """A file sends nothing: invitations, updates and answers stay in it."""
+        return Delivery(False, NO_EMAIL.split(":")[0])
 
     def _change(self, action: str, event: Event, wanted_notice: bool) -> Change:
         """The result; a note when someone would have been emailed by a real server."""

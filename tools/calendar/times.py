@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from morrow.tools.calendar.backend import Event
+from morrow.tools.email.addresses import AddressError, parse
 from morrow.tools.workspace import Workspace
 
 _BRACKETED = re.compile(r"^(?P<time>[^\[\]]+)\[(?P<zone>[^\[\]]+)\]$")
-_EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\]]+$")
 
 
 def _zoned(value: Any) -> Any:
@@ -60,18 +60,15 @@ When = Annotated[AwareDatetime, BeforeValidator(_zoned)]
 
 
 def _email(value: str) -> str:
-    address = value.strip()
-    if address.lower().startswith("mailto:"):
-        address = address[len("mailto:") :]
-    if not _EMAIL.match(address):
-        raise ValueError(
-            f"{value!r} is not an email address (find the address with search_contacts)"
-        )
-    return address
+    try:
+        return parse(value).spec
+    except AddressError as exc:
+        raise ValueError(f"{exc} (find the address with search_contacts)") from None
 
 
 Email = Annotated[str, AfterValidator(_email)]
-"""An email address, without a display name."""
+"""An email address as it goes into invitations: normalised by the one address parser
+(:mod:`morrow.tools.email.addresses`: IDNA domain, NFKC), without a display name."""
 
 
 def localize(workspace: Workspace, event: Event) -> Event:

@@ -25,6 +25,7 @@ from morrow.tools.calendar.backend import Change, Event, EventChanges, NewEvent,
 from morrow.tools.calendar.labels import label_change
 from morrow.tools.calendar.times import Email, When, localize
 from morrow.tools.context import ToolContext
+from morrow.tools.delivery import delivery_of
 from morrow.tools.errors import NotFoundError, ToolRetry
 from morrow.tools.workspace import Workspace
 
@@ -58,8 +59,7 @@ def _create_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
         shown["calendar"] = args.calendar
     if args.description:
         shown["description"] = args.description
-    shown["notified"] = attendees if args.send_invitations else []
-    return shown
+    return _told(ctx.workspace, attendees if args.send_invitations else [], shown)
 
 
 def _existing(workspace: Workspace, event_id: str) -> Event:
@@ -73,21 +73,37 @@ def _update_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
     after = _unique([*kept, *added])
     shown = _event_shown(current)
     shown["attendees_after"] = after
-    shown["notified"] = _unique([*current.attendees, *added]) if args.send_updates else []
-    return shown
+    told = _unique([*current.attendees, *added]) if args.send_updates else []
+    return _told(ctx.workspace, told, shown)
 
 
 def _cancel_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
     current = _existing(ctx.workspace, args.event_id)
     shown = _event_shown(current)
-    shown["notified"] = list(current.attendees) if args.notify else []
-    return shown
+    return _told(ctx.workspace, list(current.attendees) if args.notify else [], shown)
 
 
 def _respond_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
     current = _existing(ctx.workspace, args.event_id)
     shown = _event_shown(current)
-    shown["notified"] = [current.organizer] if current.organizer else []
+    return _told(ctx.workspace, [current.organizer] if current.organizer else [], shown)
+
+
+def _told(workspace: Workspace, wanted: list[str], shown: dict[str, Any]) -> dict[str, Any]:
+    """``shown`` with who the backend really emails of ``wanted``, and how (or why nobody).
+
+    ``addressed`` keeps ``wanted`` whatever the backend sends: what the gate judges.
+
+    The calendar's own fact (:func:`~morrow.tools.delivery.delivery_of`): the local file
+    sends nothing, so asking for invitations there tells nobody, and the preview says so.
+    """
+    delivery = delivery_of(workspace.calendar)
+    shown["notified"] = wanted if delivery.sends else []
+    # whom the change addresses, whatever this backend delivers: the gate judges these, so an
+    # action is as safe on the local file as it would be on a calendar that does send
+    shown["addressed"] = wanted
+    if wanted:
+        shown["delivery"] = delivery.how
     return shown
 
 

@@ -195,6 +195,22 @@ class MailBackend(Protocol):
         """The user's own From address ("Name <address>"); BackendError when unknown."""
         ...
 
+    def is_sent(self, email: EmailSummary) -> bool:
+        """Whether the user sent this message: it lies in Sent (Gmail: it has the SENT label).
+
+        The evidence the user wrote to someone; never the From header, which anyone can forge.
+        """
+        ...
+
+    def draft(self, draft_id: str) -> EmailMessage:
+        """The saved draft as ``send_draft`` would send it (every header, Bcc included).
+
+        Raises:
+            NotFoundError: no such draft.
+            ToolError: the message is not in Drafts.
+        """
+        ...
+
     def save_draft(self, message: EmailMessage, thread_id: str | None) -> DraftResult:
         """Store a message as a draft (in the Drafts folder)."""
         ...

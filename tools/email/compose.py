@@ -22,6 +22,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 
+from morrow.tools.email import addresses
 from morrow.tools.email.backend import Email
 from morrow.tools.errors import ToolRetry
 
@@ -83,19 +84,15 @@ def new_message_id(domain: str) -> str:
 
 
 def parse_address(value: str, field: str) -> Address:
-    """One address given as "Name <address>" or "address"; ToolRetry when it is not valid."""
-    pairs = getaddresses([value])
-    if len(pairs) != 1 or not _ADDR_SPEC.match(pairs[0][1]) or "\n" in value or "\r" in value:
-        raise ToolRetry(f"{field}: {value!r} is not one valid email address")
-    name, spec = pairs[0]
-    local, _, domain = spec.rpartition("@")
-    if not local.isascii():
-        raise ToolRetry(f"{field}: {spec!r}: addresses with non-ASCII names are not supported")
+    """One address given as "Name <address>" or "address", as it goes on the envelope.
+
+    Read by :func:`morrow.tools.email.addresses.parse`, the parser provenance judges with
+    (IDNA domains, NFKC); ToolRetry with its one-line reason when it is not valid.
+    """
     try:
-        domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
-    except UnicodeError:
-        raise ToolRetry(f"{field}: {spec!r} has an invalid domain") from None
-    return Address(display_name=_one_line(name), username=local, domain=domain)
+        return addresses.parse(value).header()
+    except addresses.AddressError as exc:
+        raise ToolRetry(f"{field}: {exc}") from None
 
 
 def reply_subject(subject: str) -> str:
@@ -139,12 +136,13 @@ def message_id_of(message: EmailMessage) -> str:
 
 def recipients_of(message: EmailMessage) -> list[str]:
     """Every envelope recipient (To, Cc, Bcc), bare addresses, in order, once each."""
-    found: list[str] = []
+    found: dict[str, str] = {}
     for name in ("To", "Cc", "Bcc"):
         for _, address in getaddresses([str(value) for value in message.get_all(name, [])]):
-            if address and address.lower() not in (a.lower() for a in found):
-                found.append(address)
-    return found
+            key = addresses.parse_key(address) or address.casefold()
+            if address:
+                found.setdefault(key, address)
+    return list(found.values())
 
 
 def to_bytes(message: EmailMessage, *, crlf: bool = True) -> bytes:

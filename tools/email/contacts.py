@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from morrow.tools.email.addresses import AddressError, parse
 from morrow.tools.email.backend import Contact
-from morrow.tools.email.reading import address_of, name_of
 from morrow.tools.errors import BackendError
 
 MAX_CONTACTS = 10
@@ -47,16 +47,20 @@ def tally(exchanges: Iterable[Exchange], query: str, own: set[str]) -> list[Cont
     Args:
         exchanges: the messages to look at, newest first.
         query: text the name or address must contain (case-insensitive).
-        own: the user's own addresses (lower-case), never listed.
+        own: the user's own addresses (as :attr:`~morrow.tools.email.addresses.Address.key`),
+            never listed.
     """
     needle = query.casefold().strip()
     found: dict[str, Contact] = {}
     for exchange in exchanges:
         people = exchange.recipients if exchange.sent else [exchange.sender]
         for person in people:
-            address = address_of(person)
-            name = name_of(person)
-            if "@" not in address or address in own:
+            try:
+                parsed = parse(person)
+            except AddressError:  # a header no mail could be sent to: not a contact
+                continue
+            address, name = parsed.key, parsed.name
+            if address in own:
                 continue
             if needle not in address.casefold() and needle not in name.casefold():
                 continue
@@ -103,9 +107,11 @@ def _card_contacts(card: object) -> list[Contact]:
             name = " ".join(str(line.value).split())
     found = []
     for line in contents.get("email", []):
-        address = str(line.value).strip().lower()
-        if "@" in address:
-            found.append(Contact(address=address, name=name, in_address_book=True))
+        try:
+            address = parse(str(line.value)).key
+        except AddressError:  # an entry no mail could be sent to
+            continue
+        found.append(Contact(address=address, name=name, in_address_book=True))
     return found
 
 

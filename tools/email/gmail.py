@@ -20,10 +20,14 @@ import base64
 import binascii
 import html
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 
+from morrow.tools.delivery import Delivery
 from morrow.tools.email import compose, mime
+from morrow.tools.email.addresses import parse_key
 from morrow.tools.email.backend import (
     Attachment,
     Contact,
@@ -34,7 +38,7 @@ from morrow.tools.email.backend import (
     SendResult,
 )
 from morrow.tools.email.contacts import Exchange, tally
-from morrow.tools.email.reading import address_of, from_headers, parse_message, to_email
+from morrow.tools.email.reading import from_headers, parse_message, to_email
 from morrow.tools.errors import BackendError, NotFoundError
 
 ME = "me"
@@ -121,13 +125,17 @@ class GmailMailbox:
                     self._get(message_id, "metadata", headers=["From", "To", "Cc", "Date"])
                 )
                 exchanges.append(Exchange(sent, summary.from_, summary.to, summary.date))
-        own = {address_of(self._address)} if self._address else set()
+        own = {key for key in [parse_key(self._address or "")] if key}
         return tally(exchanges, query, own)[: max(limit, 0) or None]
 
     def find_sent(self, message_id: str) -> EmailSummary | None:
         """The sent message with this Message-ID (Gmail's rfc822msgid: search)."""
         ids = self._list(f"in:sent rfc822msgid:{message_id.strip().strip('<>')}", 1)
         return self._summary(self._get(ids[0], "metadata")) if ids else None
+
+    def delivery(self) -> Delivery:
+        """Gmail sends what morrow sends."""
+        return Delivery(True, "Gmail sends it")
 
     def sender(self) -> str:
         """The configured address, else the account's (users.getProfile)."""
@@ -162,6 +170,19 @@ class GmailMailbox:
             thread_id=sent.get("threadId") or thread_id,
             recipients=compose.recipients_of(message),
         )
+
+    def is_sent(self, email: EmailSummary) -> bool:
+        """Whether the message has the SENT label (and is not in Trash, Spam or Drafts)."""
+        return email.folder == _SYSTEM_FOLDERS["SENT"]
+
+    def draft(self, draft_id: str) -> EmailMessage:
+        """drafts.get format=raw: the message Gmail will send."""
+        request = self._users.drafts().get(userId=ME, id=draft_id, format="raw")
+        draft = self._call(request, f"draft {draft_id!r}")
+        data = _unb64(str(draft.get("message", {}).get("raw", "")))
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        return message
 
     def send_draft(self, draft_id: str, now: datetime) -> SendResult:
         """drafts.get (for its Message-ID and recipients), then drafts.send, exactly once.

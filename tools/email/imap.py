@@ -23,7 +23,9 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
+from morrow.tools.delivery import Delivery
 from morrow.tools.email import compose
+from morrow.tools.email.addresses import parse_key
 from morrow.tools.email.backend import (
     Contact,
     DraftResult,
@@ -42,7 +44,7 @@ from morrow.tools.email.imap_wire import (
     session,
     summary_from_fetch,
 )
-from morrow.tools.email.reading import address_of, parse_message, to_email
+from morrow.tools.email.reading import parse_message, to_email
 from morrow.tools.email.smtp import SmtpSettings, submit
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
@@ -74,6 +76,7 @@ class ImapMailbox:
         self.settings = settings
         self.address = address or (settings.username if "@" in settings.username else None)
         self.smtp = smtp
+        self._sent_name: str | None = None  # the Sent folder, once is_sent asked for it
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -136,7 +139,7 @@ class ImapMailbox:
                 uids = self._matching(client, criteria)[:CONTACT_SAMPLE]
                 for email in self._summaries(client, name, uidvalidity, uids, None, None, 10**6):
                     exchanges.append(Exchange(is_sent, email.from_, email.to, email.date))
-        own = {address_of(self.address)} if self.address else set()
+        own = {key for key in [parse_key(self.address or "")] if key}
         return tally(exchanges, query, own)[: max(limit, 0) or None]
 
     def find_sent(self, message_id: str) -> EmailSummary | None:
@@ -147,6 +150,12 @@ class ImapMailbox:
             uids = self._matching(client, ["HEADER", "Message-ID", message_id.strip("<>")])
             found = self._summaries(client, sent, uidvalidity, uids, None, None, 1)
         return found[0] if found else None
+
+    def delivery(self) -> Delivery:
+        """Mail goes out through ``[email.smtp]``; without it nothing can be sent."""
+        if self.smtp is None:
+            return Delivery(False, "no [email.smtp] server is configured: it cannot be sent")
+        return Delivery(True, f"through SMTP {self.smtp.address}")
 
     def sender(self) -> str:
         """The configured From address."""
@@ -185,8 +194,15 @@ class ImapMailbox:
             result.note = f"Sent, but the copy could not be saved in Sent: {exc}"
         return result
 
-    def send_draft(self, draft_id: str, now: datetime) -> SendResult:
-        """Send a message from Drafts (dated ``now``), then delete the draft."""
+    def is_sent(self, email: EmailSummary) -> bool:
+        """Whether the message lies in the Sent folder (its name asked of the server once)."""
+        if self._sent_name is None:
+            with self._session() as client:
+                self._sent_name = self._special(client, "sent")
+        return email.folder == self._sent_name
+
+    def draft(self, draft_id: str) -> EmailMessage:
+        """The draft's message as it lies in Drafts."""
         folder, uidvalidity, uid = parse_id(draft_id)
         with self._session() as client:
             if folder != self._special(client, "drafts"):
@@ -197,6 +213,12 @@ class ImapMailbox:
             data = self._fetch_one(client, uid, draft_id)[b"BODY[]"]
         message = BytesParser(policy=policy.default).parsebytes(data)
         assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        return message
+
+    def send_draft(self, draft_id: str, now: datetime) -> SendResult:
+        """Send a message from Drafts (dated ``now``), then delete the draft."""
+        folder, _, uid = parse_id(draft_id)
+        message = self.draft(draft_id)
         compose.prepare_draft(message, self.sender(), now)
         result = self.send(message, None)
         with self._session() as client:

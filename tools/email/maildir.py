@@ -26,7 +26,9 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from morrow.tools.delivery import Delivery
 from morrow.tools.email import compose
+from morrow.tools.email.addresses import parse_key
 from morrow.tools.email.backend import (
     Contact,
     DraftResult,
@@ -38,7 +40,7 @@ from morrow.tools.email.backend import (
 from morrow.tools.email.contacts import Exchange, tally
 from morrow.tools.email.index import INFO_SEPARATOR, MailIndex, inside
 from morrow.tools.email.index_query import Indexed, Query, check_query
-from morrow.tools.email.reading import address_of, parse_message, to_email
+from morrow.tools.email.reading import parse_message, to_email
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 if TYPE_CHECKING:  # smtplib and ssl are imported when something is sent
@@ -171,13 +173,17 @@ class MaildirMailbox:
         return [self.read(f"{row.folder}/{row.key}") for row in rows]
 
     def correspondents(self, query: str, limit: int) -> list[Contact]:
-        """People matching ``query`` in the messages' From, To and Cc."""
+        """People matching ``query`` in the messages' From, To and Cc.
+
+        What the user sent is what lies in Sent: a received message's From header may say
+        anything (a stranger can write the user's own address there).
+        """
         self._refresh()
         sent = self._special("sent", create=False)
-        own = {address_of(self.address)} if self.address else set()
+        own = {key for key in [parse_key(self.address or "")] if key}
         exchanges = (
             Exchange(
-                sent=row.folder == sent or address_of(row.sender) in own,
+                sent=row.folder == sent,
                 sender=row.sender,
                 recipients=[*row.to, *row.cc],
                 date=row.date,
@@ -195,9 +201,28 @@ class MaildirMailbox:
                 return _summary(row)
         return None
 
+    def delivery(self) -> Delivery:
+        """Mail goes out through ``[email.smtp]``; without it, it is only saved in Sent."""
+        if self.smtp is None:
+            return Delivery(False, "no SMTP server is configured: saved to Sent only")
+        return Delivery(True, f"through SMTP {self.smtp.address}")
+
     def sender(self) -> str:
         """The user's From address."""
         return require_address(self.address)
+
+    def is_sent(self, email: EmailSummary) -> bool:
+        """Whether the message lies in the Sent folder."""
+        return email.folder == self._special("sent", create=False)
+
+    def draft(self, draft_id: str) -> EmailMessage:
+        """The draft's message as it lies in Drafts."""
+        row = self._locate(draft_id)
+        if row.folder != self._special("drafts", create=False):
+            raise ToolError(f"{draft_id!r} is not in the Drafts folder; only drafts can be sent")
+        message = BytesParser(policy=policy.default).parsebytes(self._bytes(row))
+        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        return message
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -240,10 +265,7 @@ class MaildirMailbox:
     def send_draft(self, draft_id: str, now: datetime) -> SendResult:
         """Send a message from Drafts (dated ``now``), then remove the draft."""
         row = self._locate(draft_id)
-        if row.folder != self._special("drafts", create=False):
-            raise ToolError(f"{draft_id!r} is not in the Drafts folder; only drafts can be sent")
-        message = BytesParser(policy=policy.default).parsebytes(self._bytes(row))
-        assert isinstance(message, EmailMessage)  # policy.default makes EmailMessage
+        message = self.draft(draft_id)
         compose.prepare_draft(message, self.sender(), now)
         result = self.send(message, row.thread_id)
         self._path(row).unlink(missing_ok=True)

@@ -126,19 +126,5 @@ def snippet(body: str) -> str:
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
 
 
-def address_of(value: str) -> str:
-    """The bare address in "Name <address>" (or the value itself), lower-cased."""
-    if "<" in value and value.rstrip().endswith(">"):
-        value = value[value.rindex("<") + 1 : value.rindex(">")]
-    return value.strip().lower()
-
-
-def name_of(value: str) -> str:
-    """The display name in "Name <address>", or ""."""
-    if "<" in value and value.rstrip().endswith(">"):
-        return value[: value.rindex("<")].strip().strip('"').strip()
-    return ""
-
-
 def _first(values: list[str]) -> str | None:
     return values[0] if values else None

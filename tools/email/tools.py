@@ -19,7 +19,8 @@ from pydantic import AwareDatetime, Field
 
 from morrow.tools.base import Idempotency, tool
 from morrow.tools.context import ToolContext
-from morrow.tools.email import compose
+from morrow.tools.delivery import delivery_of
+from morrow.tools.email import compose, mime
 from morrow.tools.email.backend import Email, SendResult
 from morrow.tools.email.contacts import MAX_CONTACTS, address_book, rank, search_address_book
 from morrow.tools.email.index_query import MAX_SENDER, check_query
@@ -132,16 +133,38 @@ def _message_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
     return _shown(message, original)
 
 
-def _draft_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
-    """The saved draft that would go out, as it is."""
-    draft = ctx.workspace.mail.read(args.draft_id)
-    shown: dict[str, Any] = {"from": draft.from_, "to": draft.to}
-    if draft.cc:
-        shown["cc"] = draft.cc
-    shown.update(subject=draft.subject, body=draft.body)
-    if draft.attachments:
-        shown["attachments"] = [a.name for a in draft.attachments]
+def _send_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
+    """The message as it would go out, and whether (and how) it goes out at all."""
+    return _delivered(ctx, _message_preview(ctx, args))
+
+
+def _delivered(ctx: ToolContext, shown: dict[str, Any]) -> dict[str, Any]:
+    """The mailbox's own fact: how the message leaves, or that it does not (nobody told)."""
+    delivery = delivery_of(ctx.workspace.mail)
+    shown["delivery"] = delivery.how
+    if not delivery.sends:
+        shown["notified"] = []
     return shown
+
+
+def _draft_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
+    """The saved draft exactly as it would go out: every recipient (Bcc too), subject, text.
+
+    Read from the draft's own message, as the backend sends it, so the gate judges a
+    ``send_draft`` on the same fields as a ``send_email``.
+    """
+    message = ctx.workspace.mail.draft(args.draft_id)
+    sender = mime.addresses(message, "From")
+    shown: dict[str, Any] = {"from": sender[0] if sender else ctx.workspace.mail.sender()}
+    for name in ("To", "Cc", "Bcc"):
+        found = mime.addresses(message, name)
+        if found:
+            shown[name.lower()] = found
+    shown.update(subject=mime.header(message, "Subject"), body=mime.body_text(message))
+    attachments = mime.attachments(message)
+    if attachments:
+        shown["attachments"] = [a.name for a in attachments]
+    return _delivered(ctx, shown)
 
 
 def _new_message_id(ctx: ToolContext, args: Any) -> str:
@@ -191,7 +214,7 @@ def draft_email(
     return {**result, **_outline(message, original)}
 
 
-@tool(effect="send", preview=_message_preview, idempotency=_SENT_MESSAGE)
+@tool(effect="send", preview=_send_preview, idempotency=_SENT_MESSAGE)
 def send_email(
     ctx: ToolContext,
     to: tuple[str, ...],

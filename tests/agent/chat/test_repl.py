@@ -92,6 +92,7 @@ def test_an_approval_answered_no_then_yes_then_undone(tmp_path, monkeypatch):
     assert "title: Dentist" in shown and "attendees: sam@example.com" in shown
     assert "when: Mon 06 May 2030 10:00 to Mon 06 May 2030 10:30 Europe/Berlin" in shown
     assert "no invitations go out" in shown
+    assert "session id" not in shown  # the gate's bookkeeping is not a warning
     refused = model.requests[1].messages[-1].tool_results[0]
     assert refused.is_error and "the user said no" in refused.content
     assert "· create_event title=Dentist" in shown and "not run: the user said no" in shown
@@ -167,8 +168,13 @@ def test_an_email_is_shown_whole_and_edited_in_the_editor(tmp_path, monkeypatch)
     shown, _ = run_chat(home, monkeypatch, script, "answer priya\re\ry\r" + CTRL_D)
     assert "morrow wants to run send_email (send)" in shown
     assert "to: priya@example.com" in shown and "subject: Budget" in shown
-    assert "Thursday works for me." in shown and "cannot be undone" in shown
+    assert "Thursday works for me." in shown
+    # no [email.smtp]: the box says what the result will say, nothing goes out
+    assert "Nothing goes out to anyone." in shown
+    assert "cannot be undone" not in shown
     assert "Friday works for me." in shown  # the edited action is shown again
+    assert shown.count("from: Alex <alex@example.com>") == 2  # also in the re-shown box
+    assert shown.count("Emails go to: nobody (no SMTP server is configured") == 2
     sent = list((home / "Mail" / ".Sent" / "cur").iterdir())
     assert len(sent) == 1
     assert "Friday works for me." in sent[0].read_text()
@@ -196,7 +202,62 @@ def test_an_invalid_edit_is_refused_and_the_action_kept(tmp_path, monkeypatch):
     script = [calls(call("create_event", title="Gym", start=START, end=END)), text("ok")]
     shown, _ = run_chat(tmp_path / "h", monkeypatch, script, "gym\re\rn\r" + CTRL_D)
     assert "The edited action is not valid: invalid arguments: start:" in shown
+    assert "Edit abandoned; the action is unchanged." in shown  # saved again as it was
     assert events(tmp_path / "h") == 0
+
+
+def test_an_invalid_edit_is_opened_again_as_the_user_left_it(tmp_path, monkeypatch):
+    editor = tmp_path / "editor.py"
+    editor.write_text(  # first: a new title and a bad start; then: the start fixed
+        "import sys, pathlib\np = pathlib.Path(sys.argv[1])\nt = p.read_text()\n"
+        "if t.startswith('# NOT VALID: '):\n"
+        "    assert 'title: Swim' in t, t\n"
+        "    p.write_text(t.replace('start: tomorrow ', 'start: '))\n"
+        "else:\n"
+        "    p.write_text(t.replace('title: Gym', 'title: Swim')"
+        ".replace('start: 2030', 'start: tomorrow 2030'))\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+    script = [calls(call("create_event", title="Gym", start=START, end=END)), text("ok")]
+    shown, _ = run_chat(tmp_path / "h", monkeypatch, script, "gym\re\ry\r" + CTRL_D)
+    assert "The edited action is not valid" in shown
+    assert "morrow wants to run create_event (write), as you edited it" in shown
+    assert "· create_event title=Swim" in shown  # the tool line shows what ran
+    assert "SUMMARY:Swim" in (tmp_path / "h" / "calendar.ics").read_text()
+
+
+def test_remember_can_be_approved_for_the_rest_of_the_chat(tmp_path, monkeypatch):
+    script = [
+        calls(call("remember", fact="I prefer mornings")),
+        text("Noted."),
+        calls(call("remember", fact="Sam is my manager")),
+        text("Noted too."),
+    ]
+    keys = "remember I prefer mornings\ra\rremember that Sam is my manager\r" + CTRL_D
+    shown, _ = run_chat(tmp_path / "h", monkeypatch, script, keys)
+    assert shown.count("morrow wants to run remember") == 1  # asked once
+    assert "(remember: approved, as you said for this chat)" in shown
+    assert "Noted too." in shown
+
+
+def test_an_invitation_on_the_local_calendar_says_nobody_is_emailed_and_can_be_undone(
+    tmp_path, monkeypatch
+):
+    home = tmp_path / "h"
+    create = {
+        "title": "Review",
+        "start": START,
+        "end": END,
+        "attendees": ["priya@example.com"],
+        "send_invitations": True,
+    }
+    script = [calls(call("create_event", **create)), text("Invited.")]
+    shown, _ = run_chat(home, monkeypatch, script, "invite priya\ry\r/undo\r" + CTRL_D)
+    assert "WILL be emailed" not in shown and "cannot be undone" not in shown
+    assert "Nobody is emailed: the local calendar file sends no email." in shown
+    assert "Emails go to: nobody (the local calendar file sends no email)" in shown
+    assert 'Undone: the event "Review" was removed from your calendar.' in shown
+    assert events(home) == 0
 
 
 def test_completion_of_commands_and_session_ids():
@@ -231,3 +292,30 @@ def test_the_prompt_time_never_reaches_the_model_as_a_naive_datetime():
     assert _span("not a time", None, zone).startswith("not a time to (unchanged)")
     moment = datetime(2030, 5, 6, 8, 0, tzinfo=ZoneInfo("UTC")).isoformat()
     assert "10:00" in _span(moment, None, zone)
+
+
+def test_resume_takes_a_unique_prefix_and_shows_the_last_turns(tmp_path, monkeypatch):
+    home = tmp_path / "h"
+    run_chat(home, monkeypatch, [text("Hi Ada.")], "I am Ada\r" + CTRL_D, session_id="older")
+    run_chat(home, monkeypatch, [text("Hello.")], "hi\r" + CTRL_D, session_id="other")
+    keys = "/resume o\r/resume old\r/resume nope\r" + CTRL_D
+    shown, _ = run_chat(home, monkeypatch, [], keys)
+    assert "'o' starts 2 session ids (other, older): say more" in shown.replace(
+        "older, other", "other, older"
+    )
+    assert "(session older resumed: 1 earlier turn)" in shown
+    assert "you: I am Ada" in shown and "morrow: Hi Ada." in shown
+    assert "no session with id 'nope'" in shown
+
+
+def test_session_times_are_in_the_users_zone_and_labelled(tmp_path, monkeypatch, capsys):
+    from morrow.agent.cli import main
+
+    home = tmp_path / "h"
+    run_chat(home, monkeypatch, [text("Hi.")], "hello\r/sessions\r" + CTRL_D)
+    shown, _ = run_chat(home, monkeypatch, [], "/sessions\r" + CTRL_D, session_id="r2")
+    assert "updated (Europe/Berlin)" in shown
+    (home / "config.toml").write_text('[user]\ntimezone = "Europe/Berlin"\n')
+    assert main(["--home", str(home), "memory", "sessions"]) == 0
+    out = capsys.readouterr().out
+    assert "\nid, last updated (Europe/Berlin), turns, title\n" in "\n" + out

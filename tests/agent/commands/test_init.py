@@ -129,12 +129,15 @@ def test_doctor_check_reports_reachable_refused_and_unlisted():
     assert ant.calls.last.request.headers["x-api-key"] == "sk-ant"
 
 
-def test_doctor_reports_an_unreachable_provider(tmp_path, capsys, monkeypatch):
+def test_doctor_reports_an_unreachable_provider(tmp_path, capsys, monkeypatch, refused_url):
     home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
+    home.mkdir(exist_ok=True, mode=0o700)
+    home.chmod(0o700)
+    (home / "calendar.ics").touch()
+    (home / "Mail" / "cur").mkdir(parents=True)
     (home / "config.toml").write_text(
         '[[providers]]\nname = "down"\nkind = "openai"\nmodel = "m"\n'
-        'base_url = "http://127.0.0.1:9/v1"\n'
+        f'base_url = "{refused_url}/v1"\n'
     )
     assert main(["--home", str(home), "doctor"]) == 1
     out = capsys.readouterr().out

@@ -50,6 +50,7 @@ def test_known_context_windows_and_overrides():
     assert context_window("gpt-4o-mini") == 128_000  # the longest prefix wins over "gpt-4"
     assert context_window("gpt-4") == 8_192
     assert context_window("models/gemini-2.5-pro") == 1_048_576
+    assert context_window("offline-demo") == 200_000  # the demo chat is never folded
     assert context_window("some-local-model") == 8_192
     assert context_window("llama3.2:3b", {"llama3.2": 32_768}) == 32_768
     assert context_window("claude-sonnet-5", {"claude-sonnet": 100_000}) == 100_000

@@ -3,12 +3,11 @@
 import asyncio
 import io
 import json
-import os
 import stat
-import subprocess
 import sys
 
 import pytest
+from support.cli import run as morrow
 from support.fake_api import Say, serve
 from support.turns import ask, conversation, make_app
 
@@ -34,24 +33,11 @@ def configure(home, url):
     )
 
 
-def morrow(home, *args):
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["MORROW_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "morrow.agent.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_the_second_ask_in_a_session_carries_the_first_turn(tmp_path):
     home = tmp_path / "home"
     with serve([[Say("Nice to meet you, Ada.")], [Say("Your name is Ada.")]]) as server:
         configure(home, server.url)
-        first = morrow(home, "ask", "my name is Ada", "--session", "s1")
+        first = morrow(home, "ask", "my name is Ada", "--new", "--session", "s1")
         second = morrow(home, "ask", "what is my name?", "--session", "s1")
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
@@ -84,16 +70,28 @@ def test_new_prints_the_id_and_no_flag_starts_a_fresh_listed_session(tmp_path, c
     assert all(s["turns"] == 1 and s["model"] == "test-model" for s in listed)
 
 
-def test_bad_session_flags_are_usage_errors(tmp_path):
+def test_bad_session_flags_are_usage_errors(tmp_path, capsys):
     home = tmp_path / "home"
     with serve([[Say("ok")]]) as server:
         configure(home, server.url)
-        assert morrow(home, "ask", "hi", "--session", "s1").returncode == 0
+        assert morrow(home, "ask", "hi", "--session", "s1", "--new").returncode == 0
         taken = morrow(home, "ask", "hi", "--session", "s1", "--new")
         invalid = morrow(home, "ask", "hi", "--session", "no/slashes")
+        typo = morrow(home, "ask", "hi", "--session", "s2")
     assert taken.returncode == 2 and "already exists" in taken.stderr
     assert invalid.returncode == 2 and "invalid session id" in invalid.stderr
     assert len(server.api.requests) == 1  # nothing was asked for the refused runs
+    # the same missing session is the same one-line error and code everywhere
+    missing = "morrow: no session with id 's2' (see `morrow memory sessions`;"
+    assert typo.returncode == 2 and typo.stderr.startswith(missing)
+    for argv in (
+        ["chat", "--session", "s2"],
+        ["memory", "export", "--session", "s2"],
+        ["memory", "purge", "--session", "s2", "--yes"],
+    ):
+        assert main(["--home", str(home), *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(missing) and err.count("\n") == 1, (argv, err)
 
 
 def test_chat_continues_a_session_and_saves_every_turn(tmp_path, monkeypatch):

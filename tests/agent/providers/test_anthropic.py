@@ -13,7 +13,8 @@ import anthropic
 import httpx2
 import pytest
 import respx
-from cassettes import Interaction, load_cassette
+from support import wire
+from support.cassettes import Interaction, load_cassette, provider_ids
 
 from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (
@@ -119,13 +120,11 @@ def fail(call: Callable[[], object]) -> ProviderError:
 
 
 def sse(events: list[dict[str, Any]]) -> bytes:
-    return b"".join(
-        f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in events
-    )
+    return b"".join(wire.sse_event(event) for event in events)
 
 
 def sse_response(body: bytes) -> httpx2.Response:
-    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    return wire.streamed(body)
 
 
 def message_start(model: str = "claude-sonnet-4-20250514") -> dict[str, Any]:
@@ -173,33 +172,7 @@ def message_end(stop_reason: str, output_tokens: int = 5) -> list[dict[str, Any]
 
 def to_sse(message: dict[str, Any]) -> bytes:
     """The stream the API would send for a complete message, arguments cut in small pieces."""
-    start = message_start(message["model"])
-    start["message"].update(id=message["id"], usage={**message["usage"], "output_tokens": 1})
-    events: list[dict[str, Any]] = [start]
-    for index, block in enumerate(message["content"]):
-        if block["type"] == "tool_use":
-            text = json.dumps(block["input"])
-            pieces = ["", *(text[i : i + 5] for i in range(0, len(text), 5))]
-            events += tool_use_events(index, block["id"], block["name"], pieces)
-        else:
-            events += [
-                {
-                    "type": "content_block_start",
-                    "index": index,
-                    "content_block": {"type": "text", "text": ""},
-                },
-                *(
-                    {
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": {"type": "text_delta", "text": block["text"][i : i + 7]},
-                    }
-                    for i in range(0, len(block["text"]), 7)
-                ),
-                {"type": "content_block_stop", "index": index},
-            ]
-    events += message_end(message["stop_reason"], message["usage"]["output_tokens"])
-    return sse(events)
+    return b"".join(wire.stream_of("anthropic", message, text_size=7, args_size=5))
 
 
 def sent(route: respx.Route, call: int = -1) -> dict[str, Any]:
@@ -208,7 +181,10 @@ def sent(route: respx.Route, call: int = -1) -> dict[str, Any]:
 
 
 def without_ids(parts: tuple[Any, ...]) -> list[Any]:
-    return [p.model_copy(update={"id": "x"}) if isinstance(p, ToolCallPart) else p for p in parts]
+    return [
+        p.model_copy(update={"id": "x", "wire_id": "x"}) if isinstance(p, ToolCallPart) else p
+        for p in provider_ids(parts)
+    ]
 
 
 @pytest.fixture
@@ -226,7 +202,7 @@ def test_complete_maps_two_parallel_tool_calls(api: respx.MockRouter) -> None:
 
     response = complete(SECRETS_REQUEST)
 
-    assert response.parts == (
+    assert tuple(provider_ids(response.parts)) == (
         TextPart(text="I'll retrieve the secrets for both passwords you provided."),
         ToolCallPart(
             id="toolu_01BUvqBj8Yb34pNAbCJJY1oc",
@@ -271,7 +247,8 @@ def test_complete_maps_four_parallel_tool_calls(api: respx.MockRouter) -> None:
 
     calls = response.tool_calls
     assert [c.arguments["name"] for c in calls] == ["Alice", "Bob", "Charlie", "Daisy"]
-    assert [c.id for c in calls] == [b["id"] for b in recorded.json["content"][1:]]
+    assert [c.wire_id for c in calls] == [b["id"] for b in recorded.json["content"][1:]]
+    assert len({c.id for c in calls}) == 4
     assert {c.name for c in calls} == {"retrieve_entity_info"}
     assert all(c.raw_arguments is None for c in calls)
     assert response.text.startswith("I'll help you find out who is the youngest")
@@ -331,7 +308,7 @@ def test_stream_handles_empty_partial_json_and_pings(api: respx.MockRouter) -> N
         "toolu_01N8a4jWyf116qKTMqKKmjyt",
     ]
     response = final(events)
-    assert response.parts == (
+    assert tuple(provider_ids(response.parts)) == (
         ToolCallPart(id="toolu_01LtHJmixrs9NcWQkK8hu8hj", name="pelican_name_generator"),
         ToolCallPart(id="toolu_01N8a4jWyf116qKTMqKKmjyt", name="pelican_name_generator"),
     )
@@ -365,7 +342,10 @@ def test_stream_gives_exactly_what_complete_gives(api: respx.MockRouter) -> None
     whole = complete(request)
     streamed = final(stream(request))
 
-    assert streamed == whole
+    # the same parts but for morrow's own ids, new for every call
+    assert provider_ids(streamed.parts) == provider_ids(whole.parts)
+    assert streamed.model_copy(update={"parts": whole.parts}) == whole
+    assert not {c.id for c in streamed.tool_calls} & {c.id for c in whole.tool_calls}
     assert len(whole.tool_calls) == 4
 
 
@@ -396,7 +376,7 @@ def test_tool_results_go_back_as_recorded(api: respx.MockRouter, name: str, mode
             Message(
                 role="tool",
                 parts=tuple(
-                    ToolResultPart(call_id=c.id, name=c.name, content=results[c.id])
+                    ToolResultPart(call_id=c.id, name=c.name, content=results[c.wire_id])
                     for c in reply.tool_calls
                 ),
             )
@@ -528,7 +508,9 @@ def test_foreign_tool_call_ids_are_translated_consistently() -> None:
         ("max_tokens", "max_tokens"),
         ("refusal", "refusal"),
         ("stop_sequence", "stop_sequence"),
-        ("pause_turn", "other"),
+        ("pause_turn", "pause_turn"),
+        ("model_context_window_exceeded", "context_window_exceeded"),
+        ("a_reason_from_the_future", "other"),
         (None, "other"),
     ],
 )
@@ -779,7 +761,7 @@ def test_invalid_streamed_arguments_become_raw_arguments(
 
     response = final(stream(SECRETS_REQUEST))
 
-    assert response.parts == (
+    assert tuple(provider_ids(response.parts)) == (
         ToolCallPart(id="toolu_bad", name="secret_retrieval_tool", arguments={}, raw_arguments=raw),
     )
     assert response.stop_reason == "max_tokens"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
+from support.cli import run
 from support.fake_api import Say, serve
 from support.turns import bare_context
 
@@ -185,9 +186,6 @@ def test_without_a_budget_nothing_is_estimated_or_refused(tmp_path: Path) -> Non
 
 
 def test_ask_with_a_tiny_budget_exits_1_before_sending(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
 
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -196,15 +194,7 @@ def test_ask_with_a_tiny_budget_exits_1_before_sending(tmp_path: Path) -> None:
             '[[providers]]\nname = "local"\nkind = "openai"\nmodel = "gpt-5-mini"\n'
             f'base_url = "{server.url}/v1"\n\n[budget]\nper_run_usd = 0.0000001\n'
         )
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-        done = subprocess.run(
-            [sys.executable, "-m", "morrow.agent.cli", "--home", str(home), "ask", "hello there"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
+        done = run(home, "ask", "hello there")
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("morrow: budget reached: the next model request")
     assert "[budget] per_run_usd" in done.stderr and "nothing was sent" in done.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from faults import FakeTime, retrying
+from support.faults import FakeTime, retrying
 
 from morrow.agent.errors import ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (

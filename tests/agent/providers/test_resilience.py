@@ -12,7 +12,8 @@ from typing import Any
 import httpx2
 import pytest
 import respx
-from faults import (
+from structlog.testing import capture_logs
+from support.faults import (
     KEYS,
     URLS,
     FakeTime,
@@ -23,7 +24,6 @@ from faults import (
     sse_events,
     streamed,
 )
-from structlog.testing import capture_logs
 
 from morrow.agent.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from morrow.agent.messages import (

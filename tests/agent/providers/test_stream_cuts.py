@@ -16,7 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 import respx
-from faults import (
+from support.faults import (
     RUNS,
     TOOLS,
     URLS,

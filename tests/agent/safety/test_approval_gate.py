@@ -14,6 +14,7 @@ from morrow.agent.providers.scripted import ScriptedProvider, call, calls, text
 from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
 from morrow.tools.base import ToolRegistry
 from morrow.tools.catalog import all_tools
+from morrow.tools.delivery import Delivery
 
 TOOLS = ToolRegistry(all_tools())
 
@@ -23,6 +24,15 @@ def world(tmp_path: Path):
     context = build(tmp_path)
     yield context
     context.store.close()
+
+
+@pytest.fixture
+def sending(world, monkeypatch):
+    """The world's backends as ones that email people (SMTP for the mail, a server calendar)."""
+    backends = world.workspace
+    monkeypatch.setattr(backends.mail, "delivery", lambda: Delivery(True, "through SMTP test"))
+    monkeypatch.setattr(backends.calendar, "delivery", lambda: Delivery(True, "the server emails"))
+    return world
 
 
 def review(world, name, history=(), gate=None, **arguments):
@@ -53,7 +63,8 @@ def read_offer(world) -> list[Message]:
     ]
 
 
-def test_the_request_shows_the_exact_message_with_every_recipient_and_the_quote(world):
+def test_the_request_shows_the_exact_message_with_every_recipient_and_the_quote(sending):
+    world = sending
     request = review(
         world,
         "send_email",
@@ -72,7 +83,8 @@ def test_the_request_shows_the_exact_message_with_every_recipient_and_the_quote(
     assert "cannot be undone" in shown
 
 
-def test_send_draft_shows_the_drafts_content(world):
+def test_send_draft_shows_the_drafts_content(sending):
+    world = sending
     draft = json.loads(
         asyncio.run(
             TOOLS.get("draft_email").run(
@@ -94,7 +106,8 @@ def test_send_draft_shows_the_drafts_content(world):
     assert "The plan is ready." in request.describe()
 
 
-def test_calendar_changes_show_who_the_backend_says_will_be_notified(world):
+def test_calendar_changes_show_who_the_backend_says_will_be_notified(sending):
+    world = sending
     cancel = review(
         world,
         "cancel_event",
@@ -187,7 +200,9 @@ def test_a_send_repeating_a_strangers_words_needs_explicit_approval(world):
     assert "copied from the text of email INBOX/offer" in request.untrusted[0].describe()
 
 
-def test_a_reply_may_go_to_the_threads_own_people(world):
+def test_a_reply_to_a_stranger_is_not_trusted_for_answering_them(world):
+    """Replying to a message lends its sender no trust: the thread vouches only through
+    messages the user sent or received from people already trusted (test_trust_sources.py)."""
     request = review(
         world,
         "send_email",
@@ -197,7 +212,20 @@ def test_a_reply_may_go_to_the_threads_own_people(world):
         body="No, thanks.",
         reply_to_email_id="INBOX/offer",
     )
-    assert not request.untrusted
+    (finding,) = request.untrusted
+    assert finding.value == STRANGER and "appears only in the text of email INBOX/offer" in (
+        finding.source
+    )
+    sam = review(
+        world,
+        "send_email",
+        [Message.user("answer Sam")],
+        to=[CONTACT],
+        subject="Re: Lunch?",
+        body="Yes.",
+        reply_to_email_id="INBOX/question",
+    )
+    assert not sam.untrusted  # Sam is someone the user wrote to (Sent)
 
 
 def test_attendees_seen_only_in_an_invitation_are_untrusted(world):
@@ -359,3 +387,20 @@ def test_tools_call_goes_through_the_gate(tmp_path, capsys, monkeypatch):
         ("send_email", "refused", ""),
         ("send_email", "done", "user"),
     ]
+
+
+def test_backends_that_send_nothing_make_the_request_say_nobody_and_why(world):
+    """The local .ics file and a Maildir without SMTP: the preview is the result's truth."""
+    send = review(world, "send_email", [Message.user(f"mail {CONTACT}")], to=[CONTACT],
+                  subject="Hi", body="Hello")  # fmt: skip
+    assert send.recipients == ()
+    assert send.preview["delivery"] == "no SMTP server is configured: saved to Sent only"
+    assert "emails sent to: nobody (no SMTP server is configured: saved to Sent only)" in (
+        send.describe()
+    )
+    invite = review(world, "create_event", [Message.user(f"invite {CONTACT}")], title="Lunch",
+                    start="2030-01-02T12:00:00+01:00", end="2030-01-02T13:00:00+01:00",
+                    attendees=[CONTACT], send_invitations=True)  # fmt: skip
+    assert invite.effect == "send" and invite.recipients == ()
+    assert invite.preview["notified"] == []
+    assert invite.preview["delivery"] == "the local calendar file sends no email"

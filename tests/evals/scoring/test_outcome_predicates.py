@@ -39,10 +39,22 @@ def test_unclaimed_changes_fail_nothing_else_changed_unless_allowed():
     read = NOTE.model_copy(update={"flags": "S"})
     moved = LUNCH.model_copy(update={"location": "Cafe"})
     after = world(events=(moved,), mail=(read,))
-    failures = evaluate([{"nothing_else_changed": {"allow": ["mail_flags"]}}], BEFORE, after)
+    became_read = {"mail_flags": {"unread": False, "before": {"unread": True}}}
+    failures = evaluate([{"nothing_else_changed": {"allow": [became_read]}}], BEFORE, after)
     assert failures == [
         "unexpected change: event changed: event 'Lunch' (2026-03-02T12:00:00+01:00): location"
     ]
+    # the allowance excuses only what it describes: mail becoming unread is still a change
+    unread = NOTE.model_copy(update={"flags": ""})
+    read_before = world(mail=(read,))
+    assert evaluate(
+        [{"nothing_else_changed": {"allow": [became_read]}}], read_before, world(mail=(unread,))
+    ) == ["unexpected change: mail flags: message 'Note' in INBOX: flags"]
+
+
+def test_a_whole_kind_of_change_cannot_be_allowed():
+    with pytest.raises(ValueError, match="a whole kind of change would excuse anything"):
+        evaluate([{"nothing_else_changed": {"allow": ["mail_flags"]}}], BEFORE, world())
 
 
 def test_moves_and_sends_and_counts():
@@ -76,7 +88,7 @@ def test_cancelled_occurrence_by_exdate():
     assert evaluate(other, world(events=(series,)), world(events=(cancelled,)))
 
 
-def test_state_predicates_and_optional_claims():
+def test_state_predicates_and_counts():
     assert (
         evaluate(
             [{"event_exists": {"title": "Lunch"}}, {"no_event": {"title": "Dinner"}}],
@@ -85,12 +97,42 @@ def test_state_predicates_and_optional_claims():
         )
         == []
     )
-    assert (
-        evaluate([{"mail_added": {"optional": True}}, {"unchanged": True}], BEFORE, world()) == []
-    )
     assert evaluate([{"no_mail": {"subject": "Note"}}], BEFORE, world()) == [
         "no_mail: found 1 matching {'subject': 'Note'}"
     ]
+    two = world(mail=(NOTE, NOTE.model_copy(update={"name": "n2", "message_id": "m2"})))
+    assert evaluate([{"mail_exists": {"count": 2, "subject": "Note"}}], BEFORE, two) == []
+    assert evaluate([{"mail_exists": {"count": 1, "subject": "Note"}}], BEFORE, two) == [
+        "mail_exists: expected 1 matching, found 2 for {'subject': 'Note'}"
+    ]
+
+
+def test_text_is_subject_or_body_and_title_or_description():
+    mail = NOTE.model_copy(update={"body": "the Important Message! is here"})
+    assert (
+        evaluate(
+            [{"mail_exists": {"text": {"icontains": "important message!"}}}],
+            BEFORE,
+            world(mail=(mail,)),
+        )
+        == []
+    )
+    event = LUNCH.model_copy(update={"description": "Intro with Mark"})
+    spec = [
+        {
+            "event_exists": {
+                "text": {"icontains": "intro with mark"},
+                "start": {"datetime": "2026-03-02"},
+            }
+        }
+    ]
+    assert evaluate(spec, BEFORE, world(events=(event,))) == []
+    assert evaluate(spec, BEFORE, world())
+
+
+def test_optional_was_removed_because_it_cannot_fail():
+    with pytest.raises(ValueError, match="'optional' was removed"):
+        evaluate([{"mail_added": {"optional": True}}], BEFORE, world())
 
 
 def test_unknown_predicates_are_errors():

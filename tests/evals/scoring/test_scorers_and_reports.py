@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from morrow.evals.report import compare, to_json
+from morrow.evals.report import compare, render, to_json
 from morrow.evals.runner import Attempt, CaseResult, SuiteResult
 from morrow.evals.scoring.judge import parse_verdict
 from morrow.evals.scoring.scorers import (
@@ -61,6 +61,22 @@ def test_efficiency_limits():
     run = trajectory(call("a"), call("b"))
     result = score_efficiency(EfficiencySpec(max_tool_calls=1, max_cost_usd=0.01), run, cost=0.02)
     assert result.failures == ["tool calls: 2 > 1", "cost: $0.0200 > $0.0100"]
+
+
+def test_limits_an_offline_run_cannot_measure_are_skipped_not_passed():
+    run = trajectory(call("a"))  # a script reports no tokens, and nothing priced it
+    spec = EfficiencySpec(max_steps=5, max_tokens=10, max_cost_usd=0.01)
+    result = score_efficiency(spec, run, cost=None)
+    assert result.passed and not result.failures
+    assert result.skipped.startswith("max_tokens: the run reported no token usage")
+    assert "max_cost_usd: no cost known" in result.skipped
+    report = SuiteResult(
+        "s", "replay", 1, cases=[CaseResult("c", attempts=[Attempt(True, [result])])]
+    )
+    assert "efficiency:ok(some skipped)" in render(report)
+    assert "2 check(s) skipped, not passed" not in render(report)
+    assert "1 check(s) skipped, not passed: max_cost_usd, max_tokens" in render(report)
+    assert to_json(report)["cases"][0]["attempts"][0]["scores"][0]["skipped"] == result.skipped
 
 
 def test_pass_hat_k_is_tau_benchs_estimator():

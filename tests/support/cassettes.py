@@ -99,3 +99,22 @@ def _body(part: dict[str, Any]) -> bytes:
     if data[:2] == _GZIP_MAGIC:
         data = gzip.decompress(data)
     return data
+
+
+def provider_ids(parts: Any) -> list[Any]:
+    """``parts`` with each tool call's id the provider's again (as before morrow had its own).
+
+    Checks on the way that the adapter gave each call an id of morrow's own (``mc_...``),
+    distinct from every other, so a test can compare parts with the ids the recording holds.
+    """
+    from morrow.agent.messages import ToolCallPart
+
+    calls = [p for p in parts if isinstance(p, ToolCallPart)]
+    assert all(c.id.startswith("mc_") and len(c.id) == 19 for c in calls), calls
+    assert len({c.id for c in calls}) == len(calls), calls
+    return [
+        p.model_copy(update={"id": p.wire_id, "wire_id": None})
+        if isinstance(p, ToolCallPart)
+        else p
+        for p in parts
+    ]
