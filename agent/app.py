@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from morrow.agent.config import ApprovalMode, Config, Paths, load_config
 from morrow.agent.context.prompt import system_prompt
 from morrow.agent.errors import ConfigError, StoreError, UsageError
-from morrow.agent.safety.gate import ApprovalGate, AskCallback
 from morrow.tools.context import ToolContext
 from morrow.tools.workspace import Workspace, system_clock
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from morrow.agent.providers.base import Provider
     from morrow.agent.providers.health import HealthStore
     from morrow.agent.providers.resilience import RetryingProvider, Timing
+    from morrow.agent.safety.gate import ApprovalGate, AskCallback
     from morrow.agent.safety.journal import EffectJournal
     from morrow.memory.records import UserText
     from morrow.memory.store import Store
@@ -82,7 +82,20 @@ class App:
         """The calendar backend ``[calendar] backend`` names (ics, google or caldav)."""
         from morrow.agent.backends import calendar_backend
 
-        return calendar_backend(self.config, self.paths, self.clock)
+        return calendar_backend(self.config, self.paths, self.clock, store=self._store_or_none)
+
+    def _store_or_none(self) -> Store | None:
+        """The store, or None (logged) when it cannot be opened.
+
+        The calendar's parsed index then lives in memory for this run.
+        """
+        try:
+            return self.store()
+        except StoreError as exc:
+            import structlog
+
+            structlog.get_logger("morrow.app").warning("calendar_index_in_memory", error=str(exc))
+            return None
 
     def _mail(self) -> MailBackend:
         """The mail backend ``[email] backend`` names (maildir, gmail or imap)."""
@@ -99,9 +112,20 @@ class App:
         from morrow.tools.base import ToolRegistry
         from morrow.tools.catalog import all_tools
 
+        choice = self._calendar_choice()
+        own = all_tools() if choice is None else all_tools(calendars=choice)
         if not external:
-            return ToolRegistry(all_tools())
-        return ToolRegistry([*all_tools(), *self.external_tools(), *self.extra_tools])
+            return ToolRegistry(own)
+        return ToolRegistry([*own, *self.external_tools(), *self.extra_tools])
+
+    def _calendar_choice(self) -> tuple[list[str], str] | None:
+        """The calendars new events may go to, and the default, when there is a choice."""
+        entries = self.config.calendars
+        writable = [e.name for e in entries if not e.read_only]
+        if len(writable) < 2:
+            return None
+        chosen = [e.name for e in entries if e.default]
+        return writable, (chosen or writable)[0]
 
     def external_tools(self) -> list[Tool]:
         """The tools of the configured MCP servers, starting them the first time."""
@@ -231,6 +255,8 @@ class App:
 
         ``ask`` mode with nobody to ask refuses effects.
         """
+        from morrow.agent.safety.gate import ApprovalGate
+
         mode: ApprovalMode = self.config.approvals.mode
         if mode == "ask" and (not interactive or ask is None):
             mode = "deny"

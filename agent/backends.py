@@ -22,7 +22,7 @@ from morrow.agent.config import (
     Config,
     GmailEmailConfig,
     GoogleCalendarConfig,
-    IcsCalendarConfig,
+    IcsCalendarEntry,
     ImapEmailConfig,
     MaildirEmailConfig,
     Paths,
@@ -32,6 +32,7 @@ from morrow.agent.credentials import from_env
 from morrow.agent.errors import ConfigError
 
 if TYPE_CHECKING:
+    from morrow.memory.store import Store
     from morrow.tools.calendar.backend import CalendarBackend
     from morrow.tools.email.backend import MailBackend
     from morrow.tools.email.smtp import SmtpSettings
@@ -72,12 +73,15 @@ def missing_sources(config: Config, paths: Paths) -> list[str]:
     there; the remote backends (google, caldav, gmail, imap) are checked by reading them.
     """
     missing = []
-    calendar, email = config.calendar, config.email
-    if isinstance(calendar, IcsCalendarConfig):
+    email = config.email
+    for calendar in config.calendar_entries():
+        if not isinstance(calendar, IcsCalendarEntry):
+            continue
         path = paths.resolve_path(calendar.path)
-        if not path.is_file():
+        if not path.exists():  # a file, or a folder of them
+            where = f'the "{calendar.name}" path' if config.calendars else "[calendar] path"
             missing.append(
-                f"calendar: {path} does not exist: set [calendar] path in {paths.config} to "
+                f"calendar: {path} does not exist: set {where} in {paths.config} to "
                 f"your .ics file, or start an empty calendar there: touch {path}"
             )
     if isinstance(email, MaildirEmailConfig):
@@ -91,18 +95,60 @@ def missing_sources(config: Config, paths: Paths) -> list[str]:
 
 
 def calendar_backend(
-    config: Config, paths: Paths, clock: Callable[[], datetime]
+    config: Config,
+    paths: Paths,
+    clock: Callable[[], datetime],
+    store: Callable[[], Store | None] | None = None,
 ) -> CalendarBackend:
-    """The calendar backend ``[calendar] backend`` names."""
-    calendar = config.calendar
+    """The calendar ``[calendar]`` names, or the ``[[calendars]]`` as one.
+
+    Args:
+        config: the config.
+        paths: where relative paths start.
+        clock: "now".
+        store: opens the store on first use (None where there is none): the .ics files'
+            parsed index lives in it.
+    """
+    if not config.calendars:
+        return _calendar(config.calendar, config, paths, clock, store, key="calendar")
+    from morrow.tools.calendar.backend import CalendarSet, Member
+
+    members = [
+        Member(
+            entry.name,
+            _calendar(entry, config, paths, clock, store, key=f"calendars[{index}]"),
+            read_only=entry.read_only,
+            colour=entry.colour,
+        )
+        for index, entry in enumerate(config.calendars)
+    ]
+    chosen = [e.name for e in config.calendars if e.default]
+    writable = [e.name for e in config.calendars if not e.read_only]
+    default = (chosen or writable or [config.calendars[0].name])[0]
+    return CalendarSet(members, default=default)
+
+
+def _calendar(
+    calendar: Any,
+    config: Config,
+    paths: Paths,
+    clock: Callable[[], datetime],
+    store: Callable[[], Store | None] | None,
+    *,
+    key: str,
+) -> CalendarBackend:
     if isinstance(calendar, GoogleCalendarConfig):
         return _google_calendar(calendar, config, paths)
     if isinstance(calendar, CalDavCalendarConfig):
-        return _caldav_calendar(calendar, config, str(paths.config), clock)
+        return _caldav_calendar(calendar, config, str(paths.config), clock, key=key)
     from morrow.tools.calendar.ics import IcsCalendar
 
     return IcsCalendar(
-        paths.resolve_path(calendar.path), config.user.zone, me=config.user.email, clock=clock
+        paths.resolve_path(calendar.path),
+        config.user.zone,
+        me=config.user.email,
+        clock=clock,
+        store=store,
     )
 
 
@@ -142,7 +188,7 @@ def google_scopes(config: Config, source: str) -> list[str]:
     """The scopes the configured Google services need (read-only unless writes are on)."""
     from morrow.tools.google_auth import scopes_for
 
-    calendar = isinstance(config.calendar, GoogleCalendarConfig)
+    calendar = any(isinstance(c, GoogleCalendarConfig) for c in config.calendar_entries())
     gmail = isinstance(config.email, GmailEmailConfig)
     if not (calendar or gmail):
         raise ConfigError(
@@ -191,12 +237,17 @@ def _google_calendar(
 
 
 def _caldav_calendar(
-    calendar: CalDavCalendarConfig, config: Config, source: str, clock: Callable[[], datetime]
+    calendar: CalDavCalendarConfig,
+    config: Config,
+    source: str,
+    clock: Callable[[], datetime],
+    *,
+    key: str = "calendar",
 ) -> CalendarBackend:
-    require("caldav", key="calendar.backend", source=source)
+    require("caldav", key=f"{key}.backend", source=source)
     from morrow.tools.calendar.caldav import CalDavCalendar
 
-    password = from_env(calendar.password_env, key="calendar.password_env", source=source)
+    password = from_env(calendar.password_env, key=f"{key}.password_env", source=source)
 
     def client() -> Any:
         from caldav.davclient import DAVClient
@@ -227,10 +278,10 @@ def _gmail(config: Config, paths: Paths, address: str | None) -> MailBackend:
 
 
 def _smtp(smtp: SmtpConfig | None, source: str) -> SmtpSettings | None:
-    from morrow.tools.email.smtp import SmtpSettings
-
     if smtp is None:
         return None
+    from morrow.tools.email.smtp import SmtpSettings
+
     password = None
     if smtp.password_env is not None:
         password = from_env(smtp.password_env, key="email.smtp.password_env", source=source)

@@ -45,7 +45,18 @@ PLUGIN_COMMANDS = {
     "eval": "run eval suites, record and compare results",
     "replay": "replay a recorded session offline",
 }
-_BUILT_IN = {"chat", "ask", "brief", "tools", "auth", "doctor", "memory", "init", "mcp"}
+_BUILT_IN = {
+    "chat",
+    "ask",
+    "brief",
+    "tools",
+    "auth",
+    "doctor",
+    "memory",
+    "init",
+    "mcp",
+    "calendars",
+}
 _VALUED_OPTIONS = {"--config", "--home", "--log-level"}  # global options that take a value
 
 
@@ -122,6 +133,10 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check the config, keys and backends")
     doctor.add_argument("--offline", action="store_true", help="do not contact the providers")
     doctor.set_defaults(handler=_lazy("morrow.agent.commands.doctor", "run_doctor"))
+
+    calendars = commands.add_parser("calendars", help="the calendars morrow reads (and Google's)")
+    calendars.add_argument("--json", action="store_true", help="print JSON")
+    calendars.set_defaults(handler=_lazy("morrow.agent.commands.calendars", "run_calendars"))
 
     from morrow.agent.commands.init import register as register_init
 
@@ -210,6 +225,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    # pydantic looks through every installed distribution for plugins on its first model
+    # (about 10 ms of each command); morrow uses none. A user who sets it decides.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     closed = _reopen_closed_streams()
     umask = os.umask(0o077)  # everything this run creates is the user's alone
     try:

@@ -145,6 +145,27 @@ class CalDavCalendarConfig(_Section):
     calendar_name: str | None = None
 
 
+class _CalendarEntry(BaseModel):
+    """What every ``[[calendars]]`` entry has beside its backend's keys."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
+    colour: str | None = None
+    read_only: bool = False
+    default: bool = False
+
+
+class IcsCalendarEntry(IcsCalendarConfig, _CalendarEntry):
+    """A ``[[calendars]]`` entry with ``backend = "ics"``: an .ics file or a folder of them."""
+
+
+class GoogleCalendarEntry(GoogleCalendarConfig, _CalendarEntry):
+    """A ``[[calendars]]`` entry with ``backend = "google"``: one calendar of the account."""
+
+
+class CalDavCalendarEntry(CalDavCalendarConfig, _CalendarEntry):
+    """A ``[[calendars]]`` entry with ``backend = "caldav"``: one CalDAV collection."""
+
+
 class GoogleConfig(_Section):
     """``[google]``: the OAuth client and token shared by Google Calendar and Gmail."""
 
@@ -231,6 +252,12 @@ EmailConfig = Annotated[
     | Annotated[ImapEmailConfig, Tag("imap")],
     Discriminator(_backend_of("maildir")),
 ]
+CalendarEntry = Annotated[
+    Annotated[IcsCalendarEntry, Tag("ics")]
+    | Annotated[GoogleCalendarEntry, Tag("google")]
+    | Annotated[CalDavCalendarEntry, Tag("caldav")],
+    Discriminator(_backend_of("ics")),
+]
 BACKENDS: dict[str, dict[str, type[_Section]]] = {
     "calendar": {
         "ics": IcsCalendarConfig,
@@ -238,6 +265,11 @@ BACKENDS: dict[str, dict[str, type[_Section]]] = {
         "caldav": CalDavCalendarConfig,
     },
     "email": {"maildir": MaildirEmailConfig, "gmail": GmailEmailConfig, "imap": ImapEmailConfig},
+    "calendars": {
+        "ics": IcsCalendarEntry,
+        "google": GoogleCalendarEntry,
+        "caldav": CalDavCalendarEntry,
+    },
 }
 """Each backend section's models by backend name (the unions above, for errors and ``init``)."""
 
@@ -368,6 +400,7 @@ class Config(_Section):
     user: UserConfig = UserConfig()
     providers: list[ProviderConfig] = Field(default_factory=list)
     calendar: CalendarConfig = IcsCalendarConfig()
+    calendars: list[CalendarEntry] = Field(default_factory=list)
     google: GoogleConfig = GoogleConfig()
     email: EmailConfig = MaildirEmailConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
@@ -377,6 +410,41 @@ class Config(_Section):
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     mcp: McpConfig = McpConfig()
+
+    @field_validator("calendars")
+    @classmethod
+    def _calendar_names(cls, value: list[Any]) -> list[Any]:
+        names = [c.name for c in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"calendar names must be unique; repeated: {', '.join(duplicates)}")
+        defaults = [c.name for c in value if c.default]
+        if len(defaults) > 1:
+            raise ValueError(
+                f"only one calendar can be the default; these are: {', '.join(defaults)}"
+            )
+        if any(c.default and c.read_only for c in value):
+            raise ValueError("the default calendar (for new events) cannot be read-only")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_calendar_form(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "calendar" in value and value.get("calendars"):
+            raise ValueError(
+                "[calendar] and [[calendars]] both given: keep one (a single [calendar], or "
+                "every calendar as a [[calendars]] entry)"
+            )
+        return value
+
+    def calendar_entries(self) -> list[Any]:
+        """Every calendar: the ``[[calendars]]`` entries, or the one ``[calendar]`` as "main"."""
+        if self.calendars:
+            return list(self.calendars)
+        entry = BACKENDS["calendars"][self.calendar.backend]
+        return [
+            entry.model_validate({**self.calendar.model_dump(), "name": "main", "default": True})
+        ]
 
     @field_validator("providers")
     @classmethod
@@ -421,19 +489,25 @@ def _explain(error: ErrorDetails, raw: dict[str, Any]) -> tuple[str, str]:
     """
     loc, kind = list(error["loc"]), error["type"]
     if kind in ("union_tag_invalid", "union_tag_not_found"):
+        if loc[0] == "calendars" and len(loc) > 1:
+            entries = raw.get("calendars")
+            node = entries[int(loc[1])] if isinstance(entries, list) else None
+            key, reason = _bad_backend("calendars", node)
+            return f"calendars[{loc[1]}]{key.removeprefix('calendars')}", reason
         return _bad_backend(str(loc[0]), raw.get(str(loc[0])))
-    backend = str(loc.pop(1)) if len(loc) > 1 and loc[0] in BACKENDS else None
+    at = 2 if loc and loc[0] == "calendars" else 1  # a list's entries: the tag after the index
+    backend = str(loc.pop(at)) if len(loc) > at and loc[0] in BACKENDS else None
     key = _dotted(loc)
     model = BACKENDS[str(loc[0])][backend] if backend else None
     if kind == "extra_forbidden":
-        if model is None or len(loc) != 2:
+        if model is None or len(loc) != at + 1:
             return key, "unknown key"
         takes = ", ".join(name for name in model.model_fields if name != "backend") or "none"
         return key, f'not a key of backend "{backend}" (its keys: {takes})'
     if kind == "missing":
-        if model is None or len(loc) != 2:
+        if model is None or len(loc) != at + 1:
             return key, "missing required key"
-        field = model.model_fields[str(loc[1])].annotation
+        field = model.model_fields[str(loc[at])].annotation
         if isinstance(field, type) and issubclass(field, BaseModel):
             needs = ", ".join(n for n, f in field.model_fields.items() if f.is_required())
             return key, f'missing required section (backend "{backend}" needs [{key}]: {needs})'

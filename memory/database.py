@@ -103,6 +103,14 @@ class Database:
             raise MemoryStoreError(f"{path}: {_explain(exc)}") from None
         return cls(db, path, clock)
 
+    @classmethod
+    def in_memory(cls, *, clock: Clock = utc_now) -> Self:
+        """A private store that lives in memory only (a backend built without the home's)."""
+        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA foreign_keys = ON")
+        migrate(db)
+        return cls(db, Path(":memory:"), clock)
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self._lock:

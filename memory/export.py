@@ -3,8 +3,9 @@
 Nothing is kept that the user cannot see: the export holds every session with its turns,
 messages (the neutral documents, parsed), summaries, token usage, usage ledger rows, effect
 journal rows and undo state, and every fact with its provenance; the whole store's export adds
-the ledger and journal rows of no session and provider health. What it shows is exactly what
-``morrow memory purge`` deletes.
+the ledger and journal rows of no session, provider health, and which calendar files the
+parsed calendar index covers (a copy of those files, not listed row by row). What it shows
+is exactly what ``morrow memory purge`` deletes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from morrow.memory.calendar_index import CalendarIndex
 from morrow.memory.errors import NotStoredError
 from morrow.memory.store import Store
 
@@ -63,6 +65,9 @@ def export(store: Store, session_id: str | None = None) -> dict[str, Any]:
         unowned_undo = unowned.replace("ORDER BY id", "ORDER BY session_id, call_id")
         document["other_undone"] = _table(store, "undo_handled", unowned_undo, ())
         document["provider_health"] = _table(store, "provider_health", "1 ORDER BY name", ())
+        document["calendar_index"] = [  # a cache of the calendar files: what it covers
+            {"path": path, "events": events} for path, events in CalendarIndex(store).counts()
+        ]
     return document
 
 

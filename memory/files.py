@@ -72,6 +72,35 @@ def atomic_write(
     _fsync_folder(path.parent)
 
 
+def remove_leftovers(path: Path, *, older_than: float = 0.0) -> list[Path]:
+    """Delete the temporary files :func:`atomic_write` left beside ``path`` when killed.
+
+    Only names of the form ``.<name>.<8 hex digits>.tmp`` are touched, and only those older
+    than ``older_than`` seconds: call it holding the lock the writers of ``path`` hold, and
+    every such file is a leftover. Returns what was deleted (a file that cannot be deleted
+    is left alone).
+    """
+    import re
+    import time
+
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{8}\.tmp")
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime >= older_than:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
 def _fsync_folder(folder: Path) -> None:
     directory = os.open(folder, os.O_RDONLY)
     try:

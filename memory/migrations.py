@@ -27,6 +27,8 @@ The schema (after every migration):
   ``state/provider-health.json``.
 - ``undo_handled``: the tool calls ``/undo`` has dealt with, per session; it was
   ``state/undo/<session>.json``.
+- ``calendar_files``, ``calendar_units``, ``calendar_templates``, ``calendar_events``: the
+  parsed index of the user's .ics files (``calendar_index.py``), a cache of what the files say.
 """
 
 from __future__ import annotations
@@ -266,6 +268,61 @@ def m007_effects_reported(db: sqlite3.Connection) -> None:
         "WHERE status NOT IN ('pending', 'unknown')",
         "CREATE INDEX effects_by_twin ON effects (args_sha256)",
         "CREATE INDEX effects_unreported ON effects (id) WHERE reported IS NULL",
+    )
+
+
+@migration
+def m008_calendar_index(db: sqlite3.Connection) -> None:
+    """The parsed index of .ics files: each file's identity, its events and their occurrences.
+
+    A unit is what one UID's components make (a single event, or a series with its
+    overrides); its rows are replaced together when its text changes. An occurrence row
+    holds the fields that differ between occurrences; the rest is its template's.
+    """
+    _run(
+        db,
+        """CREATE TABLE calendar_files (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            ctime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            context TEXT NOT NULL,
+            horizon REAL NOT NULL,
+            longest REAL NOT NULL DEFAULT 0,
+            checked_ns INTEGER NOT NULL
+        )""",
+        """CREATE TABLE calendar_units (
+            file INTEGER NOT NULL REFERENCES calendar_files(id) ON DELETE CASCADE,
+            unit TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            open_end INTEGER NOT NULL DEFAULT 0,
+            notes TEXT NOT NULL DEFAULT '[]',
+            series TEXT,
+            below REAL,
+            PRIMARY KEY (file, unit)
+        )""",
+        """CREATE TABLE calendar_templates (
+            id INTEGER PRIMARY KEY,
+            file INTEGER NOT NULL REFERENCES calendar_files(id) ON DELETE CASCADE,
+            unit TEXT NOT NULL,
+            doc TEXT NOT NULL
+        )""",
+        "CREATE INDEX calendar_templates_by_unit ON calendar_templates (file, unit)",
+        """CREATE TABLE calendar_events (
+            file INTEGER NOT NULL REFERENCES calendar_files(id) ON DELETE CASCADE,
+            unit TEXT NOT NULL,
+            start REAL NOT NULL,
+            stop REAL NOT NULL,
+            id TEXT NOT NULL,
+            template INTEGER,
+            doc TEXT NOT NULL
+        )""",
+        "CREATE INDEX calendar_events_by_start ON calendar_events (file, start)",
+        "CREATE INDEX calendar_events_by_id ON calendar_events (file, id)",
+        "CREATE INDEX calendar_events_by_unit ON calendar_events (file, unit)",
     )
 
 

@@ -252,8 +252,9 @@ class Store(Database):
 
         A session takes its turns, messages, summaries, token usage, the facts learned in it,
         its effect journal rows, its usage ledger rows and its undo state with it. Everything
-        (None) also takes the journal rows of no session (``morrow tools call``) and provider
-        health. Then the bytes go too (:meth:`compact`).
+        (None) also takes the journal rows of no session (``morrow tools call``), provider
+        health and the parsed calendar index (a cache of the calendar files, rebuilt when
+        next read). Then the bytes go too (:meth:`compact`).
         """
         where, params = ("WHERE session_id = ?", (session_id,)) if session_id else ("", ())
         by_id = where.replace("session_id", "id")
@@ -271,6 +272,7 @@ class Store(Database):
                 db.execute(f"DELETE FROM {table} {where}", params)
             if session_id is None:
                 db.execute("DELETE FROM provider_health")
+                db.execute("DELETE FROM calendar_files")  # the calendar index, by cascade
             db.execute("INSERT INTO facts_fts (facts_fts) VALUES ('rebuild')")
         self.compact()
         return counts

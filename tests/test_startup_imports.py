@@ -103,3 +103,36 @@ def test_plugins_load_only_for_commands_that_are_not_built_in(argv, expected):
 def test_a_plugin_command_still_parses_with_its_own_arguments():
     args = build_parser(plugins=True).parse_args(["replay", "x.json", "--ignore-system"])
     assert isinstance(args, argparse.Namespace) and args.ignore_system
+
+
+def test_a_briefing_on_an_indexed_calendar_parses_nothing_and_offers_no_tools(tmp_path):
+    """Issue 19: the no-model briefing reads the calendar's index, not the file (icalendar is
+    not imported), builds no tool definitions and no approval gate, and reads only the top
+    of the waiting mail."""
+    from morrow.tools.demo import main as demo
+
+    demo([str(tmp_path)])
+    modules_after(["brief", "--force"], tmp_path)  # the first run builds the index
+    loaded = modules_after(["brief", "--force"], tmp_path)
+    assert not tops(loaded) & {"icalendar", "recurring_ical_events", "x_wr_timezone", "dateutil"}
+    assert not loaded & {"morrow.tools.calendar.tools", "morrow.tools.calendar.writes"}
+
+
+def test_pydantic_does_not_scan_for_plugins(tmp_path):
+    code = (
+        "import contextlib, io\n"
+        "from morrow.agent.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['doctor', '--offline'])\n"
+        "from pydantic.plugin import _loader\n"
+        "print(_loader._plugins is None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={"MORROW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.stdout.splitlines()[-1] == "True", done.stderr  # the entry points not read

@@ -20,7 +20,7 @@ import asyncio
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, get_type_hints
 
 import pydantic_core
@@ -112,6 +112,25 @@ class Tool:
 def to_json(value: Any) -> str:
     """Serialize a tool result (pydantic models, datetimes, lists ...) compactly."""
     return pydantic_core.to_json(value, exclude_none=True).decode()
+
+
+def with_argument(
+    base: Tool, name: str, annotation: Any, description: str, func: Callable[..., Any]
+) -> Tool:
+    """``base`` with one more optional argument (default None), run by ``func``.
+
+    For an argument that exists only in some setups (``create_event``'s ``calendar`` when
+    there are several calendars): where it is offered, its schema grows; elsewhere the tool
+    stays as recorded trajectories know it.
+    """
+    fields: dict[str, Any] = {name: (annotation, FieldInfo(default=None, description=description))}
+    arguments = create_model(base.arguments.__name__, __base__=base.arguments, **fields)
+    return replace(
+        base,
+        arguments=arguments,
+        func=func,
+        parameters=_clean_schema(arguments.model_json_schema()),
+    )
 
 
 def tool(

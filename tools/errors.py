@@ -28,3 +28,28 @@ class BackendError(ToolError):
 
 class ToolRetry(Exception):  # a control-flow signal, not an error (STYLE.md naming)
     """The model's arguments were wrong; the message tells it how to fix them."""
+
+
+def printable(value: object, *, limit: int = 300) -> str:
+    """``value`` as text fit for one line of an error: control characters escaped, cut short.
+
+    Calendar and mail files can hold any bytes; a message quoting them must not move the
+    cursor, ring the bell or start a new line on the user's terminal.
+    """
+    text = str(value)
+    out = []
+    for char in text[: limit + 1]:
+        code = ord(char)
+        if (
+            code < 0x20
+            or 0x7F <= code < 0xA0
+            or code in (0x2028, 0x2029)
+            or 0x202A <= code <= 0x202E
+        ):
+            out.append(
+                char.encode("unicode_escape").decode("ascii") if code < 0x100 else f"\\u{code:04x}"
+            )
+        else:
+            out.append(char)
+    shown = "".join(out)
+    return shown if len(text) <= limit else shown[:limit] + "..."

@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -55,13 +56,14 @@ from morrow.agent.errors import (
     StoreError,
     UsageError,
 )
-from morrow.agent.loop import Limits, TurnResult, run_turn
 from morrow.agent.messages import Message
-from morrow.agent.safety.gate import ApprovalGate
 from morrow.memory.files import LockBusyError, atomic_write, file_lock
 from morrow.memory.store import Store
 from morrow.tools.context import ToolContext
 from morrow.tools.workspace import Workspace
+
+if TYPE_CHECKING:  # the loop is imported only when a model writes the briefing
+    from morrow.agent.loop import TurnResult
 
 log = structlog.get_logger("morrow.brief")
 
@@ -80,6 +82,9 @@ async def write_with_model(
         history: receives the run's messages (the request, each step, each tool result).
         trajectory: where to record the run's trajectory, when the recorder is available.
     """
+    from morrow.agent.loop import Limits, run_turn
+    from morrow.agent.safety.gate import ApprovalGate
+
     provider = app.provider()
     recorder = recorder_for(app, trajectory)
     prompt, data = prompt_of(briefing)

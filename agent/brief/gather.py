@@ -13,8 +13,8 @@ from typing import Literal
 
 from morrow.agent.brief.waiting import Reminder, reminders, waiting_mail
 from morrow.memory.store import Store
-from morrow.tools.calendar.backend import Event
-from morrow.tools.calendar.tools import mark_conflicts
+from morrow.tools.calendar.backend import Event, notes_of
+from morrow.tools.calendar.slots import mark_conflicts
 from morrow.tools.email.backend import EmailSummary
 from morrow.tools.workspace import Workspace
 
@@ -57,14 +57,13 @@ def gather(workspace: Workspace, day: date, store: Store | None = None) -> Brief
     zone = workspace.timezone
     start = datetime.combine(day, time(0), zone)
     end = start + timedelta(days=1)
-    events = _sorted(workspace.calendar.list_events(start, end), workspace)
-    tomorrow = [
-        e
-        for e in _sorted(workspace.calendar.list_events(end, end + timedelta(days=1)), workspace)
-        if not e.all_day
-    ]
+    today = workspace.calendar.list_events(start, end)
+    events = _sorted(today, workspace)
+    later = workspace.calendar.list_events(end, end + timedelta(days=1))
+    tomorrow = [e for e in _sorted(later, workspace) if not e.all_day]
     waiting, asked = waiting_mail(workspace, day)
     due = reminders(store, day, zone) if store is not None else []
+    notes = list(dict.fromkeys([*notes_of(today), *notes_of(later)]))  # once each, in order
     return Briefing(
         day=day,
         timezone=str(zone),
@@ -74,6 +73,7 @@ def gather(workspace: Workspace, day: date, store: Store | None = None) -> Brief
         waiting=waiting,
         asked=asked,
         reminders=due,
+        notes=notes,
     )
 
 

@@ -22,7 +22,7 @@ import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -30,10 +30,12 @@ from morrow.agent.app import App
 from morrow.agent.brief.gather import Briefing
 from morrow.agent.brief.render import digest, prompt_of
 from morrow.agent.errors import StoreError, UsageError
-from morrow.agent.loop import TurnResult
 from morrow.agent.messages import Message, TextPart
 from morrow.memory.errors import MemoryStoreError
 from morrow.memory.records import NewMessage, TurnRecord, UsageRecord
+
+if TYPE_CHECKING:  # the loop is imported only when a model writes the briefing
+    from morrow.agent.loop import TurnResult
 
 log = structlog.get_logger("morrow.brief")
 

@@ -139,9 +139,16 @@ def _answered(message: EmailSummary, sender: str, answers: list[EmailSummary]) -
 
 
 def _own_text(workspace: Workspace, message: EmailSummary) -> str:
-    """What the sender wrote themselves: the body without quoted lines (``>``)."""
+    """What the sender wrote themselves: the start of the body without quoted lines (``>``).
+
+    Only the top of a message is read (the Maildir's first 16 KB; a remote mailbox's snippet,
+    which costs no request): a question to the user is near the top, not in attachments.
+    """
+    opening = getattr(workspace.mail, "opening", None)
+    if opening is None:
+        return message.snippet
     try:
-        body = workspace.mail.read(message.id).body
+        body = opening(message.id)
     except Exception as exc:  # one unreadable message must not cost the whole briefing
         log.warning("brief_mail_unreadable", email_id=message.id, error=str(exc))
         return message.snippet

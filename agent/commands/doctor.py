@@ -145,6 +145,7 @@ def _doctor_backends(app: App) -> int:
     from datetime import timedelta
 
     from morrow.agent.backends import missing_sources
+    from morrow.tools.errors import printable
 
     missing = missing_sources(app.config, app.paths)
     backends = {"calendar": app.config.calendar.backend, "email": app.config.email.backend}
@@ -156,18 +157,27 @@ def _doctor_backends(app: App) -> int:
     now = workspace.now()
     if not any(line.startswith("calendar:") for line in missing):
         try:
+            from morrow.tools.calendar.backend import notes_of
+
             events = workspace.calendar.list_events(now, now + timedelta(days=7))
-            days = f"{len(events)} events in the next 7 days"
-            print(f"calendar: {app.config.calendar.backend}, {days}")
+            kinds = ", ".join(f"{c.name} ({c.backend})" for c in app.config.calendars)
+            print(
+                f"calendar: {kinds or app.config.calendar.backend}, {len(events)} events in the "
+                "next 7 days"
+            )
+            notes = notes_of(events)
+            for note in notes[:10]:  # an event that cannot be read, a series cut, a calendar down
+                print(f"  {note}")
+            problems += bool(notes)
         except Exception as exc:  # doctor reports every failure instead of stopping at one
-            print(f"calendar: FAILED: {exc}")
+            print(f"calendar: FAILED: {printable(exc)}")
             problems += 1
     if not any(line.startswith("email:") for line in missing):
         try:
             unread = workspace.mail.search(None, None, True, None, None, None, 100)
             print(f"email:    {app.config.email.backend}, {len(unread)} unread")
         except Exception as exc:  # same as above
-            print(f"email:    FAILED: {exc}")
+            print(f"email:    FAILED: {printable(exc)}")
             problems += 1
     return problems
 

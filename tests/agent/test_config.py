@@ -278,6 +278,7 @@ def test_the_example_documents_every_key():
         "user": [c.UserConfig],
         "providers": [c.ProviderConfig],
         "calendar": list(c.BACKENDS["calendar"].values()),
+        "calendars": [c.IcsCalendarEntry],
         "google": [c.GoogleConfig],
         "email": list(c.BACKENDS["email"].values()),
         "email.smtp": [c.SmtpConfig],

@@ -11,7 +11,7 @@ from support.dav_server import run_radicale
 
 from morrow.tools.calendar.backend import EventChanges, NewEvent
 from morrow.tools.calendar.caldav import CalDavCalendar
-from morrow.tools.errors import BackendError, NotFoundError
+from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -139,3 +139,109 @@ def test_unknown_calendar_name_is_a_clear_error(radicale: str) -> None:
             cal.list_events(NOW, NOW + timedelta(days=1))
     finally:
         cal.close()
+
+
+# -- several calendars: CalDAV, Google and an .ics file as one (issue 19) ----------------------
+
+
+def _google(*bodies: Any) -> tuple[Any, Any]:
+    """A GoogleCalendar on the static discovery document, its HTTP scripted."""
+    import json
+
+    from googleapiclient.discovery import build
+    from googleapiclient.http import HttpMockSequence
+
+    from morrow.tools.calendar.google import GoogleCalendar
+
+    http = HttpMockSequence([({"status": "200"}, json.dumps(body)) for body in bodies])
+    service = build("calendar", "v3", http=http, static_discovery=True)
+    return GoogleCalendar(lambda: service, BERLIN, calendar_id="family@example.com"), http
+
+
+def test_three_backends_as_one_calendar_set(
+    backend: CalDavCalendar, tmp_path: Any, calendar_name: str
+) -> None:
+    import asyncio
+    import json
+    import re
+
+    from morrow.tools.calendar.backend import CalendarSet, Member
+    from morrow.tools.calendar.ics import IcsCalendar
+    from morrow.tools.catalog import all_tools
+    from morrow.tools.context import ToolContext
+    from morrow.tools.workspace import Workspace
+
+    piano = {
+        "id": "piano1",
+        "status": "confirmed",
+        "summary": "Piano lesson",
+        "start": {"dateTime": "2025-03-05T16:00:00+01:00", "timeZone": "Europe/Berlin"},
+        "end": {"dateTime": "2025-03-05T17:00:00+01:00", "timeZone": "Europe/Berlin"},
+    }
+    week = {"timeZone": "Europe/Berlin", "items": [piano]}
+    google, http = _google(week, week)
+    personal = IcsCalendar(tmp_path / "personal.ics", BERLIN, clock=lambda: NOW)
+    calendars = CalendarSet(
+        [
+            Member("team", backend, read_only=True),
+            Member("family", google),
+            Member("personal", personal, colour="#cc3366"),
+        ],
+        default="personal",
+    )
+    workspace = Workspace(calendar=calendars, mail=None, timezone=BERLIN, clock=lambda: NOW)  # type: ignore[arg-type]
+    tools = {t.name: t for t in all_tools(calendars=(["family", "personal"], "personal"))}
+
+    def call(name: str, **arguments: Any) -> Any:
+        tool = tools[name]
+        result = asyncio.run(tool.run(ToolContext(workspace), tool.validate(arguments)))
+        return json.loads(result)
+
+    created = call(
+        "create_event",
+        title="Dentist",
+        start="2025-03-04T08:00:00+01:00",
+        end="2025-03-04T09:00:00+01:00",
+    )
+    assert (
+        created["event"]["id"].startswith("personal:")
+        and created["event"]["calendar"] == "personal"
+    )
+    assert b"SUMMARY:Dentist" in (tmp_path / "personal.ics").read_bytes()
+
+    listed = call("list_events", start="2025-03-03T00:00:00+01:00", end="2025-03-10T00:00:00+01:00")
+    by_calendar = {(e["calendar"], re.sub(r"<[^>]*>", "", e["title"]).strip()) for e in listed}
+    assert {("team", "Standup"), ("family", "Piano lesson"), ("personal", "Dentist")} <= by_calendar
+    standup = next(e for e in listed if "Standup" in e["title"])
+    assert (
+        standup["id"] == "team:standup@20250303T083000Z" and standup["series_id"] == "team:standup"
+    )
+
+    # the team calendar is read-only: a change there is refused and nothing is written
+    with pytest.raises(ToolError, match="read-only"):
+        calendars.update_event(standup["id"], EventChanges(title="x"), notify=False)
+    assert backend.get_event("standup").title == "Standup"
+
+    # free time reads all three: the piano lesson and the standup block the 5th
+    slots = call(
+        "find_free_slots",
+        duration_minutes=30,
+        start="2025-03-05T00:00:00+01:00",
+        end="2025-03-06T00:00:00+01:00",
+    )
+    assert [(s["start"][11:16], s["end"][11:16]) for s in slots["slots"]] == [
+        ("09:00", "09:30"),
+        ("09:45", "16:00"),
+    ]
+    events = "https://www.googleapis.com/calendar/v3/calendars/family%40example.com/events"
+    tail = "singleEvents=true&orderBy=startTime&maxResults=250&alt=json"
+    assert [(method, uri) for uri, method, _, _ in http.request_sequence] == [
+        (
+            "GET",
+            f"{events}?timeMin=2025-03-02T23%3A00%3A00Z&timeMax=2025-03-09T23%3A00%3A00Z&{tail}",
+        ),
+        (
+            "GET",
+            f"{events}?timeMin=2025-03-04T23%3A00%3A00Z&timeMax=2025-03-05T23%3A00%3A00Z&{tail}",
+        ),
+    ]

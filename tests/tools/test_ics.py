@@ -174,28 +174,17 @@ def test_missing_file_is_empty_and_garbage_is_a_backend_error(tmp_path: Path) ->
         IcsCalendar(bad, BERLIN).list_events(start, end)
 
 
-def test_parsed_calendar_is_cached_until_the_file_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parsed_calendar_is_cached_until_the_file_changes(tmp_path: Path) -> None:
     path = write_ics(tmp_path / "c.ics", WEEKLY)
     cal = IcsCalendar(path, BERLIN)
-    parses = 0
-    real = IcsCalendar._parse
-
-    def counting(self: IcsCalendar) -> Any:
-        nonlocal parses
-        parses += 1
-        return real(self)
-
-    monkeypatch.setattr(IcsCalendar, "_parse", counting)
     start = datetime(2025, 3, 1, tzinfo=BERLIN)
     for _ in range(3):
         assert len(cal.list_events(start, start + timedelta(days=60))) == 5
-    assert parses == 1
+    assert cal.index.parses == 1
     write_ics(path, WEEKLY.replace("COUNT=6", "COUNT=2"))
     os.utime(path, ns=(1, 1))  # a different mtime even on coarse file systems
     assert len(cal.list_events(start, start + timedelta(days=60))) == 2
-    assert parses == 2
+    assert cal.index.parses == 2
 
 
 # -- real files: the expectations in tests/data/calendar/expectations.json -------------------

@@ -279,6 +279,7 @@ def test_respond_records_my_answer_on_that_occurrence_only(ics: IcsCalendar) -> 
     [
         (BASE.replace("SUMMARY:Dentist\r\n", "SUMMARY:Dentist\r\nthis is not a line\r\n"), "lost"),
         (BASE + BASE.replace("X-WR-CALNAME:Work", "X-WR-CALNAME:Home"), "exactly one"),
+        (BASE.replace("END:VTODO\r\n", ""), "unmatched"),
     ],
 )
 def test_a_write_that_would_lose_data_is_refused(tmp_path: Path, text: str, reason: str) -> None:
@@ -287,8 +288,31 @@ def test_a_write_that_would_lose_data_is_refused(tmp_path: Path, text: str, reas
     before = path.read_bytes()
     cal = IcsCalendar(path, BERLIN, clock=lambda: NOW)
     with pytest.raises(BackendError, match=reason):
-        cal.create_event(lunch(), notify=False)
+        cal.update_event("dentist", EventChanges(title="x"), notify=False)
     assert path.read_bytes() == before
+
+
+def test_a_write_leaves_every_other_event_as_it_was_byte_for_byte(tmp_path: Path) -> None:
+    # a line icalendar cannot read, in another event, no longer blocks a write: it is kept
+    text = BASE.replace("SUMMARY:Dentist\r\n", "SUMMARY:Dentist\r\nthis is not a line\r\n")
+    path = tmp_path / "c.ics"
+    path.write_text(text, newline="")
+    cal = IcsCalendar(path, BERLIN, clock=lambda: NOW)
+    cal.create_event(lunch(), notify=False)
+    after = path.read_bytes()
+    assert after.startswith(text.encode()[: text.index("END:VCALENDAR")])
+    cal.cancel_event("lunch-1", notify=False)
+    assert path.read_bytes() == text.encode()
+
+
+def test_a_file_with_lf_line_ends_keeps_them(tmp_path: Path) -> None:
+    path = tmp_path / "c.ics"
+    path.write_text(BASE.replace("\r\n", "\n"), newline="")
+    cal = IcsCalendar(path, BERLIN, clock=lambda: NOW)
+    cal.create_event(lunch(), notify=False)
+    cal.update_event("dentist", EventChanges(title="Dentist (moved)"), notify=False)
+    assert b"\r" not in path.read_bytes()
+    assert {e.title for e in week(cal)} >= {"Lunch", "Dentist (moved)"}
 
 
 def test_an_event_with_a_repeated_dtstart_is_not_rewritten(tmp_path: Path) -> None:

@@ -100,12 +100,16 @@ def test_directory_mtime_skips_unchanged_folders(
     listed: list[Path] = []
     original = index_module._list_files
     monkeypatch.setattr(
-        index_module, "_list_files", lambda base: listed.append(base) or original(base)
+        index_module,
+        "_list_files",
+        lambda base, subdirs, *rest: (
+            listed.append((base, subdirs)) or original(base, subdirs, *rest)
+        ),
     )
     box.search()
     assert listed == []  # remembered as clean: not listed again
     (root / "new" / "2").write_bytes(mail("Beta", "y"))  # changes new/'s mtime
-    assert len(box.search()) == 2 and listed == [root]
+    assert len(box.search()) == 2 and listed == [(root, {"new"})]  # cur/ is not listed again
 
 
 def test_corrupt_or_foreign_index_is_rebuilt(tmp_path: Path) -> None:
@@ -172,3 +176,85 @@ def test_two_processes_share_the_index(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 60
     conn.close()
+
+
+# -- a crash mid-update, links out of the Maildir, huge queries (issues 15 and 19) ------------
+
+KILLED_MID_BATCH = """
+import os, signal, sys
+from pathlib import Path
+from morrow.tools.email import index as index_module
+from morrow.tools.email.maildir import MaildirMailbox
+
+inserted = 0
+original = index_module.MailIndex._insert
+
+def insert_then_die(self, *args):
+    global inserted
+    original(self, *args)
+    inserted += 1
+    if inserted == int(sys.argv[3]):  # inside the second batch's transaction
+        os.kill(os.getpid(), signal.SIGKILL)
+
+index_module.MailIndex._insert = insert_then_die
+MaildirMailbox(Path(sys.argv[1]), index_path=Path(sys.argv[2])).search()
+print("not killed")
+"""
+
+
+def test_the_index_survives_a_kill_in_the_middle_of_an_update(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Mail")
+    for number in range(600):
+        words = f"message{number} body text"
+        (root / "cur" / f"{number}:2,S").write_bytes(mail(f"Subject {number}", words))
+    db = tmp_path / "index" / "mail.sqlite"
+    command = [sys.executable, "-c", KILLED_MID_BATCH, str(root), str(db), "300"]
+    done = subprocess.run(command, capture_output=True, timeout=120, check=False)
+    assert done.returncode == -9, done.stderr.decode()  # killed with the batch half written
+    box = MaildirMailbox(root, index_path=db)
+    assert len(box.search(limit=100)) == 100
+    found = {e.id for e in box.search(query="message451")}
+    assert found == {"INBOX/451"}
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*), count(DISTINCT key) FROM messages").fetchone() == (
+            600,
+            600,
+        )
+    conn.close()
+
+
+def test_a_link_out_of_the_maildir_is_never_read(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Mail")
+    (root / "cur" / "1:2,S").write_bytes(mail("Hello", "a real message"))
+    secret = tmp_path / "id_ed25519"
+    secret.write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n")
+    (root / "cur" / "2:2,S").symlink_to(secret)
+    (root / "cur" / "3:2,S").symlink_to(root / "cur" / "1:2,S")  # a link inside: a message
+    box = MaildirMailbox(root, index_path=tmp_path / "i.sqlite")
+    assert sorted(e.id for e in box.search()) == ["INBOX/1", "INBOX/3"]
+    with pytest.raises(Exception, match="no email"):
+        box.read("INBOX/2")
+    # a message replaced by a link after it was indexed is not read either
+    (root / "cur" / "1:2,S").unlink()
+    (root / "cur" / "1:2,S").symlink_to(secret)
+    with pytest.raises(Exception, match=r"not in the Maildir|no email|gone"):
+        box.read("INBOX/1")
+    assert "PRIVATE KEY" not in str([e.snippet for e in box.search()])
+
+
+def test_a_huge_query_is_refused_at_once_with_a_clear_error(tmp_path: Path) -> None:
+    from morrow.tools.errors import ToolRetry
+
+    root = make_maildir(tmp_path / "Mail")
+    (root / "cur" / "1:2,S").write_bytes(mail("Hello", "x"))
+    box = MaildirMailbox(root, index_path=tmp_path / "i.sqlite")
+    with pytest.raises(ToolRetry, match="5,000,000 characters long"):
+        box.search(query="a" * 5_000_000)
+    with pytest.raises(ToolRetry, match="30 words"):
+        box.search(query=" ".join(["word"] * 30))
+    with pytest.raises(ToolRetry, match="sender is"):
+        box.search(sender="x" * 10_000)
+    assert [e.id for e in box.search(query="hello")] == ["INBOX/1"]

@@ -24,8 +24,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
-from morrow.tools.calendar.ical import IcalView, split_id
+from morrow.tools.calendar.ical import IcalView
 from morrow.tools.calendar.ical_edit import IcalEditor
+from morrow.tools.calendar.ical_text import split_id
 from morrow.tools.delivery import Delivery
 from morrow.tools.errors import BackendError, NotFoundError
 from morrow.tools.workspace import system_clock

@@ -105,6 +105,30 @@ class GoogleCalendar:
                 _read_free_busy(email, calendars.get(email), result)
         return result
 
+    def calendar_list(self) -> list[dict[str, Any]]:
+        """The calendars of the account (``calendarList.list``, every page): their ids.
+
+        Each: ``id``, ``summary``, ``access_role`` (owner, writer, reader, freeBusyReader),
+        ``primary`` and ``colour`` when Google gives them.
+        """
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params = {"pageToken": token} if token else {}
+            page = self._run(_call("calendarList", "list", params), "list your calendars")
+            for item in page.get("items", []):
+                entry = {
+                    "id": item.get("id"),
+                    "summary": item.get("summaryOverride") or item.get("summary") or "",
+                    "access_role": item.get("accessRole"),
+                    "primary": bool(item.get("primary")),
+                    "colour": item.get("backgroundColor"),
+                }
+                found.append({k: v for k, v in entry.items() if v not in (None, "")})
+            token = page.get("nextPageToken")
+            if not token:
+                return found
+
     # -- writing ---------------------------------------------------------------------------
 
     def create_event(self, new: NewEvent, *, notify: bool) -> Change:

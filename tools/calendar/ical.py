@@ -21,123 +21,165 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
-import recurring_ical_events
 import x_wr_timezone
 from icalendar.timezone import tzid_from_dt
 
-from morrow.tools.calendar.backend import Event
-from morrow.tools.errors import BackendError, NotFoundError
+from morrow.tools.calendar.backend import Event, Events
+from morrow.tools.calendar.ical_text import split_id
+from morrow.tools.calendar.recurrence import cut_note, describe, expand
+from morrow.tools.errors import BackendError, NotFoundError, printable
 
-RID_SHAPE = re.compile(r"\d{8}(T\d{6}Z?)?")
 _SINGLE_VALUED = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "SUMMARY", "STATUS")
 _SERIES_PROPS = ("RRULE", "RDATE", "RECURRENCE-ID")
-
-
-def split_id(event_id: str) -> tuple[str, str | None]:
-    """``"<UID>@<RID>"`` -> ``(UID, RID)``; a bare UID -> ``(UID, None)``."""
-    if "@" in event_id:
-        uid, rid = event_id.rsplit("@", 1)
-        if RID_SHAPE.fullmatch(rid):
-            return uid, rid
-    return event_id, None
 
 
 @dataclass(frozen=True)
 class IcalView:
     """Events of one parsed calendar, as the tools see them.
 
+    An event that cannot be read (a DTSTART that is no date, a time outside what a computer
+    calendar holds) is left out and named in ``problems``; the rest of the calendar is served.
+
     Attributes:
         calendar: the calendar, normalised for reading (never written back).
         timezone: the user's zone; floating times and dates are read in it.
         me: the user's address, to tell their own answer to an invitation.
+        series: recurring-ical-events' series by UID, with the component of its rule (events
+            without a UID are series of their own, keyed ``#<n>``).
+        masters: the component of each single event and each series' rule, by UID.
+        single_uids: UIDs of events that do not recur.
+        series_uids: UIDs of recurring series (a rule, RDATEs or overrides).
+        overrides: (UID, formatted RECURRENCE-ID) of each override -> its own DTSTART.
+        singles: events that do not recur, by start: (start, end, component), instants in UTC.
+        problems: the events left out: (UID, why in one line).
     """
 
     calendar: icalendar.Component
     timezone: ZoneInfo
     me: str | None
-    query: Any  # recurring_ical_events.CalendarQuery (untyped), over the series only
+    series: dict[str, tuple[Any, icalendar.Component | None]]
+    masters: dict[str, icalendar.Component]
     single_uids: frozenset[str]
     series_uids: frozenset[str]
-    # (UID, formatted RECURRENCE-ID) of each override -> its own DTSTART
     overrides: dict[tuple[str, str], Any]
-    # events that do not recur, by start: (start, end, component), instants in UTC
     singles: tuple[tuple[datetime, datetime, icalendar.Component], ...] = ()
+    problems: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, data: bytes, timezone: ZoneInfo, me: str | None, *, source: str) -> IcalView:
         """Parse iCalendar text; raise BackendError naming ``source`` when it is not valid."""
         try:
-            # Rewritten here as well as inside of(), so get_event sees the same times.
-            calendar = x_wr_timezone.to_standard(read_calendar(data))
+            calendar = read_calendar(data)
         except Exception as exc:  # icalendar raises ValueError, KeyError, ... on bad input
-            raise BackendError(f"cannot parse calendar {source}: {exc}") from exc
-        single: set[str] = set()
-        series: set[str] = set()
-        overrides: dict[tuple[str, str], Any] = {}
-        for component in calendar.walk("VEVENT"):
-            uid = str(component.get("UID", ""))
-            if not uid:
-                continue
-            if "RECURRENCE-ID" in component:
-                rid = format_rid(dt(component, "RECURRENCE-ID"))
-                overrides[uid, rid] = dt(component, "DTSTART")
-            if any(name in component for name in _SERIES_PROPS):
-                series.add(uid)
-            else:
-                single.add(uid)
-        singles_uids = frozenset(single - series)
-        view = cls(calendar, timezone, me, None, singles_uids, frozenset(series), overrides)
-        try:
-            return view._indexed()
-        except Exception as exc:
-            raise BackendError(f"cannot parse calendar {source}: {exc}") from exc
+            raise BackendError(f"cannot parse calendar {source}: {printable(exc)}") from exc
+        try:  # Google's exports: UTC and floating times are meant in the calendar's zone
+            calendar = x_wr_timezone.to_standard(calendar)
+        except Exception:  # an X-WR-TIMEZONE that names no zone says nothing: ignored
+            pass
+        return cls.of(calendar, timezone, me)
 
-    def _indexed(self) -> IcalView:
+    @classmethod
+    def empty(cls, timezone: ZoneInfo, me: str | None) -> IcalView:
+        """A view of no events (its conversions still serve events read elsewhere)."""
+        return cls(icalendar.Calendar(), timezone, me, {}, {}, frozenset(), frozenset(), {})
+
+    @classmethod
+    def of(cls, calendar: icalendar.Component, timezone: ZoneInfo, me: str | None) -> IcalView:
+        """The view of a parsed calendar (already normalised for X-WR-TIMEZONE)."""
+        groups: dict[str, list[icalendar.Component]] = {}
+        problems: list[tuple[str, str]] = []
+        for component in calendar.walk("VEVENT"):
+            problem = _unreadable(component, timezone)
+            if problem is not None:
+                uid = str(component.get("UID", ""))
+                problems.append((uid, f"skipped {describe(component)}: {problem}"))
+                continue
+            groups.setdefault(str(component.get("UID", "")), []).append(component)
+        view = cls(calendar, timezone, me, {}, {}, frozenset(), frozenset(), {})
+        return view._grouped(groups, problems)
+
+    def _grouped(
+        self, groups: dict[str, list[icalendar.Component]], problems: list[tuple[str, str]]
+    ) -> IcalView:
         """Split single events (kept sorted, no expansion needed) from series.
 
         Expanding is the slow part, and most events of a big calendar do not recur; the
         expansion library gets only the series, and single events are found by their times.
         """
-        rest = icalendar.Calendar()
-        singles = []
-        for component in self.calendar.subcomponents:
-            uid = str(component.get("UID", ""))
-            if component.name == "VEVENT" and uid in self.single_uids:
-                start = dt(component, "DTSTART")
-                begin = self.aware(start).astimezone(UTC)
-                end = max(self.aware(raw_end_of(component, start)).astimezone(UTC), begin)
-                singles.append((begin, end, component))
-            else:
-                rest.add_component(component)
-        singles.sort(key=lambda item: item[0])
-        query = recurring_ical_events.of(rest, skip_bad_series=True)
-        return replace(self, query=query, singles=tuple(singles))
+        from recurring_ical_events.adapters.event import EventAdapter
+        from recurring_ical_events.series import Series
 
-    def list_events(self, start: datetime, end: datetime) -> list[Event]:
-        """Occurrences overlapping ``[start, end)``, cancelled ones included."""
-        try:
-            components = list(
-                self.query.between(start.astimezone(self.timezone), end.astimezone(self.timezone))
-            )
-        except Exception as exc:
-            raise BackendError(f"cannot expand events: {exc}") from exc
+        singles, series, masters, overrides = [], {}, {}, {}
+        for uid, components in groups.items():
+            recurring = not uid or any(n in c for c in components for n in _SERIES_PROPS)
+            rule = next((c for c in components if "RECURRENCE-ID" not in c), None)
+            if rule is not None and uid:
+                masters[uid] = rule
+            if not recurring:
+                for component in components:
+                    begin, end = self._span(component)
+                    singles.append((begin, end, component))
+                continue
+            parts = [[c] for c in components] if not uid else [components]
+            for index, part in enumerate(parts):
+                try:
+                    made = Series([EventAdapter(c) for c in part])
+                    series[uid or f"#{index}"] = (made, rule if uid else part[0])
+                except Exception as exc:  # the library refuses some broken series
+                    problems.append((uid, f"skipped {describe(part[0])}: {printable(exc)}"))
+            for component in components:
+                if "RECURRENCE-ID" in component:
+                    rid = format_rid(dt(component, "RECURRENCE-ID"))
+                    overrides[uid, rid] = dt(component, "DTSTART")
+        singles.sort(key=lambda item: item[0])
+        return replace(
+            self,
+            series=series,
+            masters=masters,
+            single_uids=frozenset(u for u in groups if u and u not in series),
+            series_uids=frozenset(u for u in series if not u.startswith("#")),
+            overrides=overrides,
+            singles=tuple(singles),
+            problems=tuple(problems),
+        )
+
+    def _span(self, component: icalendar.Component) -> tuple[datetime, datetime]:
+        start = dt(component, "DTSTART")
+        begin = self.aware(start).astimezone(UTC)
+        return begin, max(self.aware(raw_end_of(component, start)).astimezone(UTC), begin)
+
+    def list_events(self, start: datetime, end: datetime) -> Events:
+        """Occurrences overlapping ``[start, end)``, cancelled ones included.
+
+        Series are expanded within limits (:mod:`morrow.tools.calendar.recurrence`); what a
+        limit cut, and every event that could not be read, is said in the result's notes.
+        """
+        found = Events(notes=[note for _, note in self.problems])
+        for series, master in self.series.values():
+            try:
+                expansion = expand(series, master, start, end, self.timezone)
+                found.extend(self.event(o.as_component(False)) for o in expansion.occurrences)
+            except Exception as exc:  # one broken series must not cost the whole calendar
+                found.notes.append(f"skipped {describe(master)}: {printable(exc)}")
+                continue
+            if expansion.cut_at is not None:
+                found.notes.append(cut_note(master, expansion.cut_at, self.timezone))
         low, high = start.astimezone(UTC), end.astimezone(UTC)
         # an instant (start == end) also finds the events that begin exactly then
         find = bisect.bisect_right if low == high else bisect.bisect_left
         stop = find(self.singles, high, key=lambda item: item[0])
-        components += [
-            component
+        found.extend(
+            self.event(component)
             for begin, finish, component in self.singles[:stop]
             if finish > low or (begin == finish and begin >= low)  # zero-length at the start
-        ]
-        return [self.event(component) for component in components]
+        )
+        return found
 
     def get_event(self, event_id: str) -> Event:
         """The occurrence or series with this id (also a cancelled one)."""
@@ -154,10 +196,7 @@ class IcalView:
 
     def master(self, uid: str) -> icalendar.Component | None:
         """The component of a single event or of a series' rule (not an override)."""
-        for component in self.calendar.walk("VEVENT"):
-            if str(component.get("UID", "")) == uid and "RECURRENCE-ID" not in component:
-                return component
-        return None
+        return self.masters.get(uid)
 
     def _find_occurrence(self, uid: str, rid: str) -> Event | None:
         if not (uid in self.series_uids or uid.startswith("nouid-")):
@@ -184,28 +223,38 @@ class IcalView:
 
     # -- conversion ------------------------------------------------------------------------
 
-    def _id_of(self, component: icalendar.Component) -> str:
+    def _id_at(self, component: icalendar.Component, start: date | datetime) -> str:
         uid = str(component.get("UID", ""))
         if not uid:
             seed = str(component.get("SUMMARY", "")).encode()
             digest = hashlib.sha1(seed, usedforsecurity=False).hexdigest()[:12]
-            return f"nouid-{digest}@{format_rid(dt(component, 'DTSTART'))}"
+            return f"nouid-{digest}@{format_rid(start)}"
         if uid in self.series_uids:
-            return f"{uid}@{format_rid(self._original_start(component))}"
+            return f"{uid}@{format_rid(self._original(component, start))}"
         return uid
+
+    def times(
+        self, component: icalendar.Component, raw_start: date | datetime, raw_end: date | datetime
+    ) -> dict[str, Any]:
+        """The fields of an event (or occurrence) that depend on its times: id, times, zones."""
+        start = self.aware(raw_start)
+        return {
+            "id": self._id_at(component, raw_start),
+            "start": start,
+            "end": max(self.aware(raw_end), start),
+            **self.zone_fields(raw_start, raw_end),
+        }
 
     def event(self, component: icalendar.Component, *, series: bool = False) -> Event:
         """One VEVENT (an expanded occurrence, or a series' rule when ``series``) as an Event."""
         raw_start = dt(component, "DTSTART")
-        raw_end = raw_end_of(component, raw_start)
-        start = self.aware(raw_start)
+        fields = self.times(component, raw_start, raw_end_of(component, raw_start))
         uid = str(component.get("UID", ""))
         recurring = uid in self.series_uids
+        if series:
+            fields["id"] = uid
         return Event(
-            id=uid if series else self._id_of(component),
             title=text(component.get("SUMMARY")) or "(no title)",
-            start=start,
-            end=max(self.aware(raw_end), start),
             location=text(component.get("LOCATION")),
             description=text(component.get("DESCRIPTION")),
             organizer=address(component.get("ORGANIZER")),
@@ -216,10 +265,11 @@ class IcalView:
             recurring=recurring,
             series_id=uid if recurring else None,
             recurrence=_rules(component) if series else None,
-            **self._zone_fields(raw_start, raw_end),
+            **fields,
         )
 
-    def _zone_fields(self, raw_start: date | datetime, raw_end: date | datetime) -> dict[str, Any]:
+    def zone_fields(self, raw_start: date | datetime, raw_end: date | datetime) -> dict[str, Any]:
+        """The fields saying whether an event is all-day, and in which zone it was written."""
         if not isinstance(raw_start, datetime):
             end_day = raw_end if not isinstance(raw_end, datetime) else raw_end.date()
             return {
@@ -251,30 +301,32 @@ class IcalView:
             return value.replace(tzinfo=self.timezone)
         return value
 
-    def _original_start(self, component: icalendar.Component) -> date | datetime:
-        """The time this occurrence had before any override moved it: its RECURRENCE-ID.
+    def _original(self, component: icalendar.Component, start: date | datetime) -> date | datetime:
+        """The time an occurrence starting at ``start`` had before any override moved it.
 
-        recurring-ical-events copies an override's RECURRENCE-ID unchanged onto every later
-        occurrence it shifts with RANGE=THISANDFUTURE; for those the original time is the
-        occurrence's start minus the override's shift.
+        That is its RECURRENCE-ID; recurring-ical-events gives every later occurrence an
+        override with RANGE=THISANDFUTURE shifts the override's component, whose
+        RECURRENCE-ID is its own: for those the original time is the occurrence's start minus
+        the override's shift.
         """
         if "RECURRENCE-ID" not in component:
-            return dt(component, "DTSTART")  # type: ignore[no-any-return]
+            return start
         recurrence: Any = component["RECURRENCE-ID"]
         original: date | datetime = recurrence.dt
         if recurrence.params.get("RANGE", "").upper() == "THISANDFUTURE":
             key = (str(component.get("UID", "")), format_rid(original))
             override_start = self.overrides.get(key)
             if override_start is not None:
-                original = dt(component, "DTSTART") - (override_start - original)
+                original = start - (override_start - original)
         return original
 
 
 def read_calendar(data: bytes) -> icalendar.Component:
     """Parse a file into one VCALENDAR for reading: bare VEVENTs and several calendars merge.
 
-    This is lenient on purpose (events without DTSTART are skipped, repeated single-valued
-    properties keep the first); writes parse the file again, strictly (:mod:`ics`).
+    This is lenient on purpose (repeated single-valued properties keep the first; an event
+    without DTSTART is left for :class:`IcalView` to name); writes parse what they change
+    again, strictly (:mod:`ics`).
     """
     parts = icalendar.Calendar.from_ical(data, multiple=True)
     if len(parts) == 1 and parts[0].name == "VCALENDAR":
@@ -285,10 +337,6 @@ def read_calendar(data: bytes) -> icalendar.Component:
             children = part.subcomponents if part.name == "VCALENDAR" else [part]
             for child in children:
                 calendar.add_component(child)
-    # DTSTART is required; an event without it cannot be placed and breaks the expansion.
-    calendar.subcomponents = [
-        c for c in calendar.subcomponents if c.name != "VEVENT" or "DTSTART" in c
-    ]
     for event in calendar.walk("VEVENT"):
         for name in _SINGLE_VALUED:  # repeated by some broken exporters: keep the first
             value = event.get(name)
@@ -364,3 +412,30 @@ def _rules(component: icalendar.Component) -> list[str]:
         for value in as_list(component.get(name)):
             rules.append(f"{name}:{value.to_ical().decode()}")
     return rules
+
+
+def _unreadable(component: icalendar.Component, zone: ZoneInfo) -> str | None:
+    """Why an event cannot be placed in time, or None when it can."""
+    if "DTSTART" not in component:
+        return "it has no DTSTART"
+    try:
+        start = dt(component, "DTSTART")
+        for value in (start, raw_end_of(component, start)):
+            _place(value, zone)
+        if "RECURRENCE-ID" in component:
+            _place(dt(component, "RECURRENCE-ID"), zone)
+    except Exception as exc:  # icalendar's broken values raise many kinds of error
+        return printable(exc)
+    return None
+
+
+def _place(value: Any, zone: ZoneInfo) -> None:
+    if not isinstance(value, date):
+        raise ValueError(f"not a date or time: {value!r}")
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(), tzinfo=zone)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    moment = value.astimezone(UTC)
+    moment + timedelta(days=2)  # room to expand around it
+    moment - timedelta(days=2)

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from morrow.tools.calendar.backend import EventChanges, NewEvent, Response
-from morrow.tools.calendar.ical import IcalView, address, as_list, dt, raw_end_of, split_id
+from morrow.tools.calendar.ical import IcalView, address, as_list, dt, raw_end_of
+from morrow.tools.calendar.ical_text import split_id
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
 # A VTIMEZONE morrow added for an event it created; removed again when nothing uses it, so that
@@ -42,6 +43,8 @@ class IcalEditor:
         now: the time of the change, for DTSTAMP and LAST-MODIFIED.
         schedule_by_client: mark attendees SCHEDULE-AGENT=CLIENT when nobody is to be
             notified, so a CalDAV server with scheduling does not email them (RFC 6638).
+        used_elsewhere: TZIDs used by events not in ``container`` (a write that edits one
+            event of a big file is handed only that event): their VTIMEZONEs are needed.
     """
 
     def __init__(
@@ -52,8 +55,10 @@ class IcalEditor:
         me: str | None,
         now: datetime,
         schedule_by_client: bool = False,
+        used_elsewhere: frozenset[str] = frozenset(),
     ) -> None:
         self.container = container
+        self.used_elsewhere = used_elsewhere
         self.view = view
         self.zone = view.timezone
         self.me = me
@@ -115,7 +120,7 @@ class IcalEditor:
         self.container.subcomponents.insert(0, timezone)
 
     def _used_tzids(self) -> set[str]:
-        used: set[str] = set()
+        used: set[str] = set(self.used_elsewhere)
         for component in self.container.walk():
             for _, value in component.property_items(recursive=False, sorted=False):
                 tzid = getattr(value, "params", {}).get("TZID")

@@ -1,23 +1,25 @@
 """A calendar kept in one local iCalendar (.ics) file.
 
-Reading (expansion, ids) is :mod:`morrow.tools.calendar.ical`; the parsed file is cached and parsed
-again only when its modification time or size changes. Parsed files are also shared by content
-within the process (a few, bounded by size): evals open the same world in many fresh homes, and
-a calendar opened twice is parsed once. After a write, the edited (and verified) calendar is
-kept for the next write, which then does not parse the file strictly again if it is unchanged.
+Reading goes through the parsed index in the store (:mod:`morrow.tools.calendar.ics_index`):
+the file is parsed once, then only what changed in it; a week is one query.
 
 Writing is careful, because the file is the user's only copy:
 
-- the file is parsed again, strictly, as it will be written; every component and property is
-  kept, those morrow does not understand included (VTODOs, alarms, X- properties ...);
+- only the components of the event changed are rewritten: the file is split at its
+  components' BEGIN and END lines, the event's components are parsed strictly (with the
+  file's VTIMEZONEs), edited, checked to read back as intended, and put back in place of the
+  old text; every other byte of the file stays as it was, properties and components morrow
+  does not understand included (VTODOs, alarms, X- properties, lines icalendar cannot read);
 - a write that would lose something refuses with a clear error instead: a file holding several
-  calendars or bare components, a line icalendar could not parse (it would be dropped), an
-  event with a repeated DTSTART, or a result that does not read back as intended;
-- the new text goes to a temporary file in the same folder, is flushed to disk (fsync) and
-  renamed over the old one, so a crash leaves the old file or the new one, never half of one;
-  the file keeps its permissions (``memory/files.py``: ``atomic_write``);
+  calendars or bare components, or unmatched BEGIN/END lines, an event with a line icalendar
+  cannot parse or a repeated DTSTART, a result that does not read back as intended;
+- the new text goes to a temporary file beside the file, is flushed to disk (fsync) and
+  renamed over it (``memory/files.py``: ``atomic_write``): a crash leaves the old file or
+  the new one, never half of one, and the file keeps its permissions. A symbolic link is
+  written through: the file it points to changes, the link stays. Temporary files a killed
+  write left behind are removed by the next write;
 - writers are serialised, also across processes (the REPL and the cron briefing), by an
-  exclusive lock on ``.<file>.lock`` beside it.
+  exclusive lock on ``.<file>.lock`` beside the (real) file.
 
 The ics backend sends no email: invitations, updates and replies are recorded in the file, and
 the tool result says that nobody was notified.
@@ -25,39 +27,59 @@ the tool result says that nobody was notified.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import os
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
-import icalendar
-
-from morrow.memory.files import atomic_write, file_lock
-from morrow.tools.calendar.backend import Change, Event, EventChanges, FreeBusy, NewEvent, Response
-from morrow.tools.calendar.ical import IcalView
-from morrow.tools.calendar.ical_edit import IcalEditor
+from morrow.memory.files import atomic_write, file_lock, remove_leftovers
+from morrow.memory.store import Store
+from morrow.tools.calendar import ical_text
+from morrow.tools.calendar.backend import (
+    Change,
+    Event,
+    EventChanges,
+    Events,
+    FreeBusy,
+    NewEvent,
+    Response,
+)
+from morrow.tools.calendar.ical_text import BOM, Chunk, Layout, split_id
+from morrow.tools.calendar.ics_index import IcsIndex
 from morrow.tools.delivery import Delivery
-from morrow.tools.errors import BackendError, NotFoundError
+from morrow.tools.errors import BackendError, NotFoundError, printable
 from morrow.tools.workspace import system_clock
 
+if TYPE_CHECKING:  # icalendar is imported by the writes only: reading needs none of it
+    import icalendar
+
+    from morrow.tools.calendar.ical_edit import IcalEditor
+
 NO_EMAIL = "the local calendar file sends no email: nobody was notified"
+EMPTY = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//morrow//calendar//EN\r\nEND:VCALENDAR\r\n"
+_TZID = re.compile(rb";TZID=\"?([^\";:\r\n]+)", re.I)
+T = TypeVar("T")
+StoreSource = Store | Callable[[], Store | None] | None
 
 
 class IcsCalendar:
     """A :class:`~morrow.tools.calendar.backend.CalendarBackend` over one .ics file.
 
-    A missing file is an empty calendar (created by the first write); a file that cannot be
-    parsed raises BackendError.
+    A missing file is an empty calendar (created by the first write); a file that is not
+    iCalendar raises BackendError; an event in it that cannot be read is left out and named.
 
     Args:
-        path: the .ics file.
+        path: the .ics file (or a symbolic link to it).
         timezone: the user's zone; floating times and all-day dates are read in it.
         me: the user's email address (organizer of new events with attendees; the attendee
             whose answer ``respond_to_event`` records).
-        clock: "now", for the timestamps of changes.
+        clock: "now", for the timestamps of changes and the horizon of expanded series.
+        store: the store holding the parsed index (or a function opening it on first use);
+            None keeps the index in memory, for this object's life.
     """
 
     def __init__(
@@ -67,80 +89,67 @@ class IcsCalendar:
         *,
         me: str | None = None,
         clock: Callable[[], datetime] = system_clock,
+        store: StoreSource = None,
     ) -> None:
         self.path = path
         self.timezone = timezone
         self.me = me
         self.clock = clock
+        self._store = store
+        self._index: IcsIndex | None = None
         self._lock = threading.Lock()
-        self._cache_key: tuple[int, int] | None = None
-        self._cached: IcalView | None = None
-        self._written: tuple[bytes, icalendar.Component] | None = None  # digest, as written
+
+    @property
+    def index(self) -> IcsIndex:
+        """The parsed index of the file (opened on first use)."""
+        with self._lock:
+            if self._index is None:
+                store = self._store() if callable(self._store) else self._store
+                self._index = IcsIndex(self.path, self.timezone, self.me, store, self.clock)
+            return self._index
 
     # -- reading ---------------------------------------------------------------------------
 
-    def list_events(self, start: datetime, end: datetime) -> list[Event]:
+    def list_events(self, start: datetime, end: datetime) -> Events:
         """Occurrences overlapping ``[start, end)``; cancelled ones are left out."""
-        view = self._load()
-        if view is None:
-            return []
-        return [e for e in view.list_events(start, end) if e.status != "cancelled"]
+        found = self.index.list_events(start, end)
+        return Events((e for e in found if e.status != "cancelled"), found.notes)
 
     def get_event(self, event_id: str) -> Event:
         """The occurrence or series with this id (also a cancelled one)."""
-        view = self._load()
-        if view is None:
-            raise NotFoundError(f"no event with id {event_id!r} (the calendar is empty)")
-        return view.get_event(event_id)
+        return self.index.get_event(event_id)
+
+    def notes(self) -> list[str]:
+        """The events of the file that cannot be read (for ``morrow doctor``)."""
+        return self.index.notes()
 
     def free_busy(self, attendees: list[str], start: datetime, end: datetime) -> FreeBusy:
         """A local file knows nobody else's calendar."""
         reason = "a local calendar file cannot see other people's calendars"
         return FreeBusy(unknown=dict.fromkeys(attendees, reason))
 
-    def _load(self) -> IcalView | None:
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise BackendError(f"cannot read calendar {self.path}: {exc}") from exc
-        key = (stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            if self._cache_key != key or self._cached is None:
-                self._cached = self._parse()
-                self._cache_key = key
-            return self._cached
-
-    def _parse(self) -> IcalView:
-        return _shared_view(self.path.read_bytes(), self.timezone, self.me, str(self.path))
-
     # -- writing ---------------------------------------------------------------------------
 
     def create_event(self, new: NewEvent, *, notify: bool) -> Change:
         """Add an event (once: the same uid again returns the event already there)."""
-        with self._editing() as editor:
-            editor.create(new, notify=notify)
+        self._edit(new.uid, lambda editor: editor.create(new, notify=notify))
         return self._change("created", self.get_event(new.uid), bool(new.attendees and notify))
 
     def update_event(self, event_id: str, changes: EventChanges, *, notify: bool) -> Change:
         """Change one occurrence, a whole series (its UID) or a single event."""
-        with self._editing() as editor:
-            editor.update(event_id, changes, notify=notify)
+        self._edit(split_id(event_id)[0], lambda e: e.update(event_id, changes, notify=notify))
         event = self.get_event(event_id)
         return self._change("updated", event, notify and bool(event.attendees))
 
     def cancel_event(self, event_id: str, *, notify: bool) -> Change:
         """Remove an event or series, or exclude one occurrence (EXDATE)."""
         before = self.get_event(event_id)
-        with self._editing() as editor:
-            editor.cancel(event_id)
+        self._edit(split_id(event_id)[0], lambda editor: editor.cancel(event_id))
         return self._change("cancelled", before, notify and bool(before.attendees))
 
     def respond_to_event(self, event_id: str, response: Response, comment: str | None) -> Change:
         """Record the user's answer (PARTSTAT) in the file."""
-        with self._editing() as editor:
-            editor.respond(event_id, response, comment)
+        self._edit(split_id(event_id)[0], lambda e: e.respond(event_id, response, comment))
         return self._change("responded", self.get_event(event_id), True)
 
     def delivery(self) -> Delivery:
@@ -152,84 +161,174 @@ class IcsCalendar:
         note = NO_EMAIL if wanted_notice else None
         return Change.model_validate({"action": action, "event": event, "note": note})
 
-    @contextlib.contextmanager
-    def _editing(self) -> Iterator[IcalEditor]:
-        """Lock, parse strictly, let the caller edit, check, and replace the file atomically."""
-        with file_lock(self.path.with_name(f".{self.path.name}.lock")):
-            data = self._read_for_writing()
-            digest = hashlib.sha256(data).digest()
-            written, self._written = self._written, None  # it is about to be edited
-            if written is not None and written[0] == digest:
-                container = written[1]  # what the last write left, verified; file unchanged
-            else:
-                container = _strict_parse(data, self.path)
-            view = self._load() or IcalView.parse(data, self.timezone, self.me, source="")
-            editor = IcalEditor(container, view, me=self.me, now=self.clock())
-            yield editor
-            output = container.to_ical()
-            if icalendar.Calendar.from_ical(output) != container:
-                raise BackendError(
-                    f"not written: {self.path} would not read back as intended (nothing changed)"
-                )
-            atomic_write(self.path, output, mode=0o600, keep_mode=True)  # a calendar is private
-            with self._lock:  # a coarse clock could leave the same mtime: never trust it here
-                self._cache_key = None
-            self._written = (hashlib.sha256(output).digest(), container)
+    def _edit(self, uid: str, action: Callable[[IcalEditor], T]) -> T:
+        """Lock, edit the components of ``uid`` in place, check, and replace the file."""
+        real = Path(os.path.realpath(self.path))
+        folder = real.is_dir()
+        lock = real / ".morrow.lock" if folder else real.with_name(f".{real.name}.lock")
+        with file_lock(lock):
+            target = self._target(real, uid) if folder else real
+            remove_leftovers(target)  # we hold the writers' lock: any such file is a leftover
+            data = self._read_for_writing(target)
+            edit = FileEdit(data, target, uid, self.timezone, self.me)
+            from morrow.tools.calendar.ical_edit import IcalEditor
 
-    def _read_for_writing(self) -> bytes:
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return _EMPTY
-        except OSError as exc:
-            raise BackendError(f"cannot read calendar {self.path}: {exc}") from exc
+            editor = IcalEditor(
+                edit.container,
+                edit.view,
+                me=self.me,
+                now=self.clock(),
+                used_elsewhere=edit.used_elsewhere,
+            )
+            result = action(editor)
+            output, layout = edit.output()
+            if folder and not any(c.name != "VTIMEZONE" for c in layout.chunks):
+                target.unlink(missing_ok=True)  # the folder's file of an event that is gone
+            elif output != data:
+                atomic_write(target, output, mode=0o600, keep_mode=True)  # a calendar is private
+                self.index.written(target, output, layout)
+            return result
 
-
-_SHARED_BYTES = 4_000_000  # source bytes of the parsed calendars kept (the newest always is)
-_shared: dict[tuple[bytes, str, str | None], tuple[int, IcalView]] = {}
-_shared_lock = threading.Lock()
-
-
-def _shared_view(data: bytes, timezone: ZoneInfo, me: str | None, source: str) -> IcalView:
-    """The parsed view of ``data``, shared with every calendar of the same content.
-
-    A view is only ever read (writes edit a strict parse of their own), so it can be shared.
-    """
-    key = (hashlib.sha256(data).digest(), timezone.key, me)
-    with _shared_lock:
-        found = _shared.pop(key, None)
+    def _target(self, folder: Path, uid: str) -> Path:
+        """The file of a folder calendar holding ``uid``, or the one a new event goes to."""
+        found = self.index.holder(uid)
         if found is not None:
-            _shared[key] = found  # now the most recently used
-            return found[1]
-    view = IcalView.parse(data, timezone, me, source=source)
-    with _shared_lock:
-        _shared[key] = (len(data), view)
-        while len(_shared) > 1 and sum(size for size, _ in _shared.values()) > _SHARED_BYTES:
-            del _shared[next(iter(_shared))]  # the least recently used
-    return view
+            return found
+        name = re.sub(r"[^A-Za-z0-9@._-]", "_", uid)[:120] or "event"
+        return folder / f"{name}.ics"
+
+    def _read_for_writing(self, real: Path) -> bytes:
+        try:
+            data = real.read_bytes()
+        except FileNotFoundError:
+            return EMPTY
+        except OSError as exc:
+            raise BackendError(f"cannot read calendar {self.path}: {printable(exc)}") from exc
+        return data if data.strip(b" \t\r\n" + BOM) else EMPTY  # an empty file: no calendar yet
 
 
-_EMPTY = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//morrow//calendar//EN\r\nEND:VCALENDAR\r\n"
+class FileEdit:
+    """One event's components of a file, parsed strictly for editing, and the file after.
+
+    Args:
+        data: the file's bytes.
+        path: the file, for messages.
+        uid: the event to edit (a new one for a create).
+        timezone: the user's zone.
+        me: the user's address.
+    """
+
+    def __init__(
+        self, data: bytes, path: Path, uid: str, timezone: ZoneInfo, me: str | None
+    ) -> None:
+        self.data, self.path = data, path
+        self.layout = _writable(ical_text.split(data), path)
+        chunks = self.layout.chunks
+        needle = _needle(uid)
+        self.targets = [
+            c
+            for c in chunks
+            if c.name == "VEVENT"
+            and needle in data[c.start : c.stop]  # cheap: most events do not mention it
+            and ical_text.uid_of(data, c) == uid
+        ]
+        self.zones = [c for c in chunks if c.name == "VTIMEZONE"]
+        text = b"BEGIN:VCALENDAR\r\n" + self.layout.header(data)
+        text += b"".join(data[c.start : c.stop] for c in [*self.zones, *self.targets])
+        text += b"END:VCALENDAR\r\n"
+        from morrow.tools.calendar.ical import IcalView
+
+        self.container = _strict_parse(text, path)
+        self.originals = list(self.container.subcomponents)
+        names = [c.name for c in self.originals]
+        if names != ["VTIMEZONE"] * len(self.zones) + ["VEVENT"] * len(self.targets):
+            raise BackendError(f"not written: {path} does not parse as it is laid out")
+        self.view = IcalView.parse(text, timezone, me, source=str(path))
+        taken = {(c.start, c.stop) for c in self.targets}
+        others = [c for c in chunks if c.name != "VTIMEZONE" and (c.start, c.stop) not in taken]
+        self.used_elsewhere = frozenset(
+            found.decode("utf-8", "replace").strip()
+            for c in others
+            for found in _TZID.findall(data, c.start, c.stop)
+        )
+
+    def output(self) -> tuple[bytes, Layout]:
+        """The file with the edited components in place of the old ones, checked; its layout."""
+        after = self.container.subcomponents
+        zones = [c for c in after if c.name == "VTIMEZONE"]
+        events = [c for c in after if c.name != "VTIMEZONE"]
+        _check_reads_back([*zones, *events], self.path)
+        crlf = self.layout.crlf
+        cuts: list[tuple[int, int, bytes]] = []
+        kept = {id(c) for c in zones}
+        for chunk, component in zip(self.zones, self.originals, strict=False):
+            if id(component) not in kept:
+                cuts.append((chunk.start, chunk.stop, b""))
+        known = {id(c) for c in self.originals}
+        added = b"".join(
+            ical_text.with_newlines(z.to_ical(), crlf) for z in zones if id(z) not in known
+        )
+        first = self.layout.chunks[0].start if self.layout.chunks else self.layout.closes[0]
+        if added:
+            cuts.append((first, first, added))
+        text = b"".join(ical_text.with_newlines(e.to_ical(), crlf) for e in events)
+        if self.targets:
+            cuts += [(c.start, c.stop, b"") for c in self.targets[1:]]
+            cuts.append((self.targets[0].start, self.targets[0].stop, text))
+        elif text:
+            cuts.append((self.layout.closes[0], self.layout.closes[0], text))
+        output = ical_text.splice(self.data, sorted(cuts, key=lambda c: (c[0], c[1] > c[0])))
+        layout = _writable(ical_text.split(output), self.path)  # one calendar, all matched
+        return output, layout
 
 
-def _strict_parse(data: bytes, path: Path) -> icalendar.Component:
-    """The file as it will be written back; refuse what a rewrite would lose."""
-    try:
-        parts = icalendar.Calendar.from_ical(data, multiple=True)
-    except Exception as exc:
-        raise BackendError(f"not written: cannot parse {path}: {exc}") from exc
-    if len(parts) != 1 or parts[0].name != "VCALENDAR":
-        names = ", ".join(p.name for p in parts) or "nothing"
+def _needle(uid: str) -> bytes:
+    """Bytes every component of this UID holds (the start of its UID line), or b"" for any."""
+    if not uid or not uid.isascii() or any(c in uid for c in "\\,;:\r\n"):
+        return b""
+    return uid[:40].encode()
+
+
+def _writable(layout: Layout, path: Path) -> Layout:
+    """The file's layout, if morrow may rewrite part of it; else refuse, naming why."""
+    if layout.broken:
+        raise BackendError(f"not written: {path} has unmatched lines ({layout.broken})")
+    bare = [c.name for c in layout.chunks if c.calendar < 0]
+    if len(layout.calendars) != 1 or bare:
+        names = ", ".join(["VCALENDAR"] * len(layout.calendars) + bare) or "nothing"
         raise BackendError(
             f"not written: {path} holds {names}; morrow writes only a file with exactly one "
             "VCALENDAR (it would have to restructure the file)"
         )
-    calendar = parts[0]
-    for component in calendar.walk():
+    return layout
+
+
+def _strict_parse(text: bytes, path: Path) -> icalendar.Component:
+    """The event's components as they will be written back; refuse what a rewrite would lose."""
+    import icalendar
+
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except Exception as exc:
+        raise BackendError(f"not written: cannot parse {path}: {printable(exc)}") from exc
+    for component in calendar.walk("VEVENT"):
         for name, problem in component.errors:
             if name is None or name not in component:  # the line is gone from the parse
                 raise BackendError(
                     f"not written: a line in {component.name} of {path} cannot be parsed and "
-                    f"would be lost ({problem})"
+                    f"would be lost ({printable(problem)})"
                 )
     return calendar
+
+
+def _check_reads_back(components: list[icalendar.Component], path: Path) -> None:
+    import icalendar
+
+    calendar = icalendar.Calendar()
+    for component in components:
+        calendar.add_component(component)
+    if icalendar.Calendar.from_ical(calendar.to_ical()) != calendar:
+        raise BackendError(f"not written: {path} would not read back as intended (nothing changed)")
+
+
+__all__ = ["EMPTY", "NO_EMAIL", "Chunk", "FileEdit", "IcsCalendar", "NotFoundError"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from morrow.tools.calendar.backend import Event
+
 Interval = tuple[datetime, datetime]
 
 
@@ -120,3 +122,26 @@ def ceil_to(moment: datetime, minutes: int) -> datetime:
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
+
+
+def blocks(event: Event) -> bool:
+    """Whether an event makes the user busy."""
+    return not (event.status == "cancelled" or event.free or event.my_response == "declined")
+
+
+def mark_conflicts(events: list[Event]) -> list[Event]:
+    """Sort events by start and fill ``conflicts_with`` for overlapping timed events.
+
+    All-day events never conflict: a holiday or a trip does not make a meeting double-booked;
+    neither do events that show the user as free or that the user declined.
+    """
+    ordered = sorted(events, key=lambda event: (event.start, event.end, event.title))
+    conflicts: dict[str, list[str]] = {event.id: [] for event in ordered}
+    timed = [event for event in ordered if not event.all_day and blocks(event)]
+    for index, event in enumerate(timed):
+        for other in timed[index + 1 :]:
+            if other.start >= event.end and other.start != event.start:
+                break  # sorted by start: nothing later overlaps either
+            conflicts[event.id].append(other.id)
+            conflicts[other.id].append(event.id)
+    return [event.model_copy(update={"conflicts_with": conflicts[event.id]}) for event in ordered]

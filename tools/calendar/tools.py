@@ -12,9 +12,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from morrow.tools.base import tool
-from morrow.tools.calendar.backend import Event
+from morrow.tools.calendar.backend import Event, notes_of
 from morrow.tools.calendar.labels import label_event
-from morrow.tools.calendar.slots import WorkingHours, ceil_to, free_slots
+from morrow.tools.calendar.slots import WorkingHours, blocks, ceil_to, free_slots, mark_conflicts
 from morrow.tools.calendar.times import Email, When, localize
 from morrow.tools.calendar.writes import cancel_event, create_event, respond_to_event, update_event
 from morrow.tools.context import ToolContext
@@ -24,6 +24,14 @@ from morrow.tools.workspace import Workspace
 MAX_WINDOW = timedelta(days=366)
 MAX_SLOT_WINDOW = timedelta(days=62)
 MAX_SLOTS = 40
+MAX_QUERY = 500
+
+
+class EventList(BaseModel):
+    """``list_events``' result when something could not be listed: the events, and why not all."""
+
+    events: list[Event]
+    notes: list[str]
 
 
 @tool(effect="read")
@@ -32,12 +40,14 @@ def list_events(
     start: When,
     end: When,
     query: str | None = None,
-) -> list[Event]:
+) -> list[Event] | EventList:
     """List the events overlapping a period (also those begun before it), earliest first.
 
     Each occurrence of a recurring event has its own id and its series' series_id. Times are
     in the user's zone (zone_start and zone_end give an event's own zone); all-day events have
     all_day and start_date/end_date (end exclusive). conflicts_with names overlapping events.
+    When an event could not be read or a series repeats too often to list in full, the
+    result is {"events": [...], "notes": [...]}, the notes saying what is missing.
 
     Args:
         ctx: the user's calendar, zone and clock (not part of the schema).
@@ -50,11 +60,15 @@ def list_events(
         raise ToolRetry("end must be after start")
     if end - start > MAX_WINDOW:
         raise ToolRetry("the period is longer than 366 days: ask for a shorter one")
-    events = [localize(ctx.workspace, e) for e in ctx.workspace.calendar.list_events(start, end)]
-    events = mark_conflicts(events)
+    if query is not None and len(query) > MAX_QUERY:
+        raise ToolRetry(f"query is longer than {MAX_QUERY} characters: search for a few words")
+    listed = ctx.workspace.calendar.list_events(start, end)
+    events = mark_conflicts([localize(ctx.workspace, e) for e in listed])
     if query:
         events = [event for event in events if _matches(event, query)]
-    return [label_event(event, ctx.workspace.user_email) for event in events]
+    labelled = [label_event(event, ctx.workspace.user_email) for event in events]
+    notes = notes_of(listed)
+    return EventList(events=labelled, notes=notes) if notes else labelled
 
 
 @tool(effect="read")
@@ -93,6 +107,7 @@ class FreeSlots(BaseModel):
     working_hours: str
     unknown_availability: dict[str, str] | None = None
     truncated: bool | None = None
+    notes: list[str] | None = None
 
 
 @tool(effect="read")
@@ -123,7 +138,8 @@ def find_free_slots(
     if end - start > MAX_SLOT_WINDOW:
         raise ToolRetry("the period is longer than 62 days: ask for a shorter one")
     start = max(start, ceil_to(workspace.now(), 15))
-    busy = [(e.start, e.end) for e in workspace.calendar.list_events(start, end) if _blocks(e)]
+    listed = workspace.calendar.list_events(start, end)
+    busy = [(e.start, e.end) for e in listed if blocks(e)]
     unknown: dict[str, str] = {}
     if attendees and end > start:
         others = workspace.calendar.free_busy(sorted(set(attendees)), start, end)
@@ -141,12 +157,8 @@ def find_free_slots(
         working_hours=_describe_hours(workspace),
         unknown_availability=unknown or None,
         truncated=True if len(found) > MAX_SLOTS else None,
+        notes=notes_of(listed) or None,
     )
-
-
-def _blocks(event: Event) -> bool:
-    """Whether an event makes the user busy."""
-    return not (event.status == "cancelled" or event.free or event.my_response == "declined")
 
 
 def _describe_hours(workspace: Workspace) -> str:
@@ -154,24 +166,6 @@ def _describe_hours(workspace: Workspace) -> str:
     days = ",".join(names[d] for d in sorted(workspace.work_days))
     span = f"{workspace.work_start:%H:%M}-{workspace.work_end:%H:%M}"
     return f"{days} {span} {workspace.timezone.key}"
-
-
-def mark_conflicts(events: list[Event]) -> list[Event]:
-    """Sort events by start and fill ``conflicts_with`` for overlapping timed events.
-
-    All-day events never conflict: a holiday or a trip does not make a meeting double-booked;
-    neither do events that show the user as free or that the user declined.
-    """
-    ordered = sorted(events, key=lambda event: (event.start, event.end, event.title))
-    conflicts: dict[str, list[str]] = {event.id: [] for event in ordered}
-    timed = [event for event in ordered if not event.all_day and _blocks(event)]
-    for index, event in enumerate(timed):
-        for other in timed[index + 1 :]:
-            if other.start >= event.end and other.start != event.start:
-                break  # sorted by start: nothing later overlaps either
-            conflicts[event.id].append(other.id)
-            conflicts[other.id].append(event.id)
-    return [event.model_copy(update={"conflicts_with": conflicts[event.id]}) for event in ordered]
 
 
 def _matches(event: Event, query: str) -> bool:

@@ -15,12 +15,12 @@ Recurring events: an occurrence's id changes that occurrence only; the event's `
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from morrow.tools.base import Effect, Idempotency, tool
+from morrow.tools.base import Effect, Idempotency, Tool, tool, with_argument
 from morrow.tools.calendar.backend import Change, Event, EventChanges, NewEvent, Response
 from morrow.tools.calendar.labels import label_change
 from morrow.tools.calendar.times import Email, When, localize
@@ -55,6 +55,8 @@ def _create_preview(ctx: ToolContext, args: Any) -> dict[str, Any]:
         "attendees": attendees,
     }
     shown.update({k: v for k, v in (("location", args.location),) if v})
+    if getattr(args, "calendar", None):
+        shown["calendar"] = args.calendar
     if args.description:
         shown["description"] = args.description
     return _told(ctx.workspace, attendees if args.send_invitations else [], shown)
@@ -160,6 +162,20 @@ def create_event(
         description: notes for the event.
         send_invitations: email the invitation to the attendees.
     """
+    return _create(ctx, title, start, end, attendees, location, description, send_invitations)
+
+
+def _create(
+    ctx: ToolContext,
+    title: str,
+    start: datetime,
+    end: datetime,
+    attendees: list[str] | None = None,
+    location: str | None = None,
+    description: str | None = None,
+    send_invitations: bool = False,
+    calendar: str | None = None,
+) -> Change:
     _check_span(start, end)
     new = NewEvent(
         # chosen before the call (the effect journal wrote it down), so a create repeated after
@@ -171,9 +187,21 @@ def create_event(
         attendees=_unique(attendees or []),
         location=location or None,
         description=description or None,
+        calendar=calendar,
     )
     notify = send_invitations and bool(new.attendees)
     return _localized(ctx.workspace, ctx.workspace.calendar.create_event(new, notify=notify))
+
+
+def create_event_choosing(names: list[str], default: str) -> Tool:
+    """``create_event`` with a ``calendar`` argument: which of several calendars it goes in.
+
+    Offered only when the user has more than one calendar morrow may write to, so with one
+    calendar the tool's schema is the one recorded trajectories know.
+    """
+    choice: Any = Literal.__getitem__(tuple(names))  # the names, as an enum in the schema
+    described = f"which calendar: {', '.join(names)} (default: {default})"
+    return with_argument(create_event, "calendar", choice | None, described, _create)
 
 
 @tool(effect="send", effect_of=_update_effect, preview=_update_preview)

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,8 @@ INFO_SEPARATOR = ":" if os.name != "nt" else "!"  # as in the stdlib's mailbox m
 MAX_INDEXED_BODY = 200_000
 _RECENT_NS = 2_000_000_000
 _BATCH = 250
+# a refresh reads the rows of one subfolder (new mail: INBOX/new), not of the whole folder
+_BY_SUBDIR = "CREATE INDEX IF NOT EXISTS messages_by_subdir ON messages(folder, subdir)"
 
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +54,7 @@ CREATE TABLE messages(
 CREATE INDEX messages_date ON messages(date, id);
 CREATE INDEX messages_message_id ON messages(message_id);
 CREATE INDEX messages_thread ON messages(thread_id);
+CREATE INDEX IF NOT EXISTS messages_by_subdir ON messages(folder, subdir);
 CREATE TABLE refs(message INTEGER NOT NULL, ref TEXT NOT NULL);
 CREATE INDEX refs_ref ON refs(ref);
 CREATE INDEX refs_message ON refs(message);
@@ -101,6 +104,7 @@ class MailIndex:
                 db = self._connect()
                 version = self._version(db)
                 if version == (SCHEMA_VERSION, str(self.root)):
+                    db.execute(_BY_SUBDIR)  # indexes of version 2 lacked it: added in place
                     return db
                 if version is None and _is_empty(db):
                     self._create(db)
@@ -172,37 +176,68 @@ class MailIndex:
             stamps = dict(self._db.execute("SELECT path, mtime_ns FROM dirs").fetchall())
             for folder, base in folders.items():
                 current = {sub: _mtime_ns(base / sub) for sub in ("new", "cur")}
-                if all(stamps.get(str(base / sub)) == ns for sub, ns in current.items()):
+                before = {sub: stamps.get(str(base / sub)) for sub in current}
+                changed = {sub for sub, ns in current.items() if before[sub] != ns}
+                if not changed:
                     continue
-                self._rescan(folder, base)
+                # a directory first seen, or changed within a tick of the last look: every
+                # file is checked (size, mtime); otherwise names tell what changed
+                careful = {sub for sub in changed if before[sub] in (None, -1)}
+                self._rescan(folder, base, changed, careful)
                 self._remember(base, current)
             if set(folders) != self._folders:  # a folder was added or removed
                 self._forget_folders(set(folders))
                 self._folders = set(folders)
 
-    def _rescan(self, folder: str, base: Path) -> None:
-        on_disk = _list_files(base)
+    def _rescan(self, folder: str, base: Path, subdirs: set[str], careful: set[str]) -> None:
+        """Index what changed in the folder's ``subdirs``.
+
+        A Maildir message is never rewritten in place: a new name is a new message, a
+        renamed one (flags, new/ to cur/) the same message moved. So a file whose name the
+        index knows is not looked at again, unless its directory is ``careful``.
+        """
+        on_disk = _list_files(base, subdirs, careful, self.root)
+        marks = ",".join("?" * len(subdirs))
         known = {
             key: (subdir, name, mtime, size)
             for key, subdir, name, mtime, size in self._db.execute(
-                "SELECT key, subdir, name, mtime_ns, size FROM messages WHERE folder = ?",
-                (folder,),
+                "SELECT key, subdir, name, mtime_ns, size FROM messages "
+                f"WHERE folder = ? AND subdir IN ({marks})",
+                (folder, *subdirs),
             )
         }
-        gone = [key for key in known if key not in on_disk]
+        for key, row in self._known_elsewhere(folder, [k for k in on_disk if k not in known]):
+            known[key] = row
+        gone = [key for key, row in known.items() if row[0] in subdirs and key not in on_disk]
         moved: list[_File] = []
         changed: list[_File] = []
         for key, file in on_disk.items():
             old = known.get(key)
-            if old is None or old[2:] != (file.mtime_ns, file.size):
+            if old is None or (file.size >= 0 and old[2:] != (file.mtime_ns, file.size)):
                 changed.append(file)
             elif old[:2] != (file.subdir, file.name):
                 moved.append(file)
+        changed = [f for f in map(_stat_of(base), changed) if f is not None]
         self._write(folder, gone=gone, moved=moved, parsed=[])
         for start in range(0, len(changed), _BATCH):
             batch = changed[start : start + _BATCH]
             parsed = [(f, p) for f in batch if (p := _parse_file(base, f)) is not None]
             self._write(folder, gone=[], moved=[], parsed=parsed)
+
+    def _known_elsewhere(
+        self, folder: str, keys: list[str]
+    ) -> list[tuple[str, tuple[str, str, int, int]]]:
+        """Index rows of these keys in the folder's other subdirectory (moved files)."""
+        found = []
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            rows = self._db.execute(
+                "SELECT key, subdir, name, mtime_ns, size FROM messages "
+                f"WHERE folder = ? AND key IN ({','.join('?' * len(batch))})",
+                (folder, *batch),
+            )
+            found += [(key, (subdir, name, mtime, size)) for key, subdir, name, mtime, size in rows]
+        return found
 
     def _write(
         self,
@@ -403,9 +438,15 @@ def _mtime_ns(path: Path) -> int | None:
         return None
 
 
-def _list_files(base: Path) -> dict[str, _File]:
+def _list_files(base: Path, subdirs: set[str], careful: set[str], root: Path) -> dict[str, _File]:
+    """The messages in ``base``'s ``subdirs``; stat'ed only in ``careful`` ones (else -1).
+
+    A symbolic link pointing out of the Maildir is not a message of it: it is left out.
+    """
     files: dict[str, _File] = {}
     for subdir in ("new", "cur"):  # cur second: a key in both (a crash mid-move) keeps cur
+        if subdir not in subdirs:
+            continue
         try:
             entries = list(os.scandir(base / subdir))
         except FileNotFoundError:
@@ -413,20 +454,44 @@ def _list_files(base: Path) -> dict[str, _File]:
         except OSError as exc:
             raise BackendError(f"cannot list {base / subdir}: {exc}") from exc
         for entry in entries:
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") or (entry.is_symlink() and not inside(root, entry.path)):
                 continue
-            try:
-                stat = entry.stat()
-            except OSError:  # renamed or deleted since the listing; the next refresh sees it
-                continue
+            mtime, size = -1, -1
+            if subdir in careful:
+                try:
+                    stat = entry.stat()
+                except OSError:  # renamed or deleted since the listing; the next refresh sees it
+                    continue
+                mtime, size = stat.st_mtime_ns, stat.st_size
             key = entry.name.partition(INFO_SEPARATOR)[0]
-            files[key] = _File(key, subdir, entry.name, stat.st_mtime_ns, stat.st_size)
+            files[key] = _File(key, subdir, entry.name, mtime, size)
     return files
+
+
+def _stat_of(base: Path) -> Callable[[_File], _File | None]:
+    """A file as listed, with its size and mtime (None when it is gone)."""
+
+    def stat(file: _File) -> _File | None:
+        if file.size >= 0:
+            return file
+        try:
+            found = (base / file.subdir / file.name).stat()
+        except OSError:
+            return None
+        return _File(file.key, file.subdir, file.name, found.st_mtime_ns, found.st_size)
+
+    return stat
+
+
+def inside(root: Path, path: str | Path) -> bool:
+    """Whether ``path`` (links followed) is in the Maildir ``root``: never read outside it."""
+    real_root = os.path.realpath(root)
+    return os.path.realpath(path).startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def _parse_file(base: Path, file: _File) -> Parsed | None:
     try:
-        data = (base / file.subdir / file.name).read_bytes()
+        data = (base / file.subdir / file.name).read_bytes()  # the listing kept it inside
     except OSError:  # gone since the listing
         return None
     return parse_message(data)

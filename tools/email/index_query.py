@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from morrow.tools.errors import ToolRetry
+
 _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _CJK = re.compile(f"[{_CJK_CLASS}]")
 CJK_RUNS = re.compile(f"[{_CJK_CLASS}]+")
@@ -64,6 +66,30 @@ class Indexed:
             message_id=None if mid is None else str(mid),
             thread_id=None if tid is None else str(tid),
         )
+
+
+MAX_QUERY = 1_000  # characters of a search's words
+MAX_TERMS = 24  # words in one search
+MAX_SENDER = 320  # characters of a sender filter (an address is at most 320)
+
+
+def check_query(query: str | None, sender: str | None) -> tuple[str, ...]:
+    """The search words of ``query``, within bounds; else ToolRetry saying what to shorten.
+
+    A search of five megabytes took minutes (each word is a condition); nobody searches
+    mail with more than a few words.
+    """
+    if query is not None and len(query) > MAX_QUERY:
+        raise ToolRetry(
+            f"the query is {len(query):,} characters long; search with a few words "
+            f"(at most {MAX_QUERY:,} characters)"
+        )
+    terms = tuple(query.split()) if query else ()
+    if len(terms) > MAX_TERMS:
+        raise ToolRetry(f"the query has {len(terms)} words; search with at most {MAX_TERMS}")
+    if sender is not None and len(sender) > MAX_SENDER:
+        raise ToolRetry(f"sender is {len(sender):,} characters long; give a name or an address")
+    return terms
 
 
 @dataclass(frozen=True)

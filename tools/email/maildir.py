@@ -24,6 +24,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from morrow.tools.delivery import Delivery
 from morrow.tools.email import compose
@@ -37,13 +38,16 @@ from morrow.tools.email.backend import (
     require_address,
 )
 from morrow.tools.email.contacts import Exchange, tally
-from morrow.tools.email.index import INFO_SEPARATOR, MailIndex
-from morrow.tools.email.index_query import Indexed, Query
+from morrow.tools.email.index import INFO_SEPARATOR, MailIndex, inside
+from morrow.tools.email.index_query import Indexed, Query, check_query
 from morrow.tools.email.reading import parse_message, to_email
-from morrow.tools.email.smtp import SmtpSettings, submit
 from morrow.tools.errors import BackendError, NotFoundError, ToolError
 
+if TYPE_CHECKING:  # smtplib and ssl are imported when something is sent
+    from morrow.tools.email.smtp import SmtpSettings
+
 INBOX = "INBOX"
+OPENING_BYTES = 16_384  # what the briefing reads of a waiting message
 MAX_LIMIT = 100
 # Not searched unless asked for by name.
 SKIPPED_FOLDERS = frozenset(("trash", "spam", "junk", "deleted messages", "deleted items"))
@@ -110,13 +114,14 @@ class MaildirMailbox:
         limit: int = 20,
     ) -> list[EmailSummary]:
         """Messages matching every given filter, newest first (see the MailBackend protocol)."""
+        terms = check_query(query, sender)
         folders = self._search_folders(folder)
         if not folders:
             return []
         self._refresh()
         found = self._index.search(
             Query(
-                terms=tuple(query.split()) if query else (),
+                terms=terms,
                 sender=sender.strip() if sender else None,
                 unread=unread,
                 since=since,
@@ -139,6 +144,23 @@ class MaildirMailbox:
             received=row.date,
             thread_id=row.thread_id,
         )
+
+    def opening(self, email_id: str, limit: int = OPENING_BYTES) -> str:
+        """The start of a message's text, read from at most ``limit`` bytes of its file.
+
+        For the briefing, which only looks for a question near the top: the message is not
+        read in full (attachments and long quoted threads are not decoded).
+        """
+        row = self._locate(email_id)
+        path = self._path(row)
+        if not inside(self.path, path):
+            raise NotFoundError(f"email {email_id} is not in the Maildir")
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(limit)
+        except OSError as exc:
+            raise BackendError(f"cannot read {path}: {exc}") from exc
+        return parse_message(data).body
 
     def read_thread(self, thread_id: str) -> list[Email]:
         """Every message linked to ``thread_id``, oldest first."""
@@ -342,12 +364,14 @@ class MaildirMailbox:
         return self._folder_path(row.folder) / row.subdir / row.name
 
     def _bytes(self, row: Indexed) -> bytes:
+        if not inside(self.path, self._path(row)):  # a link out of the Maildir: not a message
+            raise NotFoundError(f"email {row.folder}/{row.key} is not in the Maildir")
         try:
             return self._path(row).read_bytes()
         except FileNotFoundError:  # moved since the index saw it: look again once
             self._refresh()
             fresh = self._index.locate(row.folder, row.key)
-            if fresh is None:
+            if fresh is None or not inside(self.path, self._path(fresh)):
                 raise NotFoundError(f"email {row.folder}/{row.key} is gone") from None
             return self._path(fresh).read_bytes()
         except OSError as exc:
@@ -399,6 +423,16 @@ def _summary(row: Indexed) -> EmailSummary:
             "has_attachments": row.has_attachments,
         }
     )
+
+
+def submit(message: EmailMessage, settings: SmtpSettings) -> dict[str, str]:
+    """Hand the message to the SMTP server (:func:`morrow.tools.email.smtp.submit`).
+
+    Imported when used: smtplib and ssl cost every command that never sends.
+    """
+    from morrow.tools.email import smtp
+
+    return smtp.submit(message, settings)
 
 
 def _unique_name() -> str:

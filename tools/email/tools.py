@@ -23,6 +23,7 @@ from morrow.tools.delivery import delivery_of
 from morrow.tools.email import compose, mime
 from morrow.tools.email.backend import Email, SendResult
 from morrow.tools.email.contacts import MAX_CONTACTS, address_book, rank, search_address_book
+from morrow.tools.email.index_query import MAX_SENDER, check_query
 from morrow.tools.email.untrusted import (
     UNTRUSTED_TAG,
     contact_item,
@@ -65,6 +66,7 @@ def search_emails(
     """
     if since is not None and until is not None and until <= since:
         raise ToolRetry("until must be after since")
+    check_query(query, sender)  # every backend: a huge query is refused before it is sent
     found = ctx.workspace.mail.search(
         query=query or None,
         sender=sender or None,
@@ -115,6 +117,8 @@ def search_contacts(ctx: ToolContext, query: str) -> list[dict[str, Any]]:
     """
     if not query.strip():
         raise ToolRetry("query must not be empty")
+    if len(query) > MAX_SENDER:
+        raise ToolRetry(f"query is {len(query):,} characters long; give part of a name or address")
     from_mail = ctx.workspace.mail.correspondents(query.strip(), limit=200)
     book = address_book(ctx.workspace.contacts_file) if ctx.workspace.contacts_file else []
     found = rank(from_mail, search_address_book(book, query), MAX_CONTACTS)
