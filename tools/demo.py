@@ -490,8 +490,6 @@ _CONF = "Your PyCon ticket is attached to your account. See you there!\n"
 def main(argv: list[str] | None = None) -> int:
     """``python -m morrow.tools.demo DIR``: the demo for today in DIR, and a config if none."""
     import argparse
-    import os
-    import sys
 
     parser = argparse.ArgumentParser(prog="python -m morrow.tools.demo", description=main.__doc__)
     parser.add_argument("root", type=Path, help="the demo home to write")
@@ -500,18 +498,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     zone = ZoneInfo(args.timezone)
     today = args.date or datetime.now(zone).date()
-    os.umask(0o077)  # a home is private (the CLI runs so too): the demo's is no exception
-    args.root.mkdir(parents=True, exist_ok=True)
-    args.root.chmod(0o700)
-    build_demo_workspace(args.root, today=today, timezone=zone)
-    config = args.root / "config.toml"
+    umask = os.umask(0o077)  # a home is private (the CLI runs so too): the demo's is no exception
+    try:
+        _write_demo(args.root, today, zone, args.timezone)
+    finally:
+        os.umask(umask)  # a caller in the same process keeps its own
+    return 0
+
+
+def _write_demo(root: Path, today: date, zone: ZoneInfo, timezone: str) -> None:
+    import sys
+
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
+    build_demo_workspace(root, today=today, timezone=zone)
+    config = root / "config.toml"
     if not config.exists():
-        config.write_text(demo_config(args.root, timezone=args.timezone), encoding="utf-8")
+        config.write_text(demo_config(root, timezone=timezone), encoding="utf-8")
     sys.stderr.write(
-        f"demo workspace for {today:%A %d %B %Y} written to {args.root}/ "
+        f"demo workspace for {today:%A %d %B %Y} written to {root}/ "
         f"(calendar.ics, Mail/, config.toml)\n"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -126,6 +126,8 @@ def run_dovecot(user: str = "alex", password: str = "s3cret") -> Iterator[Doveco
     # a short path: dovecot's unix sockets live under base_dir (sun_path holds 108 bytes)
     root = Path(tempfile.mkdtemp(prefix="morrow-dc-", dir="/tmp"))
     (root / "passwd").write_text(f"{user}:{{PLAIN}}{password}\n")
+    # dovecot's auth process reads it as its own user: readable whatever this process's umask
+    (root / "passwd").chmod(0o644)
     (root / "home").mkdir()
     settings = _identity(root)
     process, port, drain = None, 0, None

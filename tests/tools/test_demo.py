@@ -140,6 +140,7 @@ def test_the_demo_home_is_private_like_any_home(tmp_path: Path) -> None:
     previous = os.umask(0o022)
     try:
         assert main([str(root), "--date", "2026-03-04"]) == 0
+        assert os.umask(0o022) == 0o022  # the caller's umask is back (it is process-wide)
     finally:
         os.umask(previous)
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
