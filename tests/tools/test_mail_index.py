@@ -97,19 +97,23 @@ def test_directory_mtime_skips_unchanged_folders(
         os.utime(root / sub, ns=(old, old))
     box = MaildirMailbox(root, index_path=tmp_path / "i.sqlite")
     box.search()
-    listed: list[Path] = []
-    original = index_module._list_files
-    monkeypatch.setattr(
-        index_module,
-        "_list_files",
-        lambda base, subdirs, *rest: (
-            listed.append((base, subdirs)) or original(base, subdirs, *rest)
-        ),
-    )
+    listed: list[Path] = []  # the subdirectories listed, either way
+    every_file, names_only = index_module._list_files, index_module._list_names
+
+    def list_files(base: Path, subdirs: set[str], *rest: Any) -> Any:
+        listed.extend(base / sub for sub in sorted(subdirs))
+        return every_file(base, subdirs, *rest)
+
+    def list_names(directory: Path, root: Path) -> Any:
+        listed.append(directory)
+        return names_only(directory, root)
+
+    monkeypatch.setattr(index_module, "_list_files", list_files)
+    monkeypatch.setattr(index_module, "_list_names", list_names)
     box.search()
     assert listed == []  # remembered as clean: not listed again
     (root / "new" / "2").write_bytes(mail("Beta", "y"))  # changes new/'s mtime
-    assert len(box.search()) == 2 and listed == [(root, {"new"})]  # cur/ is not listed again
+    assert len(box.search()) == 2 and listed == [root / "new"]  # cur/ is not listed again
 
 
 def test_corrupt_or_foreign_index_is_rebuilt(tmp_path: Path) -> None:
@@ -258,3 +262,31 @@ def test_a_huge_query_is_refused_at_once_with_a_clear_error(tmp_path: Path) -> N
     with pytest.raises(ToolRetry, match="sender is"):
         box.search(sender="x" * 10_000)
     assert [e.id for e in box.search(query="hello")] == ["INBOX/1"]
+
+
+def test_flag_changes_in_a_big_folder_are_found_by_names_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counted: list[str]
+) -> None:
+    root = make_maildir(tmp_path / "Mail")
+    old = 1_600_000_000_000_000_000
+    for n in range(40):
+        path = root / "cur" / f"{n}:2,"
+        path.write_bytes(mail(f"Message {n}", "body"))
+        os.utime(path, ns=(old, old))  # delivered long ago
+    box = MaildirMailbox(root, index_path=tmp_path / "i.sqlite")
+    assert len(box.search(unread=True, limit=100)) == 40 and len(counted) == 40
+    carefully: list[set[str]] = []
+    original = index_module._list_files
+    monkeypatch.setattr(
+        index_module,
+        "_list_files",
+        lambda base, subdirs, careful, root: (
+            carefully.append(careful) or original(base, subdirs, careful, root)
+        ),
+    )
+    for n in (3, 7):  # read in another client, moments apart: cur/ changed within a tick
+        os.rename(root / "cur" / f"{n}:2,", root / "cur" / f"{n}:2,S")
+        assert len(box.search(unread=True, limit=100)) == 40 - (n == 7) - 1
+    (root / "cur" / "7:2,S").unlink()
+    assert [e.subject for e in box.search(unread=False, limit=100)] == ["Message 3"]
+    assert carefully == [] and len(counted) == 40  # nothing stat'ed one by one, nothing re-read

@@ -37,7 +37,11 @@ MAX_INDEXED_BODY = 200_000
 _RECENT_NS = 2_000_000_000
 _BATCH = 250
 # a refresh reads the rows of one subfolder (new mail: INBOX/new), not of the whole folder
-_BY_SUBDIR = "CREATE INDEX IF NOT EXISTS messages_by_subdir ON messages(folder, subdir)"
+# the names of one subdirectory straight from an index (a flag change lists them all)
+_BY_NAME = "CREATE INDEX IF NOT EXISTS messages_by_name ON messages(folder, subdir, name)"
+# messages read moments after their file last changed: a writer that skips tmp/ may not
+# have finished; they are checked again (stat) until their file is older than a tick
+_UNSETTLED = "CREATE TABLE IF NOT EXISTS unsettled(id INTEGER PRIMARY KEY)"
 
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,13 +58,14 @@ CREATE TABLE messages(
 CREATE INDEX messages_date ON messages(date, id);
 CREATE INDEX messages_message_id ON messages(message_id);
 CREATE INDEX messages_thread ON messages(thread_id);
-CREATE INDEX IF NOT EXISTS messages_by_subdir ON messages(folder, subdir);
+CREATE INDEX IF NOT EXISTS messages_by_name ON messages(folder, subdir, name);
 CREATE TABLE refs(message INTEGER NOT NULL, ref TEXT NOT NULL);
 CREATE INDEX refs_ref ON refs(ref);
 CREATE INDEX refs_message ON refs(message);
 CREATE VIRTUAL TABLE fts USING fts5(
     subject, people, body, tokenize = 'unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE cjk USING fts5(text, tokenize = 'trigram');
+CREATE TABLE IF NOT EXISTS unsettled(id INTEGER PRIMARY KEY);
 """
 
 
@@ -104,7 +109,9 @@ class MailIndex:
                 db = self._connect()
                 version = self._version(db)
                 if version == (SCHEMA_VERSION, str(self.root)):
-                    db.execute(_BY_SUBDIR)  # indexes of version 2 lacked it: added in place
+                    db.execute("DROP INDEX IF EXISTS messages_by_subdir")  # _BY_NAME covers it
+                    db.execute(_BY_NAME)  # older indexes lacked it: added in place
+                    db.execute(_UNSETTLED)  # and this, before the flag-change speed-up
                     return db
                 if version is None and _is_empty(db):
                     self._create(db)
@@ -182,8 +189,11 @@ class MailIndex:
                     continue
                 # a directory first seen, or changed within a tick of the last look: every
                 # file is checked (size, mtime); otherwise names tell what changed
-                careful = {sub for sub in changed if before[sub] in (None, -1)}
-                self._rescan(folder, base, changed, careful)
+                careful = {sub for sub in changed if before[sub] is None}
+                if careful:
+                    self._rescan(folder, base, changed, careful)
+                else:
+                    self._rescan_names(folder, base, changed)
                 self._remember(base, current)
             if set(folders) != self._folders:  # a folder was added or removed
                 self._forget_folders(set(folders))
@@ -223,6 +233,78 @@ class MailIndex:
             batch = changed[start : start + _BATCH]
             parsed = [(f, p) for f in batch if (p := _parse_file(base, f)) is not None]
             self._write(folder, gone=[], moved=[], parsed=parsed)
+
+    def _rescan_names(self, folder: str, base: Path, subdirs: set[str]) -> None:
+        """Index what changed in ``subdirs`` of a folder indexed before, by names alone.
+
+        A flag change or a new message in a big folder is a few names among 100,000: the
+        names on disk and in the index are compared as sets, and only the difference is
+        looked at (no object per file, no stat). Names suffice because a Maildir message
+        is never rewritten in place; the few read moments after they were written are
+        checked again (:meth:`_rewritten`).
+        """
+        indexed = {
+            sub: {
+                name
+                for (name,) in self._db.execute(
+                    "SELECT name FROM messages WHERE folder = ? AND subdir = ?", (folder, sub)
+                )
+            }
+            for sub in subdirs
+        }
+        on_disk = {sub: _list_names(base / sub, self.root) for sub in subdirs}
+        appeared = [(sub, n) for sub in ("new", "cur") if sub in subdirs for n in on_disk[sub]]
+        appeared = [(sub, n) for sub, n in appeared if n not in indexed[sub]]  # cur comes last
+        vanished = {
+            name.partition(INFO_SEPARATOR)[0]
+            for sub in subdirs
+            for name in indexed[sub] - on_disk[sub]
+        }
+        rewritten = self._rewritten(folder, base, subdirs, on_disk)
+        found: dict[str, _File] = {}
+        for subdir, name in appeared:  # a key in both (a crash mid-move): cur's wins
+            key = name.partition(INFO_SEPARATOR)[0]
+            found[key] = _File(key, subdir, name, -1, -1)
+        elsewhere = dict(self._known_elsewhere(folder, [k for k in found if k not in vanished]))
+        moved = [f for k, f in found.items() if k in vanished or k in elsewhere]
+        fresh = [f for k, f in found.items() if k not in vanished and k not in elsewhere]
+        fresh += rewritten
+        gone = [key for key in vanished if key not in found]
+        self._write(folder, gone=gone, moved=moved, parsed=[])
+        fresh = [f for f in map(_stat_of(base), fresh) if f is not None]
+        for start in range(0, len(fresh), _BATCH):
+            batch = fresh[start : start + _BATCH]
+            parsed = [(f, p) for f in batch if (p := _parse_file(base, f)) is not None]
+            self._write(folder, gone=[], moved=[], parsed=parsed)
+
+    def _rewritten(
+        self, folder: str, base: Path, subdirs: set[str], on_disk: dict[str, set[str]]
+    ) -> list[_File]:
+        """Unsettled messages (read moments after their file changed) that changed since.
+
+        Each is stat'ed: changed, it is read again; unchanged and older than a tick now, it
+        is settled. A Maildir message is otherwise never looked at twice.
+        """
+        marks = ",".join("?" * len(subdirs))
+        rows = self._db.execute(
+            "SELECT m.id, key, subdir, name, mtime_ns, size FROM messages m "
+            f"JOIN unsettled u ON u.id = m.id WHERE folder = ? AND subdir IN ({marks})",
+            (folder, *subdirs),
+        ).fetchall()
+        changed, settled = [], []
+        now_ns = time.time_ns()
+        for rowid, key, subdir, name, mtime, size in rows:
+            if name not in on_disk[subdir]:
+                continue  # gone or renamed: seen by the names
+            found = _stat_of(base)(_File(key, subdir, name, -1, -1))
+            if found is not None and (found.mtime_ns, found.size) != (mtime, size):
+                changed.append(found)
+            elif found is not None and now_ns - found.mtime_ns >= _RECENT_NS:
+                settled.append((rowid,))
+        if settled:
+            with _immediate(self._db):
+                self._db.executemany("DELETE FROM unsettled WHERE id = ?", settled)
+        return changed
 
     def _known_elsewhere(
         self, folder: str, keys: list[str]
@@ -268,7 +350,13 @@ class MailIndex:
         ).fetchone()
         if row is None:
             return
-        tables = (("messages", "id"), ("fts", "rowid"), ("cjk", "rowid"), ("refs", "message"))
+        tables = (
+            ("messages", "id"),
+            ("fts", "rowid"),
+            ("cjk", "rowid"),
+            ("refs", "message"),
+            ("unsettled", "id"),
+        )
         for table, column in tables:
             self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (row[0],))
 
@@ -301,6 +389,8 @@ class MailIndex:
             ),
         )
         rowid = cursor.lastrowid
+        if time.time_ns() - file.mtime_ns < _RECENT_NS:
+            self._db.execute("INSERT OR IGNORE INTO unsettled (id) VALUES (?)", (rowid,))
         self._db.execute(
             "INSERT INTO fts (rowid, subject, people, body) VALUES (?, ?, ?, ?)",
             (rowid, message.subject, people, message.body[:MAX_INDEXED_BODY]),
@@ -466,6 +556,23 @@ def _list_files(base: Path, subdirs: set[str], careful: set[str], root: Path) ->
             key = entry.name.partition(INFO_SEPARATOR)[0]
             files[key] = _File(key, subdir, entry.name, mtime, size)
     return files
+
+
+def _list_names(directory: Path, root: Path) -> set[str]:
+    """The names of the messages in one subdirectory; links out of the Maildir left out."""
+    try:
+        entries = os.scandir(directory)
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:
+        raise BackendError(f"cannot list {directory}: {exc}") from exc
+    with entries:
+        return {
+            entry.name
+            for entry in entries
+            if not entry.name.startswith(".")
+            and not (entry.is_symlink() and not inside(root, entry.path))
+        }
 
 
 def _stat_of(base: Path) -> Callable[[_File], _File | None]:
