@@ -26,6 +26,10 @@ class BackendError(ToolError):
     """The backend behind a tool failed (file, server, parse)."""
 
 
+class NotAuthorizedError(BackendError):
+    """The account's token is missing, expired or short of a scope: the user must authorize."""
+
+
 class ToolRetry(Exception):  # a control-flow signal, not an error (STYLE.md naming)
     """The model's arguments were wrong; the message tells it how to fix them."""
 

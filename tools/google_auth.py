@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from morrow.memory.files import atomic_write
-from morrow.tools.errors import BackendError
+from morrow.tools.errors import BackendError, NotAuthorizedError
 
 if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials
@@ -110,7 +110,7 @@ def load_credentials(token_path: Path, scopes: list[str]) -> Credentials:
     granted = set(info.get("scopes") or [])
     if not covers(granted, scopes):
         missing = ", ".join(s.removeprefix(_AUTH) for s in scopes if not covers(granted, [s]))
-        raise BackendError(
+        raise NotAuthorizedError(
             f"the Google token {token_path} does not allow {missing}: {_RUN_AUTH} again"
         )
     try:
@@ -118,7 +118,7 @@ def load_credentials(token_path: Path, scopes: list[str]) -> Credentials:
             info, scopes=sorted(granted)
         )
     except ValueError as exc:
-        raise BackendError(
+        raise NotAuthorizedError(
             f"the Google token {token_path} is incomplete ({exc}): {_RUN_AUTH}"
         ) from None
     if not credentials.valid:
@@ -130,16 +130,18 @@ def _read_token(token_path: Path) -> dict[str, Any]:
     try:
         text = token_path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise BackendError(f"no Google token at {token_path}: {_RUN_AUTH}") from None
+        raise NotAuthorizedError(f"no Google token at {token_path}: {_RUN_AUTH}") from None
     except OSError as exc:
         raise BackendError(f"cannot read the Google token {token_path}: {exc}") from None
     _tighten_mode(token_path)
     try:
         info = json.loads(text)
     except json.JSONDecodeError:
-        raise BackendError(f"the Google token {token_path} is not JSON: {_RUN_AUTH}") from None
+        raise NotAuthorizedError(
+            f"the Google token {token_path} is not JSON: {_RUN_AUTH}"
+        ) from None
     if not isinstance(info, dict):
-        raise BackendError(f"the Google token {token_path} is not a JSON object: {_RUN_AUTH}")
+        raise NotAuthorizedError(f"the Google token {token_path} is not a JSON object: {_RUN_AUTH}")
     return info
 
 
@@ -155,11 +157,13 @@ def _refresh(credentials: Credentials, token_path: Path) -> None:
     from google.auth.transport.requests import Request
 
     if not credentials.refresh_token:
-        raise BackendError(f"the Google token {token_path} has expired: {_RUN_AUTH}")
+        raise NotAuthorizedError(f"the Google token {token_path} has expired: {_RUN_AUTH}")
     try:
         credentials.refresh(Request())  # type: ignore[no-untyped-call]
     except RefreshError as exc:  # revoked or expired refresh token; the message holds no secret
-        raise BackendError(f"Google refused to refresh the token ({exc}): {_RUN_AUTH}") from None
+        raise NotAuthorizedError(
+            f"Google refused to refresh the token ({exc}): {_RUN_AUTH}"
+        ) from None
     except TransportError as exc:
         raise BackendError(f"cannot reach Google to refresh the token: {exc}") from None
     write_token(token_path, credentials.to_json())  # type: ignore[no-untyped-call]
@@ -214,7 +218,7 @@ def run_installed_app_flow(client_secrets: Path, token_path: Path, scopes: list[
     granted = set(getattr(credentials, "granted_scopes", None) or scopes)
     if not covers(granted, scopes):
         missing = ", ".join(s.removeprefix(_AUTH) for s in scopes if not covers(granted, [s]))
-        raise BackendError(f"access was not granted for {missing}: {_RUN_AUTH} again")
+        raise NotAuthorizedError(f"access was not granted for {missing}: {_RUN_AUTH} again")
     info = json.loads(credentials.to_json())
     info["scopes"] = sorted(granted)
     write_token(token_path, json.dumps(info))

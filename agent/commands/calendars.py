@@ -10,22 +10,45 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from morrow.agent.app import App
 
 
 def run_calendars(args: argparse.Namespace) -> int:
-    """``morrow calendars``: list them (exit 0), or say why they cannot be read (exit 1)."""
+    """``morrow calendars``: list them (exit 0).
+
+    The configured calendars are always listed; when the Google account's list cannot be
+    read, one line says why and the exit code is 78 (authorize: ``morrow auth google``)
+    or 69 (Google could not be reached or failed).
+    """
+    from morrow.tools.errors import NotAuthorizedError, ToolError, printable
+
+    problem: tuple[str, int] | None = None
     with App.load(home=args.home, config=args.config) as app:
         configured = [_describe(entry) for entry in app.config.calendar_entries()]
-        account = _google_list(app)
+        try:
+            account = _google_list(app)
+        except ToolError as exc:
+            account = None
+            problem = (printable(exc), 78 if isinstance(exc, NotAuthorizedError) else 69)
     if args.json:
         document: dict[str, Any] = {"calendars": configured}
         if account is not None:
             document["google"] = account
+        if problem is not None:
+            document["google_error"] = problem[0]
         print(json.dumps(document, indent=2, ensure_ascii=False))
-        return 0
+    else:
+        _print(configured, account)
+    if problem is not None:
+        print(f"morrow: your Google account's calendars: {problem[0]}", file=sys.stderr)
+        return problem[1]
+    return 0
+
+
+def _print(configured: list[dict[str, Any]], account: list[dict[str, Any]] | None) -> None:
     width = max(len(c["name"]) for c in configured)
     for calendar in configured:
         flags = [f for f in ("default", "read-only") if calendar.get(f.replace("-", "_"))]
@@ -40,7 +63,6 @@ def run_calendars(args: argparse.Namespace) -> int:
             print(
                 f"  {item['id']}  {item.get('summary', '')}  [{item.get('access_role', '?')}]{mark}"
             )
-    return 0
 
 
 def _describe(entry: Any) -> dict[str, Any]:

@@ -136,6 +136,25 @@ def test_morrow_calendars_shows_the_google_account_list(
     ]
 
 
+def test_morrow_calendars_without_a_google_token_lists_the_rest_and_says_why(
+    home: Path, capsys: Any
+) -> None:
+    with (home / "config.toml").open("a") as config:
+        config.write('[[calendars]]\nname = "team"\nbackend = "google"\ncalendar_id = "t@x"\n')
+    assert run(home, "calendars") == 78  # authorize: a configuration matter
+    captured = capsys.readouterr()
+    assert [line.split()[0] for line in captured.out.splitlines()] == [
+        "work",
+        "family",
+        "holidays",
+        "team",
+    ]
+    assert captured.err.count("\n") == 1 and "run `morrow auth google`" in captured.err
+    assert run(home, "calendars", "--json") == 78
+    document = json.loads(capsys.readouterr().out)
+    assert "no Google token" in document["google_error"] and len(document["calendars"]) == 4
+
+
 class Broken:
     """A calendar that cannot be reached."""
 
