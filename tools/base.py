@@ -76,7 +76,7 @@ class Tool:
         try:
             return self.arguments.model_validate(raw)
         except ValidationError as exc:
-            raise ToolRetry(_explain(exc)) from None
+            raise ToolRetry(_explain(exc, self.parameters.get("properties", {}))) from None
 
     def effect_for(self, args: BaseModel) -> Effect:
         """The effect of this particular call."""
@@ -251,13 +251,15 @@ def _strip_titles(node: Any) -> Any:
     return node
 
 
-def _explain(exc: ValidationError) -> str:
+def _explain(exc: ValidationError, known: Iterable[str] = ()) -> str:
     problems = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(loc) for loc in error["loc"]) or "arguments"
         message = error["msg"]
         if error["type"] == "timezone_aware":
             message += " (add an offset such as +01:00 or Z)"
+        elif error["type"] == "extra_forbidden" and len(error["loc"]) == 1 and known:
+            message = f"not an argument of this tool (it takes: {', '.join(known)})"
         problems.append(f"{where}: {message}")
     return "invalid arguments: " + "; ".join(problems)
 
