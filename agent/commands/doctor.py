@@ -155,7 +155,8 @@ def _doctor_backends(app: App) -> int:
     problems = len(missing)
     workspace = app.workspace()
     now = workspace.now()
-    if not any(line.startswith("calendar:") for line in missing):
+    # a single missing calendar file is the whole calendar; one of several is one note
+    if app.config.calendars or not any(line.startswith("calendar:") for line in missing):
         try:
             from morrow.tools.calendar.backend import notes_of
 

@@ -184,3 +184,13 @@ def test_a_calendar_that_cannot_be_read_is_named_and_the_others_served(home: Pat
                 ),
                 notify=False,
             )
+
+
+def test_doctor_names_a_missing_calendar_and_still_reads_the_others(
+    home: Path, capsys: Any
+) -> None:
+    (home / "holidays.ics").unlink()
+    assert run(home, "doctor", "--offline") == 1
+    out = capsys.readouterr().out
+    assert "MISSING: " in out and 'set the "holidays" path' in out
+    assert "calendar: work (ics), family (ics), holidays (ics), " in out
