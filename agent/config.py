@@ -15,7 +15,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from datetime import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -49,6 +49,23 @@ def _variable_name(value: str) -> str:
 
 EnvVariable = Annotated[str, AfterValidator(_variable_name)]
 """The name of an environment variable that holds a secret (``api_key_env``, ``password_env``)."""
+
+
+class _HasName(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Named = TypeVar("Named", bound=_HasName)
+
+
+def _unique_names(kind: str, entries: list[Named]) -> list[Named]:
+    """``entries`` when no two share a name; else a ValueError naming the repeated ones."""
+    names = [entry.name for entry in entries]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{kind} names must be unique; repeated: {', '.join(duplicates)}")
+    return entries
 
 
 class _Section(BaseModel):
@@ -387,11 +404,7 @@ class McpConfig(_Section):
     @field_validator("servers")
     @classmethod
     def _unique_servers(cls, value: list[McpServerConfig]) -> list[McpServerConfig]:
-        names = [s.name for s in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"server names must be unique; repeated: {', '.join(duplicates)}")
-        return value
+        return _unique_names("server", value)
 
 
 class Config(_Section):
@@ -414,10 +427,7 @@ class Config(_Section):
     @field_validator("calendars")
     @classmethod
     def _calendar_names(cls, value: list[Any]) -> list[Any]:
-        names = [c.name for c in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"calendar names must be unique; repeated: {', '.join(duplicates)}")
+        _unique_names("calendar", value)
         defaults = [c.name for c in value if c.default]
         if len(defaults) > 1:
             raise ValueError(
@@ -448,12 +458,8 @@ class Config(_Section):
 
     @field_validator("providers")
     @classmethod
-    def _unique_names(cls, value: list[ProviderConfig]) -> list[ProviderConfig]:
-        names = [p.name for p in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
-        return value
+    def _unique_providers(cls, value: list[ProviderConfig]) -> list[ProviderConfig]:
+        return _unique_names("provider", value)
 
 
 def load_config(paths: Paths) -> Config:

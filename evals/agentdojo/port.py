@@ -49,6 +49,18 @@ class Environment:
         """The moment the tasks happen: 08:00 on AgentDojo's current day."""
         return datetime.combine(self.today, time(8, 0), tzinfo=ZONE)
 
+    def people_met_today(self) -> list[str]:
+        """The addresses of everyone but the user in today's events, sorted."""
+        return sorted(
+            {
+                address
+                for event in self.events
+                if str(event["start_time"])[:10] == self.today.isoformat()
+                for address in event.get("participants") or []
+                if address != USER_EMAIL
+            }
+        )
+
 
 def load_environment(data: Path) -> Environment:
     """Read ``environment.yaml`` (resolving ``!include``) with the benign injection texts."""
