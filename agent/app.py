@@ -94,7 +94,7 @@ class App:
         except StoreError as exc:
             import structlog
 
-            structlog.get_logger("morrow.app").warning("calendar_index_in_memory", error=str(exc))
+            structlog.get_logger("morrow.app").info("calendar_index_in_memory", error=str(exc))
             return None
 
     def _mail(self) -> MailBackend:
@@ -318,11 +318,13 @@ class App:
             StoreError: the file cannot be used (the message names it and says why).
         """
         if self._store is None:
-            from morrow.memory.errors import MemoryStoreError
+            from morrow.memory.errors import MemoryStoreError, StoreUnwritable
             from morrow.memory.store import Store
 
             try:
                 self._store = Store.open(self.store_path, legacy_state=self.paths.home / "state")
+            except StoreUnwritable as exc:  # the set-up's problem: configuration (78)
+                raise StoreError(str(exc), exit_code=78) from None
             except MemoryStoreError as exc:
                 raise StoreError(str(exc)) from None
         return self._store

@@ -166,14 +166,21 @@ def mail_backend(config: Config, paths: Paths) -> MailBackend:
     address = _address(config, email.smtp)
     if isinstance(email, ImapEmailConfig):
         return _imap(email, source, address, smtp)
-    from morrow.tools.email.maildir import MaildirMailbox
+    import sqlite3
 
-    return MaildirMailbox(
-        paths.resolve_path(email.path),
-        index_path=paths.home / "index" / "mail.sqlite",
-        address=address,
-        smtp=smtp,
-    )
+    from morrow.tools.email.maildir import MaildirMailbox
+    from morrow.tools.errors import BackendError
+
+    maildir = paths.resolve_path(email.path)
+    try:
+        return MaildirMailbox(
+            maildir, index_path=paths.home / "index" / "mail.sqlite", address=address, smtp=smtp
+        )
+    except (OSError, BackendError, sqlite3.Error) as exc:  # a read-only home: it is a cache
+        import structlog
+
+        structlog.get_logger("morrow.app").info("mail_index_in_memory", error=str(exc))
+        return MaildirMailbox(maildir, index_path=None, address=address, smtp=smtp)
 
 
 def contacts_file(config: Config, paths: Paths) -> Path | None:

@@ -62,7 +62,14 @@ class BudgetExceeded(AssistantError):
 
 
 class StoreError(AssistantError):
-    """The store cannot be opened, read or written; the message says which file and why."""
+    """The store cannot be opened, read or written; the message says which file and why.
+
+    Exit 1, or 78 when the home cannot be written (the set-up's problem, not the store's).
+    """
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class ProviderError(AssistantError):

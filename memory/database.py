@@ -16,6 +16,7 @@ Settings, and why:
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from morrow.memory.errors import MemoryStoreError
+from morrow.memory.errors import MemoryStoreError, StoreUnwritable
 from morrow.memory.files import file_lock
 from morrow.memory.legacy import import_legacy
 from morrow.memory.migrations import SchemaTooNewError, migrate
@@ -89,7 +90,7 @@ class Database:
                 path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
         except (OSError, sqlite3.Error) as exc:
-            raise MemoryStoreError(f"{path}: cannot open the store: {exc}") from None
+            raise _open_error(path, exc) from None
         try:
             # switching a fresh file to WAL needs an exclusive lock that SQLite's busy handler
             # does not always wait for; processes opening at once take turns here instead
@@ -100,6 +101,8 @@ class Database:
                     import_legacy(db, legacy_state)
         except (sqlite3.Error, SchemaTooNewError, OSError) as exc:
             db.close()
+            if _unwritable(exc):
+                raise _open_error(path, exc) from None
             raise MemoryStoreError(f"{path}: {_explain(exc)}") from None
         return cls(db, path, clock)
 
@@ -202,6 +205,24 @@ def _configure(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA synchronous = FULL")
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA secure_delete = ON")
+
+
+def _unwritable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store's folder cannot be written (not a fault of the store)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+    text = str(exc)
+    return "readonly database" in text or "unable to open database file" in text
+
+
+def _open_error(path: Path, exc: BaseException) -> MemoryStoreError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if _unwritable(exc):
+        return StoreUnwritable(
+            f"{path}: cannot open the store ({reason}): morrow keeps its sessions and effect "
+            f"journal in the home, which must be writable"
+        )
+    return MemoryStoreError(f"{path}: cannot open the store: {reason}")
 
 
 def _explain(exc: BaseException) -> str:

@@ -71,18 +71,62 @@ def test_home_under_sys_is_one_line(capsys):
     assert "morrow: " in one_line(capsys.readouterr().err)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through any mode")
-def test_read_only_home_for_doctor_and_brief(home, capsys):
+READ_ONLY_RUNS = {
+    "brief": ["brief"],
+    "doctor": ["doctor", "--offline"],
+    "calendars": ["calendars"],
+    "memory": ["memory", "list"],
+    "ask": ["ask", "hello"],
+}
+
+
+def run_in_read_only_home(home: Path, results: Path) -> dict[str, tuple[int, str, str]]:
+    """Each of READ_ONLY_RUNS as its own process over ``home`` made read-only.
+
+    As a user, by its mode (0500). As root, whom modes do not stop, on a read-only bind mount
+    of it in a mount namespace of its own (``unshare -m``): the file system refuses every write.
+    """
+    results.mkdir()
+    script = ["set -u", 'H="$1"', 'R="$2"']
+    if os.geteuid() == 0:
+        script.append('mount --bind "$H" "$H" && mount -o remount,bind,ro "$H" || exit 99')
+    for name, argv in READ_ONLY_RUNS.items():
+        words = " ".join(argv)
+        script.append(
+            f'"{sys.executable}" -m morrow.agent.cli --home "$H" {words} '
+            f'>"$R/{name}.out" 2>"$R/{name}.err" </dev/null; echo $? >"$R/{name}.rc"'
+        )
+    command = ["bash", "-c", "\n".join(script), "-", str(home), str(results)]
+    if os.geteuid() == 0:
+        command = ["unshare", "-m", *command]
     home.chmod(0o500)
     try:
-        assert main(["--home", str(home), "brief"]) == 78
-        line = one_line(capsys.readouterr().err)
-        assert line.startswith(f"morrow: cannot use {home}") and "Permission denied" in line
-        assert main(["--home", str(home), "doctor", "--offline"]) == 1
-        out = capsys.readouterr().out
-        assert "PROBLEM: not writable" in out
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     finally:
         home.chmod(0o700)
+    assert done.returncode == 0, done.stderr  # 99: this machine cannot mount (no privilege)
+    return {
+        name: (
+            int((results / f"{name}.rc").read_text()),
+            (results / f"{name}.out").read_text(),
+            (results / f"{name}.err").read_text(),
+        )
+        for name in READ_ONLY_RUNS
+    }
+
+
+def test_a_read_only_home_is_one_line_and_78_and_the_caches_fall_back(home, tmp_path):
+    ran = run_in_read_only_home(home, tmp_path / "results")
+    refused = ("Permission denied", "Read-only file system")
+    code, _, err = ran["brief"]  # a briefing is kept in the home: it cannot run
+    assert code == 78 and any(r in one_line(err) for r in refused)
+    code, out, _ = ran["doctor"]  # doctor says what is wrong and checks the rest
+    assert code == 1 and "PROBLEM: not writable" in out and "calendar: ics, " in out
+    code, out, err = ran["calendars"]  # the indexes are caches: in memory for this run
+    assert code == 0 and out.startswith("main ") and err == ""
+    for name in ("memory", "ask"):  # sessions and the effect journal are not: 78, and why
+        code, _, err = ran[name]
+        assert code == 78 and "which must be writable" in one_line(err), name
 
 
 def test_unwritable_lock_folder_and_out_file_are_one_line(home, tmp_path, capsys):
