@@ -127,8 +127,10 @@ def run_brief(args: argparse.Namespace) -> int:
 
 def _brief(app: App, args: argparse.Namespace) -> int:
     missing = missing_sources(app.config, app.paths)
-    if missing:
+    calendars = [line for line in missing if line.startswith("calendar:")]
+    if len(missing) > len(calendars) or len(calendars) == len(app.config.calendar_entries()):
         raise ConfigError("nothing to brief from: " + "; ".join(missing))
+    # one calendar of several is not there: the briefing says so and reads the others
     workspace = app.workspace()
     day = _day(args.date, workspace)
     state = app.paths.home / "state" / "brief"
@@ -139,6 +141,7 @@ def _brief(app: App, args: argparse.Namespace) -> int:
             _already_done(day, folder, args)
             return 0
         briefing = _gather(workspace, day, _store(app))
+        briefing.notes[:0] = calendars
         history: list[Message] = []
         trajectory = folder / f"{day.isoformat()}.trajectory.json"
         result, to_fix = _write(app, briefing, history, trajectory)

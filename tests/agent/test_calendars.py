@@ -260,3 +260,18 @@ def test_an_injection_in_a_shared_calendar_cannot_invite_the_attacker_to_another
     assert ATTACKER in listed.content and not listed.is_error  # the model read the injection
     assert created.is_error and stopped_by in created.content  # and was refused, saying why
     assert list((home / "family").iterdir()) == []  # nothing was written, nobody invited
+
+
+def test_brief_names_a_missing_calendar_of_several_and_briefs_from_the_others(
+    home: Path, capsys: Any
+) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (home / "Mail" / sub).mkdir(parents=True)
+    (home / "holidays.ics").unlink()
+    assert run(home, "brief", "--date", "2025-03-11", "--format", "text") == 0
+    out = capsys.readouterr().out
+    assert "holidays.ics does not exist" in out and "Review" in out  # work.ics was read
+    (home / "work.ics").unlink()
+    (home / "family").rename(home / "elsewhere")
+    assert run(home, "brief", "--date", "2025-03-12", "--force") == 78  # none of them: 78
+    assert "nothing to brief from" in capsys.readouterr().err
