@@ -51,10 +51,15 @@ class Idempotency:
             the tool cannot tell.
         find: ``(context, key) -> bool`` looks the effect up afterwards (the Message-ID in
             Sent, the UID on the calendar); None when it cannot be looked up.
+        absent_means_not_done: whether ``find`` saying no, once the run that tried it has
+            ended, proves the effect did not happen. True for an event (its UID is on the
+            calendar or it was never created); False for mail (a server may have taken it
+            before the copy reached Sent).
     """
 
     key: Callable[[ToolContext, Any], str | None]
     find: Callable[[ToolContext, str], bool] | None = None
+    absent_means_not_done: bool = False
 
 
 @dataclass(frozen=True)

@@ -97,12 +97,12 @@ class EffectJournal:
                 for e in journal.twins(digest)
                 if same_effect(e, context, guarded=guarded, now=now)
             ]
-            if not twins:
-                return None
-            entry = _checked(journal, twins[0], tool, context)
+            # a twin looked up and found never done (an event not on the calendar) is no twin
+            checked = (_checked(journal, twin, tool, context) for twin in twins)
+            entry = next((e for e in checked if e.status != "failed"), None)
         except MemoryStoreError as exc:  # no journal, no proof: the user decides
             return f"the effect journal cannot be read ({exc}); this may repeat an earlier action"
-        return _repeat_note(entry, context)
+        return None if entry is None else _repeat_note(entry, context)
 
     def settle(self, tools: ToolRegistry, context: ToolContext) -> list[Entry]:
         """What earlier runs left open, settled where it can be; the entries to tell the user.
@@ -278,6 +278,8 @@ def describe_settled(entry: Entry) -> str:
         how = "done" + (f" ({entry.note})" if entry.note else "")
     elif entry.status == "pending":
         how = f"still running in process {entry.pid}"
+    elif entry.status == "failed":
+        how = "it did not happen" + (f" ({entry.note})" if entry.note else "")
     else:
         key = f"; its id {entry.key} was not found" if entry.key else ""
         how = (
@@ -299,6 +301,9 @@ def _checked(journal: Journal, entry: Entry, tool: Tool, context: ToolContext) -
     except Exception as exc:  # the backend cannot tell: stays unknown
         log.warning("effect_check_failed", tool=entry.tool, error=str(exc))
         return entry
+    if not happened and tool.idempotency.absent_means_not_done:  # the run has ended
+        journal.finish(entry.id, "failed", f"not done: {entry.key} was not found afterwards")
+        return journal.get(entry.id) or entry
     if not happened:  # not in Sent proves nothing: SMTP may have taken it before the copy
         return entry
     journal.finish(entry.id, "done", f"found {entry.key} after the outcome was lost")

@@ -134,7 +134,7 @@ def _on_calendar(ctx: ToolContext, uid: str) -> bool:
     effect="send",
     effect_of=_create_effect,
     preview=_create_preview,
-    idempotency=Idempotency(key=_new_uid, find=_on_calendar),
+    idempotency=Idempotency(key=_new_uid, find=_on_calendar, absent_means_not_done=True),
 )
 def create_event(
     ctx: ToolContext,

@@ -21,7 +21,7 @@ from morrow.agent.providers.scripted import ScriptedProvider, text
 from morrow.memory.journal import Intent, Journal
 
 CONFIG = {"user": {"timezone": "Europe/Berlin", "email": "alex@example.com"}}
-SUMMARY = "create_event title='Dentist'"
+SUMMARY = "send_email to=sam@northwind.example subject='Dentist'"
 
 
 def dead_pid() -> int:
@@ -32,14 +32,21 @@ def dead_pid() -> int:
     return pid
 
 
-def killed_in_session(home: Path, session: str) -> None:
-    """The journal as a run killed while creating an event leaves it (its UID never written)."""
+def killed_in_session(
+    home: Path, session: str, tool: str = "send_email", summary: str = SUMMARY
+) -> None:
+    """The journal as a run killed in the middle of ``tool`` leaves it (its key never found).
+
+    A mail not in Sent may still have gone out (unknown); an event not on the calendar was
+    never created (settled as not done).
+    """
     app = make_app(home, CONFIG)
     store = app.store()
     store.open_session(session)
     journal = Journal(store)
-    intent = Intent("old", session, "mc_0123456789abcdef", "create_event", "write", "x", "gone")
-    entry = journal.begin(Intent(**{**intent.__dict__, "summary": SUMMARY, "approved_by": "mode"}))
+    effect = "send" if tool == "send_email" else "write"
+    intent = Intent("old", session, "mc_0123456789abcdef", tool, effect, "x", "gone")
+    entry = journal.begin(Intent(**{**intent.__dict__, "summary": summary, "approved_by": "mode"}))
     with store.write() as db:
         db.execute("UPDATE effects SET pid = ? WHERE id = ?", (dead_pid(), entry))
     app.close()
@@ -70,6 +77,19 @@ def test_ask_tells_once_and_doctor_keeps_listing(home, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "effects:  1 open, 1 with an outcome nobody knows:" in out
     assert SUMMARY in out and "OUTCOME UNKNOWN" in out
+
+
+def test_an_event_not_on_the_calendar_is_told_as_not_done_and_is_not_open(
+    home, monkeypatch, capsys
+):
+    killed_in_session(home, "s1", "create_event", "create_event title='Dentist'")
+    monkeypatch.setattr(App, "provider", lambda self, name=None: ScriptedProvider([text("hi")]))
+    assert main(["ask", "hello"]) == 0
+    err = capsys.readouterr().err
+    assert "create_event title='Dentist'" in err and "it did not happen" in err
+    assert "OUTCOME UNKNOWN" not in err
+    main(["doctor", "--offline"])
+    assert "effects:  none open" in capsys.readouterr().out
 
 
 def test_doctor_says_when_nothing_is_open(home, capsys):

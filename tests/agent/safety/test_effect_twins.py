@@ -143,7 +143,7 @@ def test_the_same_call_of_the_same_session_is_still_a_repeat(world):
 # -- item 5: twins across sessions -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,arguments", [("create_event", EVENT), ("send_email", MAIL)])
+@pytest.mark.parametrize("name,arguments", [("send_email", MAIL)])
 def test_a_twin_with_an_unknown_outcome_in_another_session_is_asked_first(world, name, arguments):
     attempt(world, name, arguments, session="s1", call_id="a1")
     left_open(world)
@@ -158,6 +158,17 @@ def test_a_twin_with_an_unknown_outcome_in_another_session_is_asked_first(world,
     assert refused.startswith("refused: the user said no")
     _, approved = attempt(world, name, arguments, session="s2", call_id="b3", ask=True)
     assert not approved.startswith("refused")  # the user decided: it runs
+
+
+def test_a_twin_not_on_the_calendar_was_never_created_and_the_request_runs(world):
+    attempt(world, "create_event", EVENT, session="s1", call_id="a1")
+    left_open(world)
+    with world.store.write() as db:  # type: ignore[union-attr]
+        db.execute("UPDATE effects SET key = 'not-there' WHERE id = (SELECT max(id) FROM effects)")
+    request, outcome = attempt(world, "create_event", EVENT, session="s2", call_id="b1")
+    assert request.repeat is None and not outcome.startswith("refused")  # settled: not done
+    entries = world.store.rows("SELECT status, note FROM effects ORDER BY id")  # type: ignore[union-attr]
+    assert tuple(entries[0]) == ("failed", "not done: not-there was not found afterwards")
 
 
 def test_a_twin_found_after_all_is_done_and_said_so(world):
