@@ -49,17 +49,17 @@ class Idempotency:
             Message-ID, an event's UID) before anything happens, so the effect journal can
             write it down first (and hand it to the tool as ``context.effect_key``); None when
             the tool cannot tell.
-        find: ``(context, key) -> bool`` looks the effect up afterwards (the Message-ID in
-            Sent, the UID on the calendar); None when it cannot be looked up.
-        absent_means_not_done: whether ``find`` saying no, once the run that tried it has
-            ended, proves the effect did not happen. True for an event (its UID is on the
-            calendar or it was never created); False for mail (a server may have taken it
-            before the copy reached Sent).
+        find: ``(context, key)`` looks the effect up afterwards, once the run that tried it
+            has ended: True, found (the Message-ID in Sent, the UID on the calendar); False,
+            proven never done (an event's UID not in a local calendar file, which is written
+            whole or not at all); None, not found, which proves nothing (a mail server may
+            have taken a message whose Sent copy never came; a remote calendar may still be
+            handling a request sent just before the kill). None as ``find``: it cannot be
+            looked up.
     """
 
     key: Callable[[ToolContext, Any], str | None]
-    find: Callable[[ToolContext, str], bool] | None = None
-    absent_means_not_done: bool = False
+    find: Callable[[ToolContext, str], bool | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -301,11 +301,11 @@ def _checked(journal: Journal, entry: Entry, tool: Tool, context: ToolContext) -
     except Exception as exc:  # the backend cannot tell: stays unknown
         log.warning("effect_check_failed", tool=entry.tool, error=str(exc))
         return entry
-    if not happened and tool.idempotency.absent_means_not_done:  # the run has ended
+    if happened is None:  # not found, which proves nothing (see Idempotency.find)
+        return entry
+    if not happened:  # proven never done, the run that tried being over
         journal.finish(entry.id, "failed", f"not done: {entry.key} was not found afterwards")
         return journal.get(entry.id) or entry
-    if not happened:  # not in Sent proves nothing: SMTP may have taken it before the copy
-        return entry
     journal.finish(entry.id, "done", f"found {entry.key} after the outcome was lost")
     return journal.get(entry.id) or entry
 

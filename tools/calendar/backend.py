@@ -248,6 +248,11 @@ class CalendarSet:
         self.members = {m.name: m for m in members}
         self.default = default
 
+    @property
+    def written_whole(self) -> bool:
+        """Whether every calendar is a local file, changed by one rename or not at all."""
+        return all(getattr(m.backend, "written_whole", False) for m in self.members.values())
+
     def names(self) -> list[str]:
         """The calendars' names, in the user's order."""
         return list(self.members)

@@ -82,6 +82,8 @@ class IcsCalendar:
             None keeps the index in memory, for this object's life.
     """
 
+    written_whole = True  # a change lands by one rename or not at all (effects settle on it)
+
     def __init__(
         self,
         path: Path,

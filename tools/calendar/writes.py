@@ -122,11 +122,13 @@ def _new_uid(ctx: ToolContext, args: Any) -> str:
     return uuid.uuid4().hex
 
 
-def _on_calendar(ctx: ToolContext, uid: str) -> bool:
+def _on_calendar(ctx: ToolContext, uid: str) -> bool | None:
+    """True when the event is there; False when a local file proves it never was created."""
+    calendar = ctx.workspace.calendar
     try:
-        ctx.workspace.calendar.get_event(uid)
+        calendar.get_event(uid)
     except NotFoundError:
-        return False
+        return False if getattr(calendar, "written_whole", False) else None
     return True
 
 
@@ -134,7 +136,7 @@ def _on_calendar(ctx: ToolContext, uid: str) -> bool:
     effect="send",
     effect_of=_create_effect,
     preview=_create_preview,
-    idempotency=Idempotency(key=_new_uid, find=_on_calendar, absent_means_not_done=True),
+    idempotency=Idempotency(key=_new_uid, find=_on_calendar),
 )
 def create_event(
     ctx: ToolContext,

@@ -176,8 +176,9 @@ def _draft_message_id(ctx: ToolContext, args: Any) -> str | None:
     return ctx.workspace.mail.read(args.draft_id).message_id
 
 
-def _in_sent(ctx: ToolContext, message_id: str) -> bool:
-    return ctx.workspace.mail.find_sent(message_id) is not None
+def _in_sent(ctx: ToolContext, message_id: str) -> bool | None:
+    """True when the message is in Sent; None otherwise (not there proves nothing)."""
+    return True if ctx.workspace.mail.find_sent(message_id) is not None else None
 
 
 _SENT_MESSAGE = Idempotency(key=_new_message_id, find=_in_sent)

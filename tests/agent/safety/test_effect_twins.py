@@ -171,6 +171,19 @@ def test_a_twin_not_on_the_calendar_was_never_created_and_the_request_runs(world
     assert tuple(entries[0]) == ("failed", "not done: not-there was not found afterwards")
 
 
+def test_on_a_remote_calendar_not_found_proves_nothing(world, monkeypatch):
+    from morrow.tools.calendar.ics import IcsCalendar
+
+    monkeypatch.setattr(IcsCalendar, "written_whole", False)  # as Google or CalDAV
+    attempt(world, "create_event", EVENT, session="s1", call_id="a1")
+    left_open(world)
+    with world.store.write() as db:  # type: ignore[union-attr]
+        db.execute("UPDATE effects SET key = 'not-there' WHERE id = (SELECT max(id) FROM effects)")
+    request, outcome = attempt(world, "create_event", EVENT, session="s2", call_id="b1")
+    assert request.repeat and request.repeat.startswith("outcome unknown:")
+    assert outcome.startswith("refused: not approved")
+
+
 def test_a_twin_found_after_all_is_done_and_said_so(world):
     attempt(world, "create_event", EVENT, session="s1", call_id="a1")
     left_open(world)  # its UID is on the calendar: the look-up settles it
