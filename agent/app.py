@@ -82,12 +82,13 @@ class App:
         """The calendar backend ``[calendar] backend`` names (ics, google or caldav)."""
         from morrow.agent.backends import calendar_backend
 
-        return calendar_backend(self.config, self.paths, self.clock, store=self._store_or_none)
+        return calendar_backend(self.config, self.paths, self.clock, store=self.store_or_none)
 
-    def _store_or_none(self) -> Store | None:
-        """The store, or None (logged) when it cannot be opened.
+    def store_or_none(self) -> Store | None:
+        """The store, or None (logged) when it cannot be opened (read-only home, damaged file).
 
-        The calendar's parsed index then lives in memory for this run.
+        For what can do without it: the calendar's parsed index then lives in memory for this
+        run; a tool that only reads runs without the effect journal.
         """
         try:
             return self.store()

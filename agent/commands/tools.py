@@ -83,6 +83,27 @@ def _call(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _read(app: App, tool: Any, validated: Any, call_id: str) -> str:
+    """A tool that only reads; without a usable store it runs without one (``recall`` says why)."""
+    from morrow.agent.errors import StoreError
+    from morrow.tools.context import ToolContext
+    from morrow.tools.errors import ToolError
+
+    unusable: StoreError | None = None
+    try:
+        store = app.store()
+    except StoreError as exc:  # a read-only home, a damaged file: the calendar and mail still read
+        store, unusable = None, exc
+    context = ToolContext(workspace=app.workspace(), store=store).for_call(call_id)
+    try:
+        result: str = await tool.run(context, validated)
+    except ToolError as exc:
+        if unusable is None:
+            raise
+        raise ToolError(f"{exc}: {unusable}") from None
+    return result
+
+
 async def _call_through_gate(app: App, tool: Any, validated: Any, args: argparse.Namespace) -> str:
     """One tool call through the approval gate and the effect journal, like the loop's.
 
@@ -95,10 +116,9 @@ async def _call_through_gate(app: App, tool: Any, validated: Any, args: argparse
     from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
 
     call_id = f"cli-{uuid.uuid4().hex[:12]}"
+    if tool.effect_for(validated) == "read":  # a read needs no journal: also without a store
+        return await _read(app, tool, validated, call_id)
     context = app.tool_context().for_call(call_id)  # no session: nothing can be remembered
-    if tool.effect_for(validated) == "read":
-        result: str = await tool.run(context, validated)
-        return result
 
     async def approved(request: ApprovalRequest) -> Decision:
         return Decision(approved=True, reason="approved on the command line (--approve)")

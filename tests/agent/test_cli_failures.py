@@ -7,6 +7,7 @@ item 5 (exit codes by cause), then a hypothesis pass over CLI arguments: 0 trace
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from datetime import date
@@ -77,7 +78,9 @@ READ_ONLY_RUNS = {
     "calendars": ["calendars"],
     "memory": ["memory", "list"],
     "ask": ["ask", "hello"],
-}
+    "read": ["tools", "call", "list_events", "--args", '{"start": "2026-03-04T00:00:00Z", '
+             '"end": "2026-03-05T00:00:00Z"}'],
+}  # fmt: skip
 
 
 def run_in_read_only_home(home: Path, results: Path) -> dict[str, tuple[int, str, str]]:
@@ -91,7 +94,7 @@ def run_in_read_only_home(home: Path, results: Path) -> dict[str, tuple[int, str
     if os.geteuid() == 0:
         script.append('mount --bind "$H" "$H" && mount -o remount,bind,ro "$H" || exit 99')
     for name, argv in READ_ONLY_RUNS.items():
-        words = " ".join(argv)
+        words = shlex.join(argv)
         script.append(
             f'"{sys.executable}" -m morrow.agent.cli --home "$H" {words} '
             f'>"$R/{name}.out" 2>"$R/{name}.err" </dev/null; echo $? >"$R/{name}.rc"'
@@ -127,6 +130,20 @@ def test_a_read_only_home_is_one_line_and_78_and_the_caches_fall_back(home, tmp_
     for name in ("memory", "ask"):  # sessions and the effect journal are not: 78, and why
         code, _, err = ran[name]
         assert code == 78 and "which must be writable" in one_line(err), name
+    code, out, err = ran["read"]  # a tool that only reads needs no journal
+    assert code == 0 and '"title": "Team sync"' in out and err == "", err
+
+
+def test_a_damaged_store_is_kept_and_named_and_reading_tools_still_work(home, capsys):
+    (home / "morrow.sqlite").write_bytes(b"not a database, and the user's data: kept")
+    span = '{"start": "2026-03-04T00:00:00Z", "end": "2026-03-05T00:00:00Z"}'
+    assert main(["--home", str(home), "tools", "call", "list_events", "--args", span]) == 0
+    assert '"title": "Team sync"' in capsys.readouterr().out
+    assert main(["--home", str(home), "tools", "call", "recall", "--args", '{"query": "x"}']) == 1
+    assert "not a morrow store, or damaged" in one_line(capsys.readouterr().err)
+    assert main(["--home", str(home), "memory", "list"]) == 1
+    assert "not a morrow store, or damaged" in one_line(capsys.readouterr().err)
+    assert (home / "morrow.sqlite").read_bytes().startswith(b"not a database")
 
 
 def test_unwritable_lock_folder_and_out_file_are_one_line(home, tmp_path, capsys):
