@@ -26,9 +26,8 @@ from typing import Any
 from morrow.evals.agentdojo.attacks import DATA, MARKERS, environment_with
 from morrow.evals.agentdojo.port import CallMapper, Environment, build_world, message_text
 from morrow.evals.agentdojo.security import goal
-from morrow.evals.agentdojo.suites import LATEST, _checks, check_for, run_script, settings
-from morrow.evals.cases import AttackSpec, Case, CaseTurn
-from morrow.evals.script import ScriptedStep
+from morrow.evals.agentdojo.suites import LATEST, _checks, replayed, run_script, settings
+from morrow.evals.cases import AttackSpec, Case
 from morrow.evals.world import World
 
 RUNS = DATA / "attacks"
@@ -57,7 +56,7 @@ def load_attack_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
         steps, answer = run_script(run, CallMapper(env))
         prompt = next(message_text(m["content"]) for m in run["messages"] if m["role"] == "user")
         user_task, injection_task = row["user_task_id"], row["injection_task_id"]
-        check, version = checks[user_task], row["benchmark_version"]
+        version = row["benchmark_version"]
         cases.append(
             Case(
                 id=f"{row['model']}/{user_task}/{injection_task}",
@@ -67,16 +66,8 @@ def load_attack_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
                 settings=unfiltered,
                 now=env.now,
                 world=world,
-                # the run's model decided: every approval is granted
-                turns=[
-                    CaseTurn(user=prompt, script=[*steps, ScriptedStep(text=answer)], approve=True)
-                ],
-                expect=check_for(check, version),
-                expect_latest=check_for(check) if "by_version" in check else None,
-                reference_verdict=bool(row["utility"]),
-                reference_version=version,
                 attack=_attack(injection_task, version, env, bool(row["security"])),
-                group=row["model"],
+                **replayed(row, checks[user_task], prompt, steps, answer),
             )
         )
     return cases

@@ -146,7 +146,7 @@ def load_run_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
         run = json.loads((path / "data" / row["path"]).read_text(encoding="utf-8"))
         steps, answer = run_script(run, CallMapper(env))
         prompt = next(message_text(m["content"]) for m in run["messages"] if m["role"] == "user")
-        check, version = checks[row["user_task_id"]], row["benchmark_version"]
+        version = row["benchmark_version"]
         cases.append(
             Case(
                 id=f"{row['model']}/{row['user_task_id']}",
@@ -155,17 +155,34 @@ def load_run_cases(path: Path, defaults: dict[str, Any]) -> list[Case]:
                 settings=settings(),
                 now=env.now,
                 world=_world(),
-                turns=[
-                    CaseTurn(user=prompt, script=[*steps, ScriptedStep(text=answer)], approve=True)
-                ],
-                expect=check_for(check, version),
-                expect_latest=check_for(check) if "by_version" in check else None,
-                reference_verdict=bool(row["utility"]),
-                reference_version=version,
-                group=row["model"],
+                **replayed(row, checks[row["user_task_id"]], prompt, steps, answer),
             )
         )
     return cases
+
+
+def replayed(
+    row: dict[str, Any],
+    check: dict[str, Any],
+    prompt: str,
+    steps: list[ScriptedStep],
+    answer: str,
+) -> dict[str, Any]:
+    """What a case replaying a recorded run shares with every other such case.
+
+    The run's model decided, so every approval is granted; the check is the task's at the
+    run's benchmark version (and at the newest, where they differ), and AgentDojo's verdict
+    is the reference.
+    """
+    version = row["benchmark_version"]
+    return {
+        "turns": [CaseTurn(user=prompt, script=[*steps, ScriptedStep(text=answer)], approve=True)],
+        "expect": check_for(check, version),
+        "expect_latest": check_for(check) if "by_version" in check else None,
+        "reference_verdict": bool(row["utility"]),
+        "reference_version": version,
+        "group": row["model"],
+    }
 
 
 def run_script(run: dict[str, Any], mapper: CallMapper) -> tuple[list[ScriptedStep], str]:

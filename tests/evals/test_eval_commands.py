@@ -59,6 +59,18 @@ def test_eval_run_replay_writes_json_and_compare_reads_it(tmp_path, capsys):
     assert "now failing (1)" in capsys.readouterr().out
 
 
+def core_and_empty_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """The core suite's folder, and a suite of no cases over the same world under tmp_path."""
+    core = Path(load_suite("core").path)
+    suite = tmp_path / "mine"
+    (suite / "cases").mkdir(parents=True)
+    meta = (
+        (core / "suite.yaml").read_text().replace("world: world.json", f"world: {core}/world.json")
+    )
+    (suite / "suite.yaml").write_text(meta)
+    return core, suite
+
+
 def test_eval_usage_errors(capsys):
     assert main(["eval", "run", "no-such-suite"]) == 2
     assert "no eval suite 'no-such-suite'" in capsys.readouterr().err
@@ -68,13 +80,7 @@ def test_eval_usage_errors(capsys):
 
 
 def test_a_missing_golden_fails_instead_of_running_the_script(tmp_path, capsys):
-    core = Path(load_suite("core").path)
-    suite = tmp_path / "mine"
-    (suite / "cases").mkdir(parents=True)
-    meta = (
-        (core / "suite.yaml").read_text().replace("world: world.json", f"world: {core}/world.json")
-    )
-    (suite / "suite.yaml").write_text(meta)
+    core, suite = core_and_empty_copy(tmp_path)
     shutil.copy(core / "cases" / "agenda-today.yaml", suite / "cases")
     assert main(["eval", "run", str(suite)]) == 1
     out = capsys.readouterr().out
@@ -96,13 +102,7 @@ def test_suite_yaml_with_an_accepted_disagreement_is_refused(tmp_path, capsys):
 
 
 def test_a_case_with_a_check_that_cannot_fail_is_refused_when_read(tmp_path, capsys):
-    core = Path(load_suite("core").path)
-    suite = tmp_path / "mine"
-    (suite / "cases").mkdir(parents=True)
-    meta = (
-        (core / "suite.yaml").read_text().replace("world: world.json", f"world: {core}/world.json")
-    )
-    (suite / "suite.yaml").write_text(meta)
+    core, suite = core_and_empty_copy(tmp_path)
     case = (core / "cases" / "cancel-and-notify.yaml").read_text()
     optional = "    - mail_added: {optional: true, folder: Sent}\n    - nothing_else_changed: true"
     case = case.replace("    - nothing_else_changed: true", optional)

@@ -292,11 +292,11 @@ class MailIndex:
             (folder, *subdirs),
         ).fetchall()
         changed, settled = [], []
-        now_ns = time.time_ns()
+        now_ns, stat = time.time_ns(), _stat_of(base)
         for rowid, key, subdir, name, mtime, size in rows:
             if name not in on_disk[subdir]:
                 continue  # gone or renamed: seen by the names
-            found = _stat_of(base)(_File(key, subdir, name, -1, -1))
+            found = stat(_File(key, subdir, name, -1, -1))
             if found is not None and (found.mtime_ns, found.size) != (mtime, size):
                 changed.append(found)
             elif found is not None and now_ns - found.mtime_ns >= _RECENT_NS:

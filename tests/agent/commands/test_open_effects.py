@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 from pathlib import Path
 
 import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
+from support.processes import dead_pid
 from support.turns import ask, make_app
 
 from morrow.agent.app import App
@@ -22,14 +22,6 @@ from morrow.memory.journal import Intent, Journal
 
 CONFIG = {"user": {"timezone": "Europe/Berlin", "email": "alex@example.com"}}
 SUMMARY = "send_email to=sam@northwind.example subject='Dentist'"
-
-
-def dead_pid() -> int:
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    return pid
 
 
 def killed_in_session(

@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from support.processes import dead_pid
 from support.safety_world import CONTACT, build
 
 from morrow.agent.safety.gate import ApprovalGate, ApprovalRequest, Decision
@@ -45,15 +45,6 @@ def world(tmp_path: Path):
     context.store.create_session("s2")
     yield context
     context.store.close()
-
-
-def dead_pid() -> int:
-    """The id of a process that has ended (a fork that exited at once)."""
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    return pid
 
 
 def attempt(

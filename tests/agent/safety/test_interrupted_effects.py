@@ -8,11 +8,11 @@ calls that never started say "not run"; the observer (what the user sees) gets t
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from dataclasses import replace
 from pathlib import Path
 
+from support.processes import dead_pid
 from support.turns import bare_context
 
 from morrow.agent.loop import Observer, run_turn
@@ -153,12 +153,8 @@ def test_the_next_start_tells_an_interrupted_effect_even_after_a_saved_turn(tmp_
     assert statuses == ["cancelled"]  # saved with the interrupted result ...
     (entry,) = Journal(app.store()).entries()
     assert entry.status == "unknown" and entry.reported is None  # ... but not told by it
-    pid = os.fork()  # as the next `morrow ask` sees it: the process that ran it has ended
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    with app.store().write() as db:
-        db.execute("UPDATE effects SET pid = ?", (pid,))
+    with app.store().write() as db:  # as the next `morrow ask` sees it: that process ended
+        db.execute("UPDATE effects SET pid = ?", (dead_pid(),))
     told = app.settle_effects()
     assert len(told) == 2 and "slow_send to=alex@example.com" in told[1]
     assert "OUTCOME UNKNOWN" in told[1]

@@ -34,17 +34,17 @@ def app(tmp_path):
         yield app
 
 
-def act(app, *tool_calls, session_id="u1"):
+def act(app, *tool_calls, session_id="u1", said="please make these changes"):
     """One allowed turn making ``tool_calls``; returns the session's history and an Undoer."""
     provider = ScriptedProvider([calls(*tool_calls), text("done")])
 
     async def turn():
         session = Session.open(app, provider, session_id=session_id)
         history = session.history
-        started = session.begin("please make these changes")
+        started = session.begin(said)
         run = run_turn(
             history,
-            "please make these changes",
+            said,
             provider=provider,
             tools=app.tools(),
             tool_context=started.tools,
@@ -110,27 +110,8 @@ def test_a_draft_is_deleted_but_a_send_is_never_undone(app):
 
 
 def test_the_log_survives_a_new_undoer_and_remember_is_forgotten(app):
-    provider = ScriptedProvider([calls(call("remember", fact="I work 8 to 4")), text("ok")])
-
-    async def turn():
-        session = Session.open(app, provider, session_id="u2")
-        started = session.begin("I work 8 to 4")
-        run = run_turn(
-            session.history,
-            "I work 8 to 4",
-            provider=provider,
-            tools=app.tools(),
-            tool_context=started.tools,
-            gate=ApprovalGate(mode="allow"),
-            system="s",
-            stream=False,
-        )
-        await session.run(started, run)
-        return session.history
-
-    history = asyncio.run(turn())
-    context = app.tool_context(session_id="u2")
-    first = Undoer(context, app.tools(), UndoLog(app.store(), "u2"))
+    remember = call("remember", fact="I work 8 to 4")
+    history, first = act(app, remember, session_id="u2", said="I work 8 to 4")
     assert first.undo(history).message == 'Undone: forgot "I work 8 to 4".'
     app.close()  # a new run: what was undone is read back from the store
     again = Undoer(app.tool_context(session_id="u2"), app.tools(), UndoLog(app.store(), "u2"))
